@@ -1,0 +1,104 @@
+"""The `meshgate` command line: one sub-command group per module in `meshgate.commands`.
+
+Each command module exposes `register(subparsers)`, which adds its parsers and sets
+`func` on them. User errors print one line to stderr and exit non-zero; tracebacks are
+for bugs only (set MESHGATE_DEBUG=1 to see them for user errors too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+import grpc
+
+# Sub-command groups, in the order `meshgate --help` lists them.
+COMMAND_MODULES = (
+    "gateway",
+    "client",
+    "chain",
+    "keys",
+    "owner",
+    "audit",
+    "certs",
+    "peers",
+)
+
+EXIT_USER_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="meshgate",
+        description="Federated CloudEvents mesh gateway; data owners grant access on chain.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"meshgate.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"meshgate.commands.{name}":
+                continue  # that command group is not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    """The base errors of each layer: all are the user's to fix, not bugs."""
+    types: list[type[BaseException]] = [CliError]
+    for module_name, class_name in (
+        ("gateway.errors", "GatewayError"),
+        ("ledger.errors", "LedgerError"),
+        ("policy.errors", "PolicyError"),
+        ("federation.errors", "FederationError"),
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        types.append(getattr(module, class_name))
+    return tuple(types)
+
+
+def describe_rpc_error(exc: grpc.RpcError) -> str:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    name = code.name if code is not None else "RPC_ERROR"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return f"gateway unavailable: {details}"
+    return f"{name}: {details}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(os.environ.get("MESHGATE_DEBUG"))
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except grpc.RpcError as exc:
+        if debug:
+            raise
+        print(f"meshgate: {describe_rpc_error(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except _user_error_types() as exc:
+        if debug:
+            raise
+        print(f"meshgate: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

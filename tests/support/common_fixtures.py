@@ -1,0 +1,1 @@
+"""Fixtures every layer's tests may use."""

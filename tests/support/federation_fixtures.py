@@ -1,0 +1,1 @@
+"""Fixtures for the federation layer's tests."""

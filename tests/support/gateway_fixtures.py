@@ -1,0 +1,1 @@
+"""Fixtures for the gateway layer's tests."""
