@@ -1,0 +1,97 @@
+"""Errors of the policy layer.
+
+Exception tree (the gateway maps classes to gRPC status codes in `gateway/status.py`)::
+
+    PolicyError
+    ├── Unauthenticated            the caller did not prove who it is
+    │   ├── SignInMalformed        not an EIP-4361 message, or a bad signature encoding
+    │   ├── SignInReplayed         nonce unknown or already used
+    │   ├── SignInExpired          message (or its nonce) expired
+    │   ├── SignInNotYetValid      message's not-before lies in the future
+    │   ├── SignInWrongDomain      message names another domain or URI
+    │   ├── SignInWrongChain       message names another chain id
+    │   ├── SignInForged           signature does not belong to the message's address
+    │   ├── SignInOutOfScope       the proof does not list the topic among its resources
+    │   ├── SessionInvalid         session token unknown, altered or expired
+    │   └── CredentialsMissing     a registry-backed gateway got no credentials
+    ├── AccessDenied               signed in, but the chain does not allow it (has a reason)
+    ├── AccessPaused               cannot decide now (stale view): fail closed, retry later
+    ├── AuditLogCorrupt            the audit log's hash chain is broken
+    └── KeyFileError               a key file cannot be read or decrypted
+"""
+
+from __future__ import annotations
+
+
+class PolicyError(Exception):
+    """Base of every policy error."""
+
+
+class Unauthenticated(PolicyError):
+    """The caller's identity could not be established."""
+
+
+class SignInMalformed(Unauthenticated):
+    pass
+
+
+class SignInReplayed(Unauthenticated):
+    pass
+
+
+class SignInExpired(Unauthenticated):
+    pass
+
+
+class SignInNotYetValid(Unauthenticated):
+    pass
+
+
+class SignInWrongDomain(Unauthenticated):
+    pass
+
+
+class SignInWrongChain(Unauthenticated):
+    pass
+
+
+class SignInForged(Unauthenticated):
+    pass
+
+
+class SignInOutOfScope(Unauthenticated):
+    pass
+
+
+class SessionInvalid(Unauthenticated):
+    pass
+
+
+class CredentialsMissing(Unauthenticated):
+    pass
+
+
+class AccessDenied(PolicyError):
+    """The registry does not allow this address this action on this topic."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"access denied ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class AccessPaused(PolicyError):
+    """The gateway cannot decide right now (its grant view is stale): it fails closed."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"access paused ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class AuditLogCorrupt(PolicyError):
+    """The audit log's hash chain does not verify."""
+
+
+class KeyFileError(PolicyError):
+    """A key file could not be read or decrypted."""

@@ -1,0 +1,208 @@
+"""Sign-In with Ethereum (EIP-4361), server side: nonces, proof verification, topic scope.
+
+Theory of operation: a client asks for a challenge (`SignInVerifier.challenge`): a fresh,
+single-use, short-lived nonce plus the domain, URI and chain id its message must name. It
+signs an EIP-4361 message (see `policy.signin`) that lists the topics it wants as resources
+(`meshgate://topic/<percent-encoded name>`). `SignInVerifier.verify` checks, in order:
+parse -> domain -> URI -> chain id -> expiration / not-before / issued-at -> signature ->
+nonce. The nonce is consumed only once everything else holds, so a forged attempt cannot
+burn someone's nonce, and a second use of a valid message fails as replayed.
+
+Memory is bounded: at most `max_nonces` outstanding nonces; expired ones are purged on each
+issue and, when full, the oldest is dropped (its later use fails as replayed).
+
+Errors (all `policy.errors.Unauthenticated`): SignInMalformed, SignInWrongDomain,
+SignInWrongChain, SignInExpired, SignInNotYetValid, SignInForged, SignInReplayed,
+SignInOutOfScope.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote, unquote
+
+import siwe
+
+from policy.address import normalize_address
+from policy.errors import (
+    SignInExpired,
+    SignInForged,
+    SignInMalformed,
+    SignInNotYetValid,
+    SignInOutOfScope,
+    SignInReplayed,
+    SignInWrongChain,
+    SignInWrongDomain,
+)
+
+TOPIC_RESOURCE_PREFIX = "meshgate://topic/"
+# Clock difference tolerated between a client's issued-at and ours.
+DEFAULT_CLOCK_SKEW = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignInConfig:
+    """What a message must name, and how long nonces and sessions live (seconds)."""
+
+    domain: str
+    uri: str
+    chain_id: int
+    nonce_ttl: float = 300.0
+    max_nonces: int = 10_000
+    session_ttl: float = 3600.0
+    clock_skew: float = DEFAULT_CLOCK_SKEW
+
+    def __post_init__(self) -> None:
+        if not self.domain or "/" in self.domain:
+            raise ValueError(f"domain must be a host[:port], got {self.domain!r}")
+        if self.nonce_ttl <= 0 or self.session_ttl <= 0 or self.max_nonces <= 0:
+            raise ValueError("nonce_ttl, session_ttl and max_nonces must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    nonce: str
+    domain: str
+    uri: str
+    chain_id: int
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A proven address; `topics` None means the proof was not limited to topics."""
+
+    address: str
+    expires_at: float
+    topics: frozenset[str] | None
+
+    def require_topic(self, topic: str) -> None:
+        """Raise SignInOutOfScope unless the proof covers `topic`."""
+        if self.topics is not None and topic not in self.topics:
+            raise SignInOutOfScope(
+                f"sign-in does not list topic {topic!r} among its resources "
+                f"({topic_resource(topic)})"
+            )
+
+
+def topic_resource(topic: str) -> str:
+    """The resource URI naming `topic` in a sign-in message."""
+    return TOPIC_RESOURCE_PREFIX + quote(topic, safe="")
+
+
+def topics_from_resources(resources: list[str] | None) -> frozenset[str] | None:
+    """Topics named by `resources`; None if none of them is a topic resource."""
+    topics = {
+        unquote(r[len(TOPIC_RESOURCE_PREFIX) :])
+        for r in resources or []
+        if r.startswith(TOPIC_RESOURCE_PREFIX)
+    }
+    return frozenset(topics) if topics else None
+
+
+class NonceRegistry:
+    """Single-use, short-lived nonces in bounded memory."""
+
+    def __init__(self, *, ttl: float, capacity: int) -> None:
+        self._ttl = ttl
+        self._capacity = capacity
+        self._expiry: OrderedDict[str, float] = OrderedDict()
+
+    def issue(self, now: float) -> tuple[str, float]:
+        """A new nonce and its expiry time."""
+        self._purge(now)
+        while len(self._expiry) >= self._capacity:
+            self._expiry.popitem(last=False)
+        nonce = secrets.token_hex(16)
+        expires_at = now + self._ttl
+        self._expiry[nonce] = expires_at
+        return nonce, expires_at
+
+    def check(self, nonce: str, now: float) -> None:
+        """Raise SignInReplayed / SignInExpired unless `nonce` could be consumed now."""
+        expires_at = self._expiry.get(nonce)
+        if expires_at is None:
+            raise SignInReplayed(f"nonce {nonce!r} is unknown or was already used")
+        if now >= expires_at:
+            del self._expiry[nonce]
+            raise SignInExpired(f"nonce {nonce!r} expired; ask for a new one")
+
+    def consume(self, nonce: str, now: float) -> None:
+        """Use `nonce` up; raises like `check`."""
+        self.check(nonce, now)
+        del self._expiry[nonce]
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    def _purge(self, now: float) -> None:
+        expired = [n for n, t in self._expiry.items() if t <= now]
+        for nonce in expired:
+            del self._expiry[nonce]
+
+
+class SignInVerifier:
+    """Issues challenges and turns signed EIP-4361 messages into `Identity`s."""
+
+    def __init__(self, config: SignInConfig) -> None:
+        self.config = config
+        self._nonces = NonceRegistry(ttl=config.nonce_ttl, capacity=config.max_nonces)
+
+    def challenge(self, now: float) -> Challenge:
+        nonce, expires_at = self._nonces.issue(now)
+        c = self.config
+        return Challenge(nonce, c.domain, c.uri, c.chain_id, expires_at)
+
+    def outstanding_nonces(self) -> int:
+        return len(self._nonces)
+
+    def verify(self, message: str, signature: bytes, now: float) -> Identity:
+        """Check a signed message; consume its nonce; return who signed it and for what."""
+        try:
+            parsed = siwe.SiweMessage.from_message(message)
+        except Exception as exc:  # the parser raises ValueError, pydantic errors, ...
+            raise SignInMalformed(f"not an EIP-4361 message: {_first_line(exc)}") from exc
+        c = self.config
+        if parsed.domain != c.domain:
+            raise SignInWrongDomain(
+                f"message is for domain {parsed.domain!r}, this gateway is {c.domain!r}"
+            )
+        if str(parsed.uri) != c.uri:
+            raise SignInWrongDomain(f"message is for URI {parsed.uri!r}, expected {c.uri!r}")
+        if parsed.chain_id != c.chain_id:
+            raise SignInWrongChain(
+                f"message is for chain {parsed.chain_id}, the registry is on chain {c.chain_id}"
+            )
+        issued_at = parsed.issued_at._datetime.timestamp()
+        if issued_at > now + c.clock_skew:
+            raise SignInNotYetValid(f"message issued in the future ({parsed.issued_at})")
+        when = datetime.fromtimestamp(now, tz=UTC)
+        try:
+            parsed.verify("0x" + signature.hex(), timestamp=when)
+        except siwe.ExpiredMessage as exc:
+            raise SignInExpired(f"message expired at {parsed.expiration_time}") from exc
+        except siwe.NotYetValidMessage as exc:
+            raise SignInNotYetValid(f"message not valid before {parsed.not_before}") from exc
+        except siwe.InvalidSignature as exc:
+            raise SignInForged(
+                f"signature does not belong to {parsed.address} for this message"
+            ) from exc
+        except siwe.VerificationError as exc:
+            raise SignInMalformed(f"message rejected: {type(exc).__name__}") from exc
+        self._nonces.consume(parsed.nonce, now)
+        expires_at = now + c.session_ttl
+        if parsed.expiration_time is not None:
+            expires_at = min(expires_at, parsed.expiration_time._datetime.timestamp())
+        return Identity(
+            address=normalize_address(parsed.address),
+            expires_at=expires_at,
+            topics=topics_from_resources([str(r) for r in parsed.resources or []]),
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

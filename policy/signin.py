@@ -1,0 +1,105 @@
+"""Sign-In with Ethereum, client side: build and sign the EIP-4361 message for a challenge.
+
+Used by the CLI (`--key-file`) and the Python client. The message lists the topics the
+client wants as resources, so a stolen session is no good for other topics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import siwe
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils import to_checksum_address
+
+from policy.errors import KeyFileError
+from policy.identity import Challenge, topic_resource
+
+DEFAULT_MESSAGE_TTL = 600.0
+KEY_PASSWORD_ENV = "MESHGATE_KEY_PASSWORD"
+STATEMENT = "Sign in to a meshgate gateway to read or publish CloudEvents."
+
+
+@dataclass(frozen=True, slots=True)
+class SignedProof:
+    message: str
+    signature: bytes
+
+
+def build_message(
+    address: str,
+    challenge: Challenge,
+    topics: Iterable[str],
+    now: float,
+    ttl: float = DEFAULT_MESSAGE_TTL,
+) -> str:
+    """The EIP-4361 text for `address` answering `challenge`, valid for `ttl` seconds."""
+    resources = [topic_resource(t) for t in sorted(set(topics))]
+    message = siwe.SiweMessage(
+        domain=challenge.domain,
+        address=_checksum(address),
+        statement=STATEMENT,
+        uri=challenge.uri,
+        version="1",
+        chain_id=challenge.chain_id,
+        nonce=challenge.nonce,
+        issued_at=_iso(now),
+        expiration_time=_iso(now + ttl),
+        resources=resources or None,
+    )
+    return str(message.prepare_message())
+
+
+def sign_message(account: Any, message: str) -> bytes:
+    """personal_sign (EIP-191) of `message` with an eth-account LocalAccount."""
+    signed = account.sign_message(encode_defunct(text=message))
+    return bytes(signed.signature)
+
+
+def sign_in(
+    account: Any,
+    challenge: Challenge,
+    topics: Iterable[str],
+    now: float,
+    ttl: float = DEFAULT_MESSAGE_TTL,
+) -> SignedProof:
+    message = build_message(account.address, challenge, topics, now, ttl)
+    return SignedProof(message, sign_message(account, message))
+
+
+def load_key_file(path: Path, password: str | None = None) -> Any:
+    """A LocalAccount from an encrypted keystore JSON (password from the argument or env
+    MESHGATE_KEY_PASSWORD) or from a file holding one hex private key."""
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from exc
+    if text.startswith("{"):
+        if password is None:
+            password = os.environ.get(KEY_PASSWORD_ENV)
+        if password is None:
+            raise KeyFileError(f"key file {path} is encrypted: set {KEY_PASSWORD_ENV}")
+        try:
+            key = Account.decrypt(json.loads(text), password)
+        except ValueError as exc:
+            raise KeyFileError(f"cannot decrypt key file {path}: {exc}") from exc
+        return Account.from_key(key)
+    try:
+        return Account.from_key(text)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"key file {path} holds neither a keystore nor a hex key") from exc
+
+
+def _checksum(address: str) -> str:
+    return str(to_checksum_address(address))
+
+
+def _iso(ts: float) -> siwe.ISO8601Datetime:
+    return siwe.ISO8601Datetime.from_datetime(datetime.fromtimestamp(ts, tz=UTC))
