@@ -1,0 +1,180 @@
+"""Workload drivers written once and run against every system (meshgate, NATS JetStream, core NATS).
+
+A system under test is a `Target`: `publish(payloads)` returns once the system has taken the
+events (durably, for persisted targets), and `subscribe(on_payload)` delivers each payload to a
+plain callback. The drivers own pacing, stamping, windows, deadlines and counting, so both
+systems are measured by the same code.
+
+Every loop is bounded by a deadline; a driver that cannot finish within its drain timeout
+reports what it saw (lost events are counted, never hidden).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from bench.harness import (
+    CreditWindow,
+    Pacer,
+    events_per_second,
+    make_payload,
+    read_stamp,
+    summarize_latencies,
+)
+
+Metrics = dict[str, float]
+
+
+class Target(Protocol):
+    async def publish(self, payloads: Sequence[bytes]) -> None: ...
+
+    def subscribe(
+        self, on_payload: Callable[[bytes], None]
+    ) -> AbstractAsyncContextManager[None]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverParams:
+    seconds: float = 3.0  # publish window of a throughput run
+    concurrency: int = 32  # publish calls in flight
+    batch: int = 1  # events per publish call
+    window: int = 2048  # events in flight between publisher and subscriber
+    rate: float = 1000.0  # events/s of a paced latency run
+    drain_timeout: float = 30.0  # how long to wait for the last events
+
+
+async def publish_throughput(target: Target, params: DriverParams) -> Metrics:
+    """Events/s accepted: `concurrency` workers each publishing `batch` events per call."""
+    count = 0
+    deadline = time.monotonic() + params.seconds
+
+    async def worker() -> None:
+        nonlocal count
+        seq = 0
+        while time.monotonic() < deadline:
+            now = time.monotonic_ns()
+            await target.publish([make_payload(seq + i, now) for i in range(params.batch)])
+            seq += params.batch
+            count += params.batch
+
+    start = time.monotonic()
+    async with asyncio.timeout(params.seconds + params.drain_timeout):
+        await asyncio.gather(*(worker() for _ in range(params.concurrency)))
+    return {"events_per_s": events_per_second(count, time.monotonic() - start)}
+
+
+class _Receiver:
+    """Counts deliveries, records latencies and wakes the publisher when credit returns."""
+
+    def __init__(self, window: CreditWindow | None) -> None:
+        self.window = window
+        self.received = 0
+        self.latencies_ns: list[int] = []
+        self.last_ns = 0
+        self.progress = asyncio.Event()
+
+    def on_payload(self, payload: bytes) -> None:
+        now = time.monotonic_ns()
+        _, sent_ns = read_stamp(payload)
+        self.latencies_ns.append(now - sent_ns)
+        self.received += 1
+        self.last_ns = now
+        if self.window is not None:
+            self.window.on_received()
+        self.progress.set()
+
+    async def wait_for(self, total: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.received < total:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.progress.clear()
+            try:
+                async with asyncio.timeout(min(remaining, 0.5)):
+                    await self.progress.wait()
+            except TimeoutError:
+                continue
+
+
+async def pubsub_throughput(target: Target, params: DriverParams) -> Metrics:
+    """End-to-end events/s, publish to delivery, lossless: publishers respect a credit window."""
+    window = CreditWindow(params.window)
+    receiver = _Receiver(window)
+    sent = 0
+    async with target.subscribe(receiver.on_payload):
+        deadline = time.monotonic() + params.seconds
+        start_ns = time.monotonic_ns()
+
+        async def worker() -> None:
+            nonlocal sent
+            while time.monotonic() < deadline:
+                if window.room() < params.batch:
+                    receiver.progress.clear()
+                    try:
+                        async with asyncio.timeout(0.5):
+                            await receiver.progress.wait()
+                    except TimeoutError:
+                        continue
+                    continue
+                window.on_sent(params.batch)
+                seq = sent
+                sent += params.batch
+                now = time.monotonic_ns()
+                await target.publish([make_payload(seq + i, now) for i in range(params.batch)])
+
+        async with asyncio.timeout(params.seconds + params.drain_timeout):
+            await asyncio.gather(*(worker() for _ in range(params.concurrency)))
+        await receiver.wait_for(sent, params.drain_timeout)
+    elapsed = max(receiver.last_ns - start_ns, 1) / 1e9
+    return {
+        "events_per_s": events_per_second(receiver.received, elapsed),
+        "lost": float(sent - receiver.received),
+    }
+
+
+async def paced_latency(target: Target, params: DriverParams) -> Metrics:
+    """One-way latency at a fixed rate: open-loop pacer, one event per call, stamp in the event."""
+    total = max(1, int(params.rate * params.seconds))
+    pacer = Pacer(rate=params.rate, total=total)
+    receiver = _Receiver(None)
+    in_flight = asyncio.Semaphore(max(params.concurrency, 1))
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def send(payload: bytes) -> None:
+        async with in_flight:
+            await target.publish([payload])
+
+    async with target.subscribe(receiver.on_payload):
+        start = time.monotonic()
+        sent = 0
+        async with asyncio.timeout(params.seconds + params.drain_timeout):
+            while sent < total:
+                due = pacer.due(time.monotonic() - start)
+                while sent < due:
+                    # Stamped when due, so time queued behind a slow system counts.
+                    task = asyncio.create_task(send(make_payload(sent, time.monotonic_ns())))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                    sent += 1
+                delay = pacer.delay_until_next(sent, time.monotonic() - start)
+                if delay > 0 and sent < total:
+                    await asyncio.sleep(delay)
+            achieved = events_per_second(sent, max(time.monotonic() - start, 1e-9))
+            await asyncio.gather(*tasks)
+        await receiver.wait_for(total, params.drain_timeout)
+    if not receiver.latencies_ns:
+        return {"lost": float(total)}
+    summary = summarize_latencies(receiver.latencies_ns)
+    return {
+        "p50_ms": summary.p50_ms,
+        "p99_ms": summary.p99_ms,
+        "max_ms": summary.max_ms,
+        "offered_per_s": achieved,
+        "lost": float(total - receiver.received),
+    }
