@@ -1,0 +1,170 @@
+"""The policy layer's one entry point for a gateway: sign-in, decisions, per-stream state, audit.
+
+`AccessPolicy` is synchronous and does no network I/O; it reads the wall clock (injectable)
+and appends to the audit log. The gateway's adapter feeds `view` from the ledger follower
+and calls the methods below; it never decides anything itself.
+
+Audit rule: one entry per publish decision and per subscribe decision, then one per state
+change of a stream (allow -> pause/deny, pause -> resume), never one per delivered batch.
+
+Streams are keyed by an object the caller owns for the stream's lifetime (the gateway's
+per-stream identity); entries vanish when that object is garbage-collected, so no close
+hook is needed and memory stays bounded by the number of live streams.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from policy.audit import AuditLog
+from policy.decision import (
+    Allow,
+    Decision,
+    DecisionConfig,
+    Deny,
+    Pause,
+    decide_publish,
+    decide_read,
+)
+from policy.grant_view import GrantView
+from policy.identity import Challenge, Identity, SignInConfig, SignInVerifier
+from policy.sessions import SessionTokens
+from policy.stream_gate import StreamGate, StreamState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessPolicyConfig:
+    signin: SignInConfig
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+
+
+@dataclass(slots=True)
+class _Stream:
+    gate: StreamGate
+    recheck_at: float | None = None
+
+
+class AccessPolicy:
+    def __init__(
+        self,
+        config: AccessPolicyConfig,
+        *,
+        view: GrantView,
+        session_secret: bytes,
+        audit: AuditLog | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.view = view
+        self.audit = audit
+        self._clock = clock
+        self._verifier = SignInVerifier(config.signin)
+        self._sessions = SessionTokens(session_secret)
+        self._streams: weakref.WeakKeyDictionary[object, dict[str, _Stream]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # -- identity ------------------------------------------------------------------------
+
+    def challenge(self) -> Challenge:
+        return self._verifier.challenge(self._clock())
+
+    def sign_in(self, message: str, signature: bytes) -> tuple[str, Identity]:
+        """Verify a proof; return a session token and the identity it stands for."""
+        identity = self._verifier.verify(message, signature, self._clock())
+        return self._sessions.issue(identity), identity
+
+    def verify_proof(self, message: str, signature: bytes) -> Identity:
+        return self._verifier.verify(message, signature, self._clock())
+
+    def verify_token(self, token: str) -> Identity:
+        return self._sessions.check(token, self._clock())
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def check_publish(self, identity: Identity, topic: str) -> Decision:
+        identity.require_topic(topic)
+        now = self._clock()
+        decision = decide_publish(self.view, identity.address, topic, now, self.config.decision)
+        self._record(now, identity.address, topic, "publish", _audit_name(decision), decision)
+        return decision
+
+    def check_subscribe(self, stream: object, identity: Identity, topic: str) -> Decision:
+        """Decide at stream open; the stream's state starts from this decision."""
+        identity.require_topic(topic)
+        now = self._clock()
+        decision = decide_read(self.view, identity.address, topic, now, self.config.decision)
+        entry = self._stream(stream, topic)
+        step = entry.gate.step(decision)
+        entry.recheck_at = decision.recheck_at if isinstance(decision, Allow) else None
+        if step.audit is not None:
+            self._record(now, identity.address, topic, "subscribe", step.audit, decision)
+        return decision
+
+    def check_delivery(self, stream: object, identity: Identity, topic: str) -> Decision:
+        """Decide before a batch; audited only when the stream's state changes."""
+        now = self._clock()
+        decision = decide_read(self.view, identity.address, topic, now, self.config.decision)
+        entry = self._stream(stream, topic)
+        step = entry.gate.step(decision)
+        entry.recheck_at = decision.recheck_at if isinstance(decision, Allow) else None
+        if step.audit is not None:
+            self._record(now, identity.address, topic, "stream", step.audit, decision)
+        return decision
+
+    def next_recheck(self) -> float | None:
+        """The earliest time an open stream's answer changes with no registry change."""
+        times = [
+            s.recheck_at
+            for topics in list(self._streams.values())
+            for s in topics.values()
+            if s.gate.state is StreamState.OPEN and s.recheck_at is not None
+        ]
+        return min(times) if times else None
+
+    def open_streams(self) -> int:
+        return sum(
+            1
+            for topics in list(self._streams.values())
+            for s in topics.values()
+            if s.gate.state is not StreamState.CLOSED
+        )
+
+    def _stream(self, stream: object, topic: str) -> _Stream:
+        topics = self._streams.setdefault(stream, {})
+        entry = topics.get(topic)
+        if entry is None:
+            entry = topics[topic] = _Stream(StreamGate())
+        return entry
+
+    def _record(
+        self, now: float, address: str, topic: str, action: str, name: str, decision: Decision
+    ) -> None:
+        if self.audit is None:
+            return
+        fresh = self.view.freshness
+        self.audit.append(
+            time=now,
+            address=address,
+            topic=topic,
+            action=action,
+            decision=name,
+            reason=_reason(decision),
+            block=None if fresh is None else fresh.synced_block,
+        )
+
+
+def _audit_name(decision: Decision) -> str:
+    if isinstance(decision, Allow):
+        return "allow"
+    return "deny" if isinstance(decision, Deny) else "pause"
+
+
+def _reason(decision: Decision) -> str:
+    if isinstance(decision, Allow):
+        return "allowed" if decision.until is None else f"allowed until {decision.until:.0f}"
+    assert isinstance(decision, Deny | Pause)
+    return f"{decision.reason}: {decision.detail}"
