@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.20;
+
+/// @title MeshgateRegistry: who owns a topic, who may read it, who may publish to it.
+/// @notice Anyone registers a topic name and becomes its owner. Only the current owner changes
+/// a topic: transfers it, grants/revokes read access (optionally expiring), allows/denies
+/// publishers. Nobody else can, the deployer included: this contract has no admin.
+/// Every change bumps the topic's version and emits one event carrying the topic key
+/// (keccak256 of the name, indexed), the name, the affected address (indexed) and the new version.
+/// Grants and publishers are kept enumerable on chain so a client can list them without logs.
+/// The topic-name syntax is checked off chain (Python); on chain a name only has to be non-empty.
+contract MeshgateRegistry {
+    struct Topic {
+        address owner;
+        uint64 version;
+        string name;
+    }
+
+    struct Grant {
+        uint64 expiresAt; // unix seconds; 0 = never expires
+        uint64 grantedAt; // block timestamp of the latest grant
+        uint64 index; // 1-based position in readers[topic]; 0 = no grant
+    }
+
+    mapping(bytes32 => Topic) private topics;
+    mapping(bytes32 => mapping(address => Grant)) private grants;
+    mapping(bytes32 => address[]) private readers;
+    mapping(bytes32 => mapping(address => uint256)) private publisherIndex; // 1-based
+    mapping(bytes32 => address[]) private publishers;
+
+    error EmptyName();
+    error AlreadyRegistered(bytes32 topic, address owner);
+    error UnknownTopic(bytes32 topic);
+    error NotOwner(bytes32 topic, address caller);
+    error ZeroAddress();
+    error ExpiryInPast(uint64 expiresAt, uint256 nowTimestamp);
+    error NotGranted(bytes32 topic, address reader);
+    error AlreadyPublisher(bytes32 topic, address publisher);
+    error NotPublisher(bytes32 topic, address publisher);
+
+    event TopicRegistered(bytes32 indexed topic, address indexed owner, string name, uint64 version);
+    event OwnershipTransferred(
+        bytes32 indexed topic,
+        address indexed newOwner,
+        address indexed previousOwner,
+        string name,
+        uint64 version
+    );
+    event AccessGranted(
+        bytes32 indexed topic,
+        address indexed reader,
+        string name,
+        uint64 expiresAt,
+        uint64 version
+    );
+    event AccessRevoked(bytes32 indexed topic, address indexed reader, string name, uint64 version);
+    event PublisherAllowed(
+        bytes32 indexed topic,
+        address indexed publisher,
+        string name,
+        uint64 version
+    );
+    event PublisherDenied(
+        bytes32 indexed topic,
+        address indexed publisher,
+        string name,
+        uint64 version
+    );
+
+    modifier onlyOwner(string calldata name) {
+        bytes32 key = keccak256(bytes(name));
+        address owner = topics[key].owner;
+        if (owner == address(0)) revert UnknownTopic(key);
+        if (owner != msg.sender) revert NotOwner(key, msg.sender);
+        _;
+    }
+
+    // ---- changes -------------------------------------------------------------------------
+
+    function register(string calldata name) external {
+        if (bytes(name).length == 0) revert EmptyName();
+        bytes32 key = keccak256(bytes(name));
+        Topic storage t = topics[key];
+        if (t.owner != address(0)) revert AlreadyRegistered(key, t.owner);
+        t.owner = msg.sender;
+        t.version = 1;
+        t.name = name;
+        emit TopicRegistered(key, msg.sender, name, 1);
+    }
+
+    function transferOwnership(string calldata name, address newOwner) external onlyOwner(name) {
+        if (newOwner == address(0)) revert ZeroAddress();
+        bytes32 key = keccak256(bytes(name));
+        Topic storage t = topics[key];
+        address previous = t.owner;
+        t.owner = newOwner;
+        emit OwnershipTransferred(key, newOwner, previous, name, _bump(t));
+    }
+
+    /// @notice Grant (or update) read access; expiresAt = 0 means no expiry.
+    function grant(string calldata name, address reader, uint64 expiresAt) external onlyOwner(name) {
+        if (reader == address(0)) revert ZeroAddress();
+        if (expiresAt != 0 && expiresAt <= block.timestamp) {
+            revert ExpiryInPast(expiresAt, block.timestamp);
+        }
+        bytes32 key = keccak256(bytes(name));
+        Grant storage g = grants[key][reader];
+        if (g.index == 0) {
+            readers[key].push(reader);
+            g.index = uint64(readers[key].length);
+        }
+        g.expiresAt = expiresAt;
+        g.grantedAt = uint64(block.timestamp);
+        emit AccessGranted(key, reader, name, expiresAt, _bump(topics[key]));
+    }
+
+    function revoke(string calldata name, address reader) external onlyOwner(name) {
+        bytes32 key = keccak256(bytes(name));
+        Grant storage g = grants[key][reader];
+        if (g.index == 0) revert NotGranted(key, reader);
+        address[] storage list = readers[key];
+        uint256 slot = g.index - 1;
+        address last = list[list.length - 1];
+        list[slot] = last;
+        grants[key][last].index = uint64(slot + 1);
+        list.pop();
+        delete grants[key][reader];
+        emit AccessRevoked(key, reader, name, _bump(topics[key]));
+    }
+
+    function allowPublisher(string calldata name, address publisher) external onlyOwner(name) {
+        if (publisher == address(0)) revert ZeroAddress();
+        bytes32 key = keccak256(bytes(name));
+        if (publisherIndex[key][publisher] != 0) revert AlreadyPublisher(key, publisher);
+        publishers[key].push(publisher);
+        publisherIndex[key][publisher] = publishers[key].length;
+        emit PublisherAllowed(key, publisher, name, _bump(topics[key]));
+    }
+
+    function denyPublisher(string calldata name, address publisher) external onlyOwner(name) {
+        bytes32 key = keccak256(bytes(name));
+        uint256 index = publisherIndex[key][publisher];
+        if (index == 0) revert NotPublisher(key, publisher);
+        address[] storage list = publishers[key];
+        address last = list[list.length - 1];
+        list[index - 1] = last;
+        publisherIndex[key][last] = index;
+        list.pop();
+        delete publisherIndex[key][publisher];
+        emit PublisherDenied(key, publisher, name, _bump(topics[key]));
+    }
+
+    // ---- views ---------------------------------------------------------------------------
+
+    /// @notice The owner, or the zero address for a topic nobody registered.
+    function ownerOf(string calldata name) external view returns (address) {
+        return topics[keccak256(bytes(name))].owner;
+    }
+
+    /// @notice 0 for a topic nobody registered; 1 after registration; +1 per change.
+    function versionOf(string calldata name) external view returns (uint64) {
+        return topics[keccak256(bytes(name))].version;
+    }
+
+    /// @notice True if `reader` holds a grant that has not expired at this block.
+    /// The owner is not implicitly a reader: owners grant themselves like anyone else.
+    function canRead(string calldata name, address reader) external view returns (bool) {
+        Grant storage g = grants[keccak256(bytes(name))][reader];
+        return g.index != 0 && (g.expiresAt == 0 || block.timestamp < g.expiresAt);
+    }
+
+    function canPublish(string calldata name, address publisher) external view returns (bool) {
+        return publisherIndex[keccak256(bytes(name))][publisher] != 0;
+    }
+
+    /// @notice Grant details: whether one exists (expired or not), its expiry and grant time.
+    function grantOf(
+        string calldata name,
+        address reader
+    ) external view returns (bool exists, uint64 expiresAt, uint64 grantedAt) {
+        Grant storage g = grants[keccak256(bytes(name))][reader];
+        return (g.index != 0, g.expiresAt, g.grantedAt);
+    }
+
+    /// @notice Everyone holding a grant (expired ones included until revoked), in no set order.
+    function readersOf(string calldata name) external view returns (address[] memory) {
+        return readers[keccak256(bytes(name))];
+    }
+
+    function publishersOf(string calldata name) external view returns (address[] memory) {
+        return publishers[keccak256(bytes(name))];
+    }
+
+    function _bump(Topic storage t) private returns (uint64) {
+        t.version += 1;
+        return t.version;
+    }
+}
