@@ -1,0 +1,233 @@
+"""`Gateway`: one region's gateway process, built from GatewayConfig plus pluggable parts.
+
+Parts other layers add (they never edit this file):
+
+- `access`: an AccessControl (gateway/access.py); default OpenAccess (logs loudly).
+- `services`: factories `(GatewayRuntime) -> GatewayService`-like objects with
+  `async run()` (runs until cancelled, inside serve()'s TaskGroup) and `async aclose()`.
+  Federation uses this: it gets the store, interest registry and region from the runtime.
+- `servicers`: callables `(grpc.aio.Server) -> None` that add servicers to the client port.
+- `peers`: a callable returning the PeerView for ListPeers.
+
+Resource handling: `async with Gateway(...) as gw:` opens the store, starts gRPC (and the
+metrics HTTP server) and services; `await gw.serve()` runs background work until
+`request_stop()`; `aclose()` is idempotent and shuts down in order: stop accepting + end
+subscription streams, grpc server stop(grace) (drains in-flight publishes), services, store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from gateway.access import AccessControl, OpenAccess
+from gateway.config import GatewayConfig
+from gateway.hub import SubscriptionHub
+from gateway.interest import InterestRegistry
+from gateway.metrics import REFRESH, GatewayMetrics
+from gateway.service import GatewayService, PeerView
+from gateway.sqlite_store import SqliteEventStore
+from gateway.store import EventStore
+from proto import gateway_pb2, gateway_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
+
+
+@dataclass(frozen=True)
+class GatewayRuntime:
+    """What services receive: the live parts of the gateway they extend."""
+
+    config: GatewayConfig
+    store: EventStore
+    interest: InterestRegistry
+    access: AccessControl
+    metrics: GatewayMetrics
+
+
+class Service(Protocol):
+    async def run(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+ServiceFactory = Callable[[GatewayRuntime], Service]
+ServicerAdder = Callable[[grpc.aio.Server], None]
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        access: AccessControl | None = None,
+        services: Sequence[ServiceFactory] = (),
+        servicers: Sequence[ServicerAdder] = (),
+        peers: Callable[[], PeerView] = PeerView,
+        store: EventStore | None = None,
+    ) -> None:
+        self.config = config
+        self.access: AccessControl = access if access is not None else OpenAccess()
+        self.store: EventStore = store if store is not None else SqliteEventStore(config.data_dir)
+        self.interest = InterestRegistry()
+        self.metrics = GatewayMetrics()
+        self.hub = SubscriptionHub(self.store, self.interest, config.ack_timeout)
+        self._service_factories = tuple(services)
+        self._servicer_adders = tuple(servicers)
+        self._peers = peers
+        self.services: list[Service] = []
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self.metrics_port: int | None = None
+        self._stop = asyncio.Event()
+        self._closed = False
+        self._health = health.HealthServicer()
+
+    @property
+    def listen(self) -> str:
+        return f"{self.config.host}:{self.port}"
+
+    async def __aenter__(self) -> Gateway:
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        self.access.view.bind(asyncio.get_running_loop())
+        await self.store.open()
+        await self.hub.load_durable_interest()
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ]
+        )
+        self.service = GatewayService(
+            self.config, self.store, self.hub, self.access, self.metrics, self._peers
+        )
+        gateway_pb2_grpc.add_GatewayServicer_to_server(self.service, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        for add in self._servicer_adders:
+            add(server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        self.port = server.add_insecure_port(self.config.listen)
+        if not self.port:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        await server.start()
+        self.server = server
+        self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
+        runtime = GatewayRuntime(self.config, self.store, self.interest, self.access, self.metrics)
+        self.services = [factory(runtime) for factory in self._service_factories]
+        log.info("gateway %s serving on %s", self.config.region, self.listen)
+
+    def request_stop(self) -> None:
+        """Ask serve() to return (signal handlers call this)."""
+        self._stop.set()
+
+    async def serve(self) -> None:
+        """Run background work (retention, metrics, services) until request_stop()."""
+        async with asyncio.TaskGroup() as tg:
+            tasks = [
+                tg.create_task(self._retention_loop()),
+                tg.create_task(self._metrics_loop()),
+                *(tg.create_task(s.run()) for s in self.services),
+            ]
+            await self._stop.wait()
+            for task in tasks:
+                task.cancel()
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        try:
+            async with asyncio.timeout(self.config.shutdown_grace + 10):
+                self._health.enter_graceful_shutdown()
+                self.hub.shutdown()
+                if self.server is not None:
+                    await self.server.stop(self.config.shutdown_grace)
+                for service in reversed(self.services):
+                    try:
+                        await service.aclose()
+                    except Exception:
+                        log.exception("service failed to close")
+        finally:
+            await self.store.aclose()
+            self.metrics.stop()
+            log.info("gateway %s stopped", self.config.region)
+
+    # -- background work -------------------------------------------------------------
+
+    async def apply_retention(self) -> int:
+        """One retention pass over every topic; returns events deleted."""
+        deleted = 0
+        now = time.time()
+        for stats in await self.store.topic_stats():
+            policy = self.config.retention_for(stats.name)
+            if policy.unbounded:
+                continue
+            deleted += await self.store.apply_retention(
+                stats.name,
+                older_than=now - policy.max_age_seconds if policy.max_age_seconds else None,
+                max_bytes=policy.max_bytes or None,
+            )
+        return deleted
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                deleted = await self.apply_retention()
+                if deleted:
+                    log.info("retention deleted %d events", deleted)
+            except Exception:
+                log.exception("retention pass failed")
+            await asyncio.sleep(self.config.retention_interval)
+
+    async def refresh_metrics(self) -> None:
+        stats = {s.name: s for s in await self.store.topic_stats()}
+        for s in stats.values():
+            self.metrics.stored_bytes.labels(s.name).set(s.stored_bytes)
+            self.metrics.stored_events.labels(s.name).set(s.event_count)
+        for record in await self.store.list_groups():
+            topic = stats.get(record.topic)
+            if topic is None:
+                continue
+            live = self.hub.groups().get((record.topic, record.group))
+            committed = live.state.committed if live is not None else record.committed_offset
+            lag = max(0, topic.next_offset - max(committed, topic.first_offset))
+            self.metrics.consumer_lag.labels(record.topic, record.group).set(lag)
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.refresh_metrics()
+            await asyncio.sleep(REFRESH)

@@ -1,0 +1,261 @@
+"""`GatewayClient`: the Python client API over a grpc.aio channel (CLI, bench and demo use it).
+
+    async with GatewayClient("127.0.0.1:7000") as gw:
+        result = await gw.publish("orders", CloudEvent({"type": "t", "source": "/s"}, {"n": 1}))
+        async with gw.subscribe("orders", group="billing", credits=100) as sub:
+            async for offset, event in sub:
+                ...  # acked when you ask for the next one (auto_ack=True)
+
+Flow control: the client grants `credits` up front and tops the window up as the caller
+consumes, so the server never holds more than `credits` unconsumed events for this stream.
+Acks are batched and sent before the client waits on the network. With `auto_ack=False` call
+`await sub.ack(offset)`; unacked events are redelivered after the gateway's ack timeout.
+
+Errors: RPC failures raise `grpc.aio.AioRpcError` (status code + one-line details).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import NamedTuple
+
+import grpc
+from cloudevents.core.v1.event import CloudEvent
+
+from gateway import events, wire
+from gateway.access import Credentials
+from gateway.filters import Filter
+from proto import cloudevents_pb2, gateway_pb2, gateway_pb2_grpc
+
+ACK_BATCH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    offset: int
+    duplicate: bool
+
+
+class Received(NamedTuple):
+    offset: int
+    event: CloudEvent
+
+
+def _credentials_pb(creds: Credentials | None) -> gateway_pb2.Credentials | None:
+    if creds is None:
+        return None
+    if creds.session_token is not None:
+        return gateway_pb2.Credentials(session_token=creds.session_token)
+    return gateway_pb2.Credentials(
+        proof=gateway_pb2.SignInProof(message=creds.message or "", signature=creds.signature or b"")
+    )
+
+
+class Subscription:
+    """One Subscribe stream. Async iterator of `Received`; async context manager."""
+
+    def __init__(
+        self,
+        stub: gateway_pb2_grpc.GatewayStub,
+        open_pb: gateway_pb2.SubscriptionOpen,
+        *,
+        auto_ack: bool,
+    ) -> None:
+        self._stub = stub
+        self._open = open_pb
+        self._window = max(1, open_pb.credits)
+        self._auto_ack = auto_ack
+        self._requests: asyncio.Queue[gateway_pb2.SubscribeRequest | None] = asyncio.Queue()
+        self._call: grpc.aio.StreamStreamCall | None = None
+        self._buffer: collections.deque[gateway_pb2.Delivery] = collections.deque()
+        self._acks: list[int] = []
+        self._consumed = 0
+        self._last: int | None = None
+        self._closed = False
+        self.subscribed: gateway_pb2.Subscribed | None = None
+        self.last_attempt = 0
+
+    async def _request_stream(self) -> AsyncIterator[gateway_pb2.SubscribeRequest]:
+        while True:
+            req = await self._requests.get()
+            if req is None:
+                return
+            yield req
+
+    async def start(self) -> gateway_pb2.Subscribed:
+        """Open the stream and wait for the server's Subscribed answer."""
+        if self.subscribed is not None:
+            return self.subscribed
+        self._call = self._stub.Subscribe(self._request_stream())
+        self._requests.put_nowait(gateway_pb2.SubscribeRequest(open=self._open))
+        first = await self._call.read()
+        if first is grpc.aio.EOF or first.WhichOneof("kind") != "subscribed":
+            await self._call.wait_for_connection()
+            raise ConnectionError("subscribe stream ended before it was confirmed")
+        self.subscribed = first.subscribed
+        return first.subscribed
+
+    async def __aenter__(self) -> Subscription:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Received:
+        await self.start()
+        assert self._call is not None
+        if self._auto_ack and self._last is not None:
+            self._acks.append(self._last)
+            self._last = None
+        while not self._buffer:
+            self._flush_acks()
+            resp = await self._call.read()
+            if resp is grpc.aio.EOF:
+                raise StopAsyncIteration
+            if resp.WhichOneof("kind") == "batch":
+                self._buffer.extend(resp.batch.deliveries)
+        if len(self._acks) >= ACK_BATCH:
+            self._flush_acks()
+        delivery = self._buffer.popleft()
+        self._consumed += 1
+        if self._consumed >= max(1, self._window // 2):
+            self._requests.put_nowait(
+                gateway_pb2.SubscribeRequest(credit=gateway_pb2.Credit(credits=self._consumed))
+            )
+            self._consumed = 0
+        self._last = delivery.offset
+        self.last_attempt = delivery.attempt
+        return Received(delivery.offset, events.from_pb(delivery.event))
+
+    async def ack(self, *offsets: int) -> None:
+        """Acknowledge explicitly (auto_ack=False); sent with the next network wait."""
+        self._acks.extend(offsets)
+        self._flush_acks()
+
+    def _flush_acks(self) -> None:
+        if self._acks:
+            self._requests.put_nowait(
+                gateway_pb2.SubscribeRequest(ack=gateway_pb2.Ack(offsets=self._acks))
+            )
+            self._acks = []
+
+    async def aclose(self) -> None:
+        """Ack what was consumed (auto_ack), half-close, and wait for the server to finish."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._auto_ack and self._last is not None:
+            self._acks.append(self._last)
+            self._last = None
+        self._flush_acks()
+        self._requests.put_nowait(None)
+        call = self._call
+        if call is None:
+            return
+        try:
+            async with asyncio.timeout(10):
+                while await call.read() is not grpc.aio.EOF:
+                    pass  # drain deliveries the server sent before it saw our close
+        except (TimeoutError, grpc.aio.AioRpcError):
+            call.cancel()
+
+
+class GatewayClient:
+    """Async context manager over one channel to a gateway's client API."""
+
+    def __init__(
+        self, target: str, *, credentials: Credentials | None = None, timeout: float = 30.0
+    ) -> None:
+        self.target = target
+        self.credentials = credentials
+        self.timeout = timeout
+        self._channel = grpc.aio.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ],
+        )
+        self.stub = gateway_pb2_grpc.GatewayStub(self._channel)
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._channel.close()
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            await self._channel.channel_ready()
+
+    async def publish(self, topic: str, event: CloudEvent) -> PublishResult:
+        return (await self.publish_batch(topic, [event]))[0]
+
+    async def publish_batch(self, topic: str, batch: Iterable[CloudEvent]) -> list[PublishResult]:
+        """Publish all-or-nothing; answers once every event is durable."""
+        return await self.publish_pb(topic, [events.to_pb(e) for e in batch])
+
+    async def publish_pb(
+        self, topic: str, pbs: Sequence[cloudevents_pb2.CloudEvent]
+    ) -> list[PublishResult]:
+        request = gateway_pb2.PublishRequest(
+            topic=topic, batch=cloudevents_pb2.CloudEventBatch(events=pbs)
+        )
+        creds = _credentials_pb(self.credentials)
+        if creds is not None:
+            request.credentials.CopyFrom(creds)
+        response = await self.stub.Publish(request, timeout=self.timeout)
+        return [PublishResult(r.offset, r.duplicate) for r in response.results]
+
+    def subscribe(
+        self,
+        topic: str,
+        *,
+        group: str | None = None,
+        start: str | wire.Start = "earliest",
+        filters: Sequence[Filter] = (),
+        credits: int = 256,
+        auto_ack: bool = True,
+    ) -> Subscription:
+        """A Subscription (iterate it, or `async with` it to open the stream eagerly)."""
+        begin = wire.Start.parse(start) if isinstance(start, str) else start
+        open_pb = gateway_pb2.SubscriptionOpen(
+            topic=topic,
+            start=wire.start_to_pb(begin),
+            filters=wire.filters_to_pb(filters),
+            group=group or "",
+            credits=credits,
+        )
+        creds = _credentials_pb(self.credentials)
+        if creds is not None:
+            open_pb.credentials.CopyFrom(creds)
+        return Subscription(self.stub, open_pb, auto_ack=auto_ack)
+
+    async def topics(self) -> list[gateway_pb2.TopicInfo]:
+        response = await self.stub.ListTopics(gateway_pb2.ListTopicsRequest(), timeout=self.timeout)
+        return list(response.topics)
+
+    async def topic(self, name: str) -> gateway_pb2.TopicInfo:
+        request = gateway_pb2.GetTopicRequest(name=name)
+        return await self.stub.GetTopic(request, timeout=self.timeout)

@@ -1,0 +1,161 @@
+"""Async shell around DeliveryState: reads pages from the store, leases, persists group offsets.
+
+One `Dispatcher` per durable (topic, group), shared by that group's members, or one per
+ephemeral subscription. `fetch(member, n)` is serialized by a lock so two members never lease
+the same offset. Members are woken (their `wake` callback) when the store appends to the topic,
+when leases of a leaving member become pending, or when an expired lease can be redelivered.
+
+Ordering rule: a durable group's committed offset is persisted (store.save_group) before the
+ack that moved it is considered done; after a restart the group resumes there and redelivers
+everything not acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from gateway import events, filters
+from gateway.delivery import DeliveryState
+from gateway.store import EventStore, GroupRecord, StoredEvent
+
+PAGE = 256  # rows read per store query: memory stays flat however long the backlog
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    offset: int
+    attempt: int
+    payload: bytes
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: EventStore,
+        topic: str,
+        group: str | None,
+        flts: Sequence[filters.Filter],
+        committed: int,
+        ack_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        stored: bool = True,
+    ) -> None:
+        """`stored=False`: a new durable group whose start is not persisted yet."""
+        self.store = store
+        self.topic = topic
+        self.group = group
+        self.filters = tuple(flts)
+        self.state = DeliveryState(committed, ack_timeout)
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._members: dict[int, Callable[[], None]] = {}
+        self._next_member = 0
+        self._persisted = committed if stored else -1
+
+    @property
+    def durable(self) -> bool:
+        return self.group is not None
+
+    @property
+    def members(self) -> int:
+        return len(self._members)
+
+    def join(self, wake: Callable[[], None]) -> int:
+        member = self._next_member
+        self._next_member += 1
+        self._members[member] = wake
+        return member
+
+    async def leave(self, member: int) -> None:
+        self._members.pop(member, None)
+        if self.state.release(member):
+            self.wake_all()
+        await self.persist()
+
+    def wake_all(self) -> None:
+        for wake in list(self._members.values()):
+            wake()
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time at which a lease expires (redelivery due), if any."""
+        return self.state.next_deadline()
+
+    def seconds_until_deadline(self) -> float | None:
+        deadline = self.state.next_deadline()
+        return None if deadline is None else max(0.0, deadline - self._clock())
+
+    def expire(self) -> None:
+        """Move due leases to pending and wake the members so one with credit takes them."""
+        if self.state.expire(self._clock()):
+            self.wake_all()
+
+    async def fetch(self, member: int, limit: int) -> list[Outgoing]:
+        """Lease up to `limit` events to `member`: redeliveries first, then new events."""
+        if limit <= 0:
+            return []
+        async with self._lock:
+            now = self._clock()
+            if self.state.expire(now):
+                self.wake_all()
+            out: list[Outgoing] = []
+            pending = self.state.take_pending(member, limit, now)
+            if pending:
+                attempts = dict(pending)
+                rows = await self.store.read_offsets(self.topic, list(attempts))
+                found = {r.offset: r for r in rows}
+                for offset, attempt in pending:
+                    row = found.get(offset)
+                    if row is None:
+                        self.state.forget(offset)
+                    else:
+                        out.append(Outgoing(offset, attempt, row.payload))
+            while len(out) < limit:
+                rows = await self.store.read(self.topic, self.state.read_pos, PAGE)
+                if not rows:
+                    break
+                if rows[0].offset > self.state.read_pos:
+                    self.state.skip_to(rows[0].offset)
+                taken = self._take_rows(member, rows, limit - len(out), now, out)
+                if not taken:
+                    break
+            return out
+
+    def _take_rows(
+        self, member: int, rows: list[StoredEvent], room: int, now: float, out: list[Outgoing]
+    ) -> bool:
+        """Lease matching rows until `room` is used; True if the whole page was consumed."""
+        for row in rows:
+            if row.offset < self.state.read_pos:
+                continue
+            if self.filters and not filters.matches_all(
+                self.filters, events.attribute_strings(events.PbEvent.FromString(row.payload))
+            ):
+                self.state.skip(row.offset)
+                continue
+            if room <= 0:
+                return False
+            attempt = self.state.lease_new(member, row.offset, now)
+            out.append(Outgoing(row.offset, attempt, row.payload))
+            room -= 1
+        return len(rows) == PAGE
+
+    async def ack(self, offsets: Sequence[int]) -> None:
+        if self.state.ack(offsets):
+            await self.persist()
+
+    async def persist(self) -> None:
+        """Store the committed offset of a durable group if it moved."""
+        committed = self.state.committed
+        if self.group is None or committed == self._persisted:
+            return
+        self._persisted = committed
+        await self.store.save_group(
+            GroupRecord(
+                self.topic, self.group, committed, json.dumps(filters.list_to_json(self.filters))
+            )
+        )

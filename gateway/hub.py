@@ -1,0 +1,111 @@
+"""Open subscriptions and durable groups of one gateway, and how they are woken.
+
+The hub owns every `Dispatcher`: one per durable (topic, group), created on first open from
+the persisted committed offset (or the open's start position), and one per ephemeral stream.
+It listens to store appends and wakes the dispatchers of the touched topics, and it registers
+interest (gateway/interest.py) for subscriptions that passed `check_subscribe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+
+from gateway import filters
+from gateway.dispatch import Dispatcher
+from gateway.interest import Interest, InterestRegistry
+from gateway.store import EventStore
+from gateway.wire import Start
+
+
+class SubscriptionHub:
+    def __init__(self, store: EventStore, interest: InterestRegistry, ack_timeout: float) -> None:
+        self.store = store
+        self.interest = interest
+        self.ack_timeout = ack_timeout
+        self._groups: dict[tuple[str, str], Dispatcher] = {}
+        self._by_topic: dict[str, set[Dispatcher]] = defaultdict(set)
+        self._lock = asyncio.Lock()
+        self._remove_listener = store.on_append(self._on_append)
+        self.closing = asyncio.Event()
+
+    async def load_durable_interest(self) -> None:
+        """Durable groups keep their interest across restarts."""
+        for record in await self.store.list_groups():
+            flts = filters.list_from_json(json.loads(record.filters_json or "[]"))
+            self.interest.add_durable(Interest(record.topic, flts))
+
+    def _on_append(self, topics: frozenset[str], last_seq: int) -> None:
+        for topic in topics:
+            for dispatcher in list(self._by_topic.get(topic, ())):
+                dispatcher.wake_all()
+
+    async def resolve_start(self, topic: str, start: Start) -> int:
+        if start.kind == "offset":
+            return start.offset
+        if start.kind == "time" and start.time is not None:
+            return await self.store.offset_at_time(topic, start.time.timestamp())
+        stats = await self.store.topic_stats(topic)
+        if not stats:
+            return 0
+        return stats[0].next_offset if start.kind == "latest" else stats[0].first_offset
+
+    async def open(
+        self, topic: str, group: str | None, flts: Sequence[filters.Filter], start: Start
+    ) -> Dispatcher:
+        """The dispatcher for a new stream: the group's shared one, or a fresh ephemeral one."""
+        interest = Interest(topic, tuple(flts))
+        if group is None:
+            dispatcher = Dispatcher(
+                self.store,
+                topic,
+                None,
+                flts,
+                await self.resolve_start(topic, start),
+                self.ack_timeout,
+            )
+        else:
+            async with self._lock:
+                existing = self._groups.get((topic, group))
+                if existing is not None:
+                    dispatcher = existing
+                else:
+                    record = await self.store.load_group(topic, group)
+                    if record is not None:
+                        committed = record.committed_offset
+                    else:
+                        committed = await self.resolve_start(topic, start)
+                    dispatcher = Dispatcher(
+                        self.store,
+                        topic,
+                        group,
+                        flts,
+                        committed,
+                        self.ack_timeout,
+                        stored=record is not None,
+                    )
+                    await dispatcher.persist()
+                    self._groups[(topic, group)] = dispatcher
+            self.interest.add_durable(Interest(topic, dispatcher.filters))
+        self._by_topic[topic].add(dispatcher)
+        self.interest.add(interest)
+        return dispatcher
+
+    def close(self, dispatcher: Dispatcher, flts: Sequence[filters.Filter]) -> None:
+        """A stream ended; ephemeral dispatchers are dropped, durable ones stay for the group."""
+        self.interest.remove(Interest(dispatcher.topic, tuple(flts)))
+        if not dispatcher.durable:
+            self._by_topic[dispatcher.topic].discard(dispatcher)
+
+    def groups(self) -> dict[tuple[str, str], Dispatcher]:
+        return dict(self._groups)
+
+    def shutdown(self) -> None:
+        """Tell every open stream to finish."""
+        self.closing.set()
+        for dispatchers in self._by_topic.values():
+            for dispatcher in list(dispatchers):
+                dispatcher.wake_all()
+        self._remove_listener()

@@ -1,0 +1,128 @@
+"""The event store contract: what the gateway (and, through an adapter, federation) needs.
+
+Invariants every implementation keeps (tests/unit/gateway/test_store_contract.py checks them):
+
+- `seq` is global and strictly increasing in commit order; `offset` is per topic, dense at
+  append time (0, 1, 2, ...), never reused, even after retention deletes events.
+- (topic, source, id) is stored once: a repeat answers the first offset with duplicate=True.
+- `append` / `append_replicated` are all-or-nothing per call and return only after the data is
+  durable (persist before ack). Listeners registered with `on_append` run after the commit.
+- Reads never block writers and return at most `limit` rows (memory does not grow with backlog).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A validated event ready to append: its protobuf bytes plus the keys the store indexes."""
+
+    source: str
+    id: str
+    type: str
+    payload: bytes  # serialized io.cloudevents.v1.CloudEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicatedItem:
+    """An event relayed from another region (federation's input)."""
+
+    event: NewEvent
+    origin_region: str
+    replication: bytes | None  # opaque to the gateway; stored and returned as is
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    offset: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    topic: str
+    offset: int
+    payload: bytes
+    origin_region: str
+    replication: bytes | None
+    received_at: float  # unix seconds at the storing gateway
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicStats:
+    name: str
+    first_offset: int
+    next_offset: int
+    event_count: int
+    stored_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    topic: str
+    group: str
+    committed_offset: int  # next offset the group has not acknowledged
+    filters_json: str  # the group's filters (gateway/filters.py JSON), for interest
+
+
+AppendListener = Callable[[frozenset[str], int], None]  # (topics touched, last seq)
+
+
+class EventStore(Protocol):
+    """Durable, ordered, deduplicated event storage. All methods may raise StoreError."""
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None:
+        """Finish queued writes, then close. Idempotent."""
+
+    def on_append(self, listener: AppendListener) -> Callable[[], None]:
+        """Call `listener` on the event loop after each commit that appended events."""
+
+    @property
+    def last_seq(self) -> int:
+        """The highest committed seq (0 when empty)."""
+
+    async def append(
+        self, topic: str, events: Sequence[NewEvent], origin_region: str
+    ) -> list[AppendResult]:
+        """Append local publishes, all-or-nothing; duplicates answer their first offset."""
+
+    async def append_replicated(self, topic: str, items: Sequence[ReplicatedItem]) -> list[bool]:
+        """Append relayed events in one transaction; True for each item that was new."""
+
+    async def read(self, topic: str, from_offset: int, limit: int) -> list[StoredEvent]:
+        """Events of `topic` with offset >= from_offset, in offset order."""
+
+    async def read_offsets(self, topic: str, offsets: Sequence[int]) -> list[StoredEvent]:
+        """The named events still stored, in offset order (for redelivery)."""
+
+    async def read_since(self, seq: int, limit: int) -> list[StoredEvent]:
+        """Events of every topic with seq > `seq`, in seq order (per-peer cursors)."""
+
+    async def offset_at_time(self, topic: str, when: float) -> int:
+        """The first offset received at or after `when` (next offset if none)."""
+
+    async def topic_stats(self, topic: str | None = None) -> list[TopicStats]:
+        """Stats of one topic (empty list if unknown) or of every topic."""
+
+    async def load_group(self, topic: str, group: str) -> GroupRecord | None: ...
+
+    async def save_group(self, record: GroupRecord) -> None: ...
+
+    async def list_groups(self) -> list[GroupRecord]: ...
+
+    async def get_cursor(self, name: str) -> int | None: ...
+
+    async def set_cursor(self, name: str, seq: int) -> None: ...
+
+    async def apply_retention(
+        self, topic: str, *, older_than: float | None, max_bytes: int | None
+    ) -> int:
+        """Delete the oldest events beyond the limits; return how many were deleted."""
