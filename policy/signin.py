@@ -6,7 +6,6 @@ client wants as resources, so a stolen session is no good for other topics.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 
+from ledger.keys import load_signer
 from policy.errors import KeyFileError
 from policy.identity import Challenge, topic_resource
 
@@ -76,7 +76,9 @@ def sign_in(
 
 def load_key_file(path: Path, password: str | None = None) -> Any:
     """A LocalAccount from an encrypted keystore JSON (password from the argument or env
-    MESHGATE_KEY_PASSWORD) or from a file holding one hex private key."""
+    MESHGATE_KEY_PASSWORD) or from a file holding one hex private key.
+
+    Raises KeyFileError, or ledger's KeystoreError / WrongKeyPassword for keystores."""
     try:
         text = path.read_text().strip()
     except OSError as exc:
@@ -86,11 +88,7 @@ def load_key_file(path: Path, password: str | None = None) -> Any:
             password = os.environ.get(KEY_PASSWORD_ENV)
         if password is None:
             raise KeyFileError(f"key file {path} is encrypted: set {KEY_PASSWORD_ENV}")
-        try:
-            key = Account.decrypt(json.loads(text), password)
-        except ValueError as exc:
-            raise KeyFileError(f"cannot decrypt key file {path}: {exc}") from exc
-        return Account.from_key(key)
+        return load_signer(path, password)  # raises ledger's KeystoreError / WrongKeyPassword
     try:
         return Account.from_key(text)
     except (ValueError, TypeError) as exc:

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from ledger.errors import WrongKeyPassword
 from policy.errors import KeyFileError
 from policy.signin import KEY_PASSWORD_ENV, load_key_file
 
@@ -23,7 +24,7 @@ def test_keystore_with_password_from_env(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(KeyFileError, match=KEY_PASSWORD_ENV):
         load_key_file(path)
     monkeypatch.setenv(KEY_PASSWORD_ENV, "wrong")
-    with pytest.raises(KeyFileError, match="cannot decrypt"):
+    with pytest.raises(WrongKeyPassword):
         load_key_file(path)
     monkeypatch.setenv(KEY_PASSWORD_ENV, "pw")
     assert load_key_file(path).address == Account.from_key(KEY).address
