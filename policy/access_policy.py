@@ -115,13 +115,16 @@ class AccessPolicy:
             self._record(now, identity.address, topic, "stream", step.audit, decision)
         return decision
 
-    def next_recheck(self) -> float | None:
-        """The earliest time an open stream's answer changes with no registry change."""
+    def next_recheck(self, after: float | None = None) -> float | None:
+        """The earliest time (later than `after`) an open stream's answer may change with no
+        registry change: a grant's expiry or the view turning stale."""
         times = [
             s.recheck_at
             for topics in list(self._streams.values())
             for s in topics.values()
-            if s.gate.state is StreamState.OPEN and s.recheck_at is not None
+            if s.gate.state is StreamState.OPEN
+            and s.recheck_at is not None
+            and (after is None or s.recheck_at > after)
         ]
         return min(times) if times else None
 
