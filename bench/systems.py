@@ -1,0 +1,51 @@
+"""Systems under test, as the runner sees them: a name, and a fresh `Target` per run.
+
+`skip_reason` says plainly why a family cannot be measured on a system (a layer not built
+yet, or a workload that has no meaning there); the report prints it instead of a figure.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from bench.drivers import Target
+from bench.families import WINDOW, Family
+from bench.nats_cluster import NatsSuperCluster
+from bench.nats_workloads import core_target, jetstream_target
+
+
+class System(Protocol):
+    name: str
+
+    def skip_reason(self, family: Family) -> str | None: ...
+
+    def target(self, family: Family) -> AbstractAsyncContextManager[Target]: ...
+
+
+class JetStreamSystem:
+    name = "NATS JetStream"
+
+    def __init__(self, cluster: NatsSuperCluster) -> None:
+        self.cluster = cluster
+
+    def skip_reason(self, family: Family) -> str | None:
+        return None
+
+    def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
+        return jetstream_target(self.cluster, cross_region=family.cross_region, window=WINDOW)
+
+
+class CoreNatsSystem:
+    name = "core NATS"
+
+    def __init__(self, cluster: NatsSuperCluster) -> None:
+        self.cluster = cluster
+
+    def skip_reason(self, family: Family) -> str | None:
+        if family.persisted_only:
+            return "core NATS persists nothing"
+        return None
+
+    def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
+        return core_target(self.cluster, cross_region=family.cross_region)
