@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, InvalidTopicName
 from gateway.topics import check_topic_name
 
 # 1 MiB: the CloudEvents spec asks intermediaries to accept at least 64 KiB; Kafka's default
@@ -83,7 +83,10 @@ class GatewayConfig:
         if self.retention_interval <= 0:
             raise ConfigError("retention_interval must be > 0")
         for topic in self.topic_retention:
-            check_topic_name(topic)
+            try:
+                check_topic_name(topic)
+            except InvalidTopicName as exc:
+                raise ConfigError(f"retention override: {exc}") from exc
 
     @property
     def listen(self) -> str:

@@ -1,0 +1,203 @@
+"""Client commands: `meshgate publish`, `meshgate subscribe`, `meshgate topics`.
+
+`subscribe` prints one structured-mode CloudEvent JSON per line (the SDK's JSONFormat) and
+acks each event once printed. Filters: `--filter exact:type=com.example.a` (also `prefix:`,
+`suffix:`), or a Subscriptions API JSON filter such as `--filter '{"any": [...]}'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from gateway import filters
+from gateway.client import GatewayClient
+from gateway.wire import Start
+from meshgate.cli import CliError
+
+STDIN_BATCH = 500
+
+
+def register(subparsers: Any) -> None:
+    pub = subparsers.add_parser("publish", help="publish CloudEvents to a topic")
+    pub.add_argument("--gateway", required=True, help="HOST:PORT of the gateway")
+    pub.add_argument("--topic", required=True)
+    pub.add_argument("--type", required=True, dest="event_type", help="CloudEvent type")
+    pub.add_argument("--source", required=True, help="CloudEvent source (URI-reference)")
+    pub.add_argument("--id", dest="event_id", help="event id (default: a new UUID)")
+    data = pub.add_mutually_exclusive_group()
+    data.add_argument("--data", help="event data as JSON")
+    data.add_argument("--data-file", type=Path, help="file holding the event data as JSON")
+    pub.set_defaults(func=_publish)
+
+    sub = subparsers.add_parser("subscribe", help="print events of a topic, one JSON per line")
+    sub.add_argument("--gateway", required=True, help="HOST:PORT of the gateway")
+    sub.add_argument("--topic", required=True)
+    sub.add_argument("--group", help="durable consumer group (default: ephemeral)")
+    sub.add_argument(
+        "--from", dest="start", default="earliest", help="earliest | latest | OFFSET | ISO8601"
+    )
+    sub.add_argument("--count", type=int, help="stop after N events")
+    sub.add_argument("--filter", action="append", default=[], help="see module help")
+    sub.add_argument("--credits", type=int, default=256, help="flow-control window")
+    sub.set_defaults(func=_subscribe)
+
+    top = subparsers.add_parser("topics", help="list topics with offsets, sizes and groups")
+    top.add_argument("--gateway", required=True, help="HOST:PORT of the gateway")
+    top.add_argument("--json", action="store_true", help="one JSON object per topic")
+    top.set_defaults(func=_topics)
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"{where} is not valid JSON: {exc}") from exc
+
+
+def _event(args: argparse.Namespace, data: Any, event_id: str | None) -> CloudEvent:
+    attrs = {
+        "type": args.event_type,
+        "source": args.source,
+        "id": event_id or str(uuid.uuid4()),
+        "specversion": "1.0",
+    }
+    return CloudEvent(attrs, data)
+
+
+def _stdin_batches(args: argparse.Namespace) -> Iterator[list[CloudEvent]]:
+    batch: list[CloudEvent] = []
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        batch.append(_event(args, _json(line, f"stdin line {number}"), None))
+        if len(batch) >= STDIN_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _publish_async(args: argparse.Namespace) -> int:
+    async with GatewayClient(args.gateway) as client:
+        if args.data is not None or args.data_file is not None:
+            if args.data_file is not None:
+                try:
+                    text = args.data_file.read_text()
+                except OSError as exc:
+                    raise CliError(f"cannot read {args.data_file}: {exc}") from exc
+            else:
+                text = args.data
+            data = _json(text, "--data")
+            result = await client.publish(args.topic, _event(args, data, args.event_id))
+            print(f"offset={result.offset} duplicate={str(result.duplicate).lower()}")
+            return 0
+        if args.event_id:
+            raise CliError("--id needs --data or --data-file (stdin events get fresh ids)")
+        total = duplicates = 0
+        for batch in _stdin_batches(args):
+            results = await client.publish_batch(args.topic, batch)
+            total += len(results)
+            duplicates += sum(r.duplicate for r in results)
+        print(f"published={total} duplicates={duplicates}")
+        return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    return asyncio.run(_publish_async(args))
+
+
+def parse_filter(text: str) -> filters.Filter:
+    """`dialect:attribute=value` or a Subscriptions API JSON filter."""
+    if text.lstrip().startswith("{"):
+        raw = _json(text, "--filter")
+        if not isinstance(raw, dict):
+            raise CliError("--filter JSON must be an object")
+        return filters.from_json(raw)
+    dialect, sep, rest = text.partition(":")
+    attribute, eq, value = rest.partition("=")
+    if not sep or not eq or dialect not in filters.MATCHERS:
+        raise CliError(f"invalid --filter {text!r}: use exact|prefix|suffix:ATTRIBUTE=VALUE")
+    return filters.check(filters.MATCHERS[dialect](attribute, value))
+
+
+async def _subscribe_async(args: argparse.Namespace) -> int:
+    if args.count is not None and args.count <= 0:
+        raise CliError("--count must be > 0")
+    flts = [parse_filter(f) for f in args.filter]
+    fmt = JSONFormat()
+    seen = 0
+    credits = args.credits if args.count is None else min(args.credits, args.count)
+    async with (
+        GatewayClient(args.gateway) as client,
+        client.subscribe(
+            args.topic,
+            group=args.group,
+            start=Start.parse(args.start),
+            filters=flts,
+            credits=max(1, credits),
+        ) as sub,
+    ):
+        async for _offset, event in sub:
+            sys.stdout.write(fmt.write(event).decode() + "\n")
+            sys.stdout.flush()
+            seen += 1
+            if args.count is not None and seen >= args.count:
+                break
+    return 0
+
+
+def _subscribe(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_subscribe_async(args))
+    except BrokenPipeError:
+        return 0
+
+
+def topic_json(info: Any) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "first_offset": info.first_offset,
+        "next_offset": info.next_offset,
+        "event_count": info.event_count,
+        "stored_bytes": info.stored_bytes,
+        "retention": {
+            "max_age_seconds": info.retention.max_age_seconds,
+            "max_bytes": info.retention.max_bytes,
+        },
+        "groups": [
+            {"name": g.name, "committed_offset": g.committed_offset, "lag": g.lag}
+            for g in info.groups
+        ],
+    }
+
+
+async def _topics_async(args: argparse.Namespace) -> int:
+    async with GatewayClient(args.gateway) as client:
+        infos = await client.topics()
+    if args.json:
+        for info in infos:
+            print(json.dumps(topic_json(info), sort_keys=True))
+        return 0
+    header = f"{'TOPIC':<32} {'FIRST':>8} {'NEXT':>8} {'EVENTS':>8} {'BYTES':>10}  GROUPS (lag)"
+    print(header)
+    for info in infos:
+        groups = ", ".join(f"{g.name}({g.lag})" for g in info.groups) or "-"
+        print(
+            f"{info.name:<32} {info.first_offset:>8} {info.next_offset:>8} "
+            f"{info.event_count:>8} {info.stored_bytes:>10}  {groups}"
+        )
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    return asyncio.run(_topics_async(args))

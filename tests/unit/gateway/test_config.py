@@ -1,0 +1,47 @@
+"""GatewayConfig validation and TOML loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import GatewayConfig, Retention, build_config, parse_listen
+from gateway.errors import ConfigError
+
+
+def test_toml_then_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        'region = "eu"\nlisten = "127.0.0.1:7000"\ndata_dir = "/tmp/x"\nack_timeout = 5\n'
+        "[retention]\nmax_bytes = 100\n[retention.topics.orders]\nmax_age_seconds = 60\n"
+    )
+    cfg = build_config(path, port=0, region=None)
+    assert (cfg.region, cfg.host, cfg.port, cfg.ack_timeout) == ("eu", "127.0.0.1", 0, 5)
+    assert cfg.retention_for("other") == Retention(max_bytes=100)
+    assert cfg.retention_for("orders") == Retention(max_age_seconds=60)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['region = "eu"\nbogus = 1\n', 'region = "eu"\ndata_dir = "x"\n[retention]\nmax_bytes = -1\n'],
+)
+def test_bad_files(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError):
+        build_config(path)
+
+
+def test_validation() -> None:
+    with pytest.raises(ConfigError):
+        GatewayConfig(region="", data_dir=Path("x"))
+    with pytest.raises(ConfigError):
+        GatewayConfig(region="eu", data_dir=Path("x"), ack_timeout=0)
+    with pytest.raises(ConfigError):
+        GatewayConfig(region="eu", data_dir=Path("x"), topic_retention={"bad name": Retention()})
+    with pytest.raises(ConfigError, match="missing"):
+        build_config(region="eu")
+    with pytest.raises(ConfigError):
+        parse_listen("7000")
+    assert parse_listen("127.0.0.1:0") == ("127.0.0.1", 0)
