@@ -32,7 +32,7 @@ def new_topic(prefix: str = "bench") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}-{next(_topics)}"
 
 
-def _event(payload: bytes) -> cloudevents_pb2.CloudEvent:
+def cloud_event(payload: bytes) -> cloudevents_pb2.CloudEvent:
     return cloudevents_pb2.CloudEvent(
         id=uuid.uuid4().hex,
         source="/bench/harness",
@@ -65,7 +65,7 @@ class MeshgateTarget:
     async def publish(self, payloads: Sequence[bytes]) -> None:
         request = gateway_pb2.PublishRequest(
             topic=self.topic,
-            batch=cloudevents_pb2.CloudEventBatch(events=[_event(p) for p in payloads]),
+            batch=cloudevents_pb2.CloudEventBatch(events=[cloud_event(p) for p in payloads]),
         )
         creds = self.publish_credentials()
         if creds is not None:
