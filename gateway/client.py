@@ -12,16 +12,22 @@ Acks are batched and sent before the client waits on the network. With `auto_ack
 `await sub.ack(offset)`; unacked events are redelivered after the gateway's ack timeout.
 
 Errors: RPC failures raise `grpc.aio.AioRpcError` (status code + one-line details).
+
+Sign-in: pass `signer=` (an eth-account LocalAccount) and the client signs in with
+Sign-In with Ethereum (GetNonce + SignIn) before its first call, then sends the session
+token, signing in again shortly before the session expires. `signin_topics` limits the proof
+to those topics (EIP-4361 resources); empty means not limited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import grpc
 from cloudevents.core.v1.event import CloudEvent
@@ -29,9 +35,12 @@ from cloudevents.core.v1.event import CloudEvent
 from gateway import events, wire
 from gateway.access import Credentials
 from gateway.filters import Filter
+from policy.identity import Challenge
+from policy.signin import sign_in
 from proto import cloudevents_pb2, gateway_pb2, gateway_pb2_grpc
 
 ACK_BATCH = 128
+SESSION_RENEW_MARGIN = 30.0  # s before a session's expiry, sign in again
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +73,11 @@ class Subscription:
         open_pb: gateway_pb2.SubscriptionOpen,
         *,
         auto_ack: bool,
+        credentials: Callable[[], Awaitable[Credentials | None]] | None = None,
     ) -> None:
         self._stub = stub
         self._open = open_pb
+        self._credentials = credentials
         self._window = max(1, open_pb.credits)
         self._auto_ack = auto_ack
         self._requests: asyncio.Queue[gateway_pb2.SubscribeRequest | None] = asyncio.Queue()
@@ -90,6 +101,10 @@ class Subscription:
         """Open the stream and wait for the server's Subscribed answer."""
         if self.subscribed is not None:
             return self.subscribed
+        if self._credentials is not None:
+            creds = _credentials_pb(await self._credentials())
+            if creds is not None:
+                self._open.credentials.CopyFrom(creds)
         self._call = self._stub.Subscribe(self._request_stream())
         self._requests.put_nowait(gateway_pb2.SubscribeRequest(open=self._open))
         first = await self._call.read()
@@ -177,11 +192,20 @@ class GatewayClient:
     """Async context manager over one channel to a gateway's client API."""
 
     def __init__(
-        self, target: str, *, credentials: Credentials | None = None, timeout: float = 30.0
+        self,
+        target: str,
+        *,
+        credentials: Credentials | None = None,
+        timeout: float = 30.0,
+        signer: Any | None = None,
+        signin_topics: Sequence[str] = (),
     ) -> None:
         self.target = target
         self.credentials = credentials
         self.timeout = timeout
+        self.signer = signer
+        self.signin_topics = tuple(signin_topics)
+        self.session_expires_at: float | None = None
         self._channel = grpc.aio.insecure_channel(
             target,
             options=[
@@ -205,6 +229,36 @@ class GatewayClient:
     async def aclose(self) -> None:
         await self._channel.close()
 
+    async def sign_in(self) -> Credentials:
+        """Sign in as `signer` (GetNonce + SignIn); later calls send the session token."""
+        if self.signer is None:
+            raise ValueError("sign_in needs a signer")
+        nonce = await self.stub.GetNonce(gateway_pb2.GetNonceRequest(), timeout=self.timeout)
+        challenge = Challenge(
+            nonce.nonce,
+            nonce.domain,
+            nonce.uri,
+            nonce.chain_id,
+            nonce.expires_at.seconds + nonce.expires_at.nanos / 1e9,
+        )
+        proof = sign_in(self.signer, challenge, self.signin_topics, time.time())
+        request = gateway_pb2.SignInRequest(
+            proof=gateway_pb2.SignInProof(message=proof.message, signature=proof.signature)
+        )
+        response = await self.stub.SignIn(request, timeout=self.timeout)
+        self.credentials = Credentials(session_token=response.session_token)
+        self.session_expires_at = response.expires_at.seconds + response.expires_at.nanos / 1e9
+        return self.credentials
+
+    async def _current_credentials(self) -> Credentials | None:
+        if self.signer is not None and (
+            self.credentials is None
+            or self.session_expires_at is None
+            or time.time() > self.session_expires_at - SESSION_RENEW_MARGIN
+        ):
+            await self.sign_in()
+        return self.credentials
+
     async def wait_ready(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             await self._channel.channel_ready()
@@ -222,7 +276,7 @@ class GatewayClient:
         request = gateway_pb2.PublishRequest(
             topic=topic, batch=cloudevents_pb2.CloudEventBatch(events=pbs)
         )
-        creds = _credentials_pb(self.credentials)
+        creds = _credentials_pb(await self._current_credentials())
         if creds is not None:
             request.credentials.CopyFrom(creds)
         response = await self.stub.Publish(request, timeout=self.timeout)
@@ -247,10 +301,9 @@ class GatewayClient:
             group=group or "",
             credits=credits,
         )
-        creds = _credentials_pb(self.credentials)
-        if creds is not None:
-            open_pb.credentials.CopyFrom(creds)
-        return Subscription(self.stub, open_pb, auto_ack=auto_ack)
+        return Subscription(
+            self.stub, open_pb, auto_ack=auto_ack, credentials=self._current_credentials
+        )
 
     async def topics(self) -> list[gateway_pb2.TopicInfo]:
         response = await self.stub.ListTopics(gateway_pb2.ListTopicsRequest(), timeout=self.timeout)

@@ -20,6 +20,7 @@ from typing import Any
 
 from gateway.app import Gateway
 from gateway.config import GatewayConfig, build_config, parse_listen
+from gateway.registry_wiring import add_registry_arguments, registry_settings, serve_gateway
 
 
 def register(subparsers: Any) -> None:
@@ -36,6 +37,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--ack-timeout", type=float, help="seconds before an unacked event is resent")
     run.add_argument("--retention-interval", type=float, help="seconds between retention passes")
     run.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    add_registry_arguments(run)
     run.set_defaults(func=_run)
 
 
@@ -79,5 +81,5 @@ def _run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = config_from_args(args)
-    asyncio.run(serve(Gateway(config)))
+    asyncio.run(serve_gateway(config, registry_settings(args, config.region), serve))
     return 0

@@ -1,0 +1,95 @@
+"""`GrantFeed`: feeds the ledger follower's items into the policy grant view.
+
+Theory of operation: the follower yields registry changes in chain order, each range closed
+by a `Synced` checkpoint. Changes are applied as they come; at each checkpoint the view's
+freshness moves forward and, if any topic changed or the view just turned fresh again after
+being stale, every open stream is told to re-check (`RegistryAccess.changed`). Staleness
+itself needs no item: the adapter's timer wakes streams when the view goes stale.
+
+Resource handling: `run()` consumes the follower until cancelled; the follower's own retry
+and reconnect logic lives in ledger. `wait_synced()` lets start-up hold the readiness line
+until the view covers the chain head it saw at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from gateway.registry_access import RegistryAccess
+from ledger import changes as ledger
+from policy import grant_view as view
+
+log = logging.getLogger(__name__)
+
+
+def to_policy(item: ledger.FollowItem) -> view.RegistryChange | view.Checkpoint:
+    """The policy layer's value for one follower item (expiry 0 = never -> None)."""
+    if isinstance(item, ledger.Synced):
+        return view.Checkpoint(
+            block=item.block_number,
+            block_timestamp=item.block_timestamp,
+            observed_at=item.observed_at,
+        )
+    block = item.position.block
+    if isinstance(item, ledger.TopicRegistered):
+        return view.TopicRegistered(topic=item.topic, owner=item.owner, block=block)
+    if isinstance(item, ledger.OwnershipTransferred):
+        return view.OwnerChanged(topic=item.topic, owner=item.owner, block=block)
+    if isinstance(item, ledger.AccessGranted):
+        return view.GrantSet(
+            topic=item.topic,
+            grantee=item.reader,
+            expires_at=item.expires_at or None,
+            block=block,
+        )
+    if isinstance(item, ledger.AccessRevoked):
+        return view.GrantRevoked(topic=item.topic, grantee=item.reader, block=block)
+    if isinstance(item, ledger.PublisherAllowed):
+        return view.PublisherAdded(topic=item.topic, publisher=item.publisher, block=block)
+    if isinstance(item, ledger.PublisherDenied):
+        return view.PublisherRemoved(topic=item.topic, publisher=item.publisher, block=block)
+    raise TypeError(f"unknown follower item {type(item).__name__}")
+
+
+class GrantFeed:
+    def __init__(
+        self,
+        access: RegistryAccess,
+        items: AsyncIterator[ledger.FollowItem],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.access = access
+        self._items = items
+        self._clock = clock
+        self._synced = asyncio.Condition()
+        self.synced_block = -1
+
+    async def run(self) -> None:
+        grants = self.access.policy.view
+        bound = self.access.policy.config.decision.staleness_bound
+        dirty = False
+        async for item in self._items:
+            value = to_policy(item)
+            if not isinstance(value, view.Checkpoint):
+                dirty = grants.apply(value) is not None or dirty
+                continue
+            was_stale = grants.is_stale(self._clock(), bound)
+            grants.checkpoint(value)
+            if was_stale and not grants.is_stale(self._clock(), bound):
+                log.info("grant view fresh at block %d", value.block)
+                dirty = True
+            if dirty:
+                self.access.changed()
+                dirty = False
+            async with self._synced:
+                self.synced_block = max(self.synced_block, value.block)
+                self._synced.notify_all()
+
+    async def wait_synced(self, block: int) -> None:
+        """Return once every change up to `block` is in the view."""
+        async with self._synced:
+            await self._synced.wait_for(lambda: self.synced_block >= block)
