@@ -28,47 +28,54 @@ class PolicyError(Exception):
 
 
 class Unauthenticated(PolicyError):
-    """The caller's identity could not be established."""
+    """The caller's identity could not be established; the message starts with `label`,
+    so a client (which sees only a status code and this text) knows which check failed."""
+
+    label = "not authenticated"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{self.label}: {detail}")
+        self.detail = detail
 
 
 class SignInMalformed(Unauthenticated):
-    pass
+    label = "sign-in malformed"
 
 
 class SignInReplayed(Unauthenticated):
-    pass
+    label = "sign-in replayed"
 
 
 class SignInExpired(Unauthenticated):
-    pass
+    label = "sign-in expired"
 
 
 class SignInNotYetValid(Unauthenticated):
-    pass
+    label = "sign-in not yet valid"
 
 
 class SignInWrongDomain(Unauthenticated):
-    pass
+    label = "sign-in for another domain"
 
 
 class SignInWrongChain(Unauthenticated):
-    pass
+    label = "sign-in for another chain"
 
 
 class SignInForged(Unauthenticated):
-    pass
+    label = "sign-in forged"
 
 
 class SignInOutOfScope(Unauthenticated):
-    pass
+    label = "sign-in out of scope"
 
 
 class SessionInvalid(Unauthenticated):
-    pass
+    label = "session invalid"
 
 
 class CredentialsMissing(Unauthenticated):
-    pass
+    label = "no credentials"
 
 
 class AccessDenied(PolicyError):

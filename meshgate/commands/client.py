@@ -23,13 +23,24 @@ from gateway import filters
 from gateway.client import GatewayClient
 from gateway.wire import Start
 from meshgate.cli import CliError
+from policy.signin import load_key_file
 
 STDIN_BATCH = 500
+KEY_FILE_HELP = "sign in with this key (keystore JSON, password from env MESHGATE_KEY_PASSWORD)"
+
+
+def _client(args: argparse.Namespace, topic: str) -> GatewayClient:
+    """A client that signs in (for `topic` only) when --key-file is given."""
+    if args.key_file is None:
+        return GatewayClient(args.gateway)
+    signer = load_key_file(args.key_file)
+    return GatewayClient(args.gateway, signer=signer, signin_topics=[topic])
 
 
 def register(subparsers: Any) -> None:
     pub = subparsers.add_parser("publish", help="publish CloudEvents to a topic")
     pub.add_argument("--gateway", required=True, help="HOST:PORT of the gateway")
+    pub.add_argument("--key-file", type=Path, help=KEY_FILE_HELP)
     pub.add_argument("--topic", required=True)
     pub.add_argument("--type", required=True, dest="event_type", help="CloudEvent type")
     pub.add_argument("--source", required=True, help="CloudEvent source (URI-reference)")
@@ -41,6 +52,7 @@ def register(subparsers: Any) -> None:
 
     sub = subparsers.add_parser("subscribe", help="print events of a topic, one JSON per line")
     sub.add_argument("--gateway", required=True, help="HOST:PORT of the gateway")
+    sub.add_argument("--key-file", type=Path, help=KEY_FILE_HELP)
     sub.add_argument("--topic", required=True)
     sub.add_argument("--group", help="durable consumer group (default: ephemeral)")
     sub.add_argument(
@@ -88,7 +100,7 @@ def _stdin_batches(args: argparse.Namespace) -> Iterator[list[CloudEvent]]:
 
 
 async def _publish_async(args: argparse.Namespace) -> int:
-    async with GatewayClient(args.gateway) as client:
+    async with _client(args, args.topic) as client:
         if args.data is not None or args.data_file is not None:
             if args.data_file is not None:
                 try:
@@ -138,7 +150,7 @@ async def _subscribe_async(args: argparse.Namespace) -> int:
     seen = 0
     credits = args.credits if args.count is None else min(args.credits, args.count)
     async with (
-        GatewayClient(args.gateway) as client,
+        _client(args, args.topic) as client,
         client.subscribe(
             args.topic,
             group=args.group,

@@ -7,6 +7,10 @@ each test uses its own topic names and a gateway of its own.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,11 +24,15 @@ from eth_account.signers.local import LocalAccount
 
 from gateway.client import GatewayClient, Received, Subscription
 from ledger.devchain import DevChain
+from ledger.keys import write_keystore
 from ledger.registry import RegistryClient
 from policy.audit import audit_path, read_entries
+from policy.identity import Challenge
+from policy.signin import build_message, sign_in, sign_message
+from proto import gateway_pb2, gateway_pb2_grpc
 from tests.support.chain_fixtures import DeployedRegistry, deploy
 from tests.support.gateway_process import GatewayProcess
-from tests.support.waiting import async_wait_for
+from tests.support.waiting import async_wait_for, wait_for
 
 pytestmark = [pytest.mark.chain, pytest.mark.xdist_group("policy-chain")]
 
@@ -219,3 +227,121 @@ async def test_expiry_mid_stream_ends_delivery_by_wall_clock(
         assert "expired" in str(error.details())
     finally:
         await sub.aclose()
+
+
+async def _challenge(stub: gateway_pb2_grpc.GatewayStub) -> Challenge:
+    n = await stub.GetNonce(gateway_pb2.GetNonceRequest(), timeout=20)
+    return Challenge(n.nonce, n.domain, n.uri, n.chain_id, n.expires_at.seconds)
+
+
+async def _sign_in_error(
+    stub: gateway_pb2_grpc.GatewayStub, message: str, signature: bytes
+) -> grpc.aio.AioRpcError:
+    request = gateway_pb2.SignInRequest(
+        proof=gateway_pb2.SignInProof(message=message, signature=signature)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.SignIn(request, timeout=20)
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    return info.value
+
+
+async def test_bad_sign_ins_are_unauthenticated_and_say_why(
+    gateway: GatewayProcess, clients: list[GatewayClient]
+) -> None:
+    alice, mallory = Account.create(), Account.create()
+    stub = client_for(clients, gateway, None).stub
+    now = time.time()
+
+    proof = sign_in(alice, await _challenge(stub), ["t"], now)
+    request = gateway_pb2.SignInRequest(
+        proof=gateway_pb2.SignInProof(message=proof.message, signature=proof.signature)
+    )
+    answer = await stub.SignIn(request, timeout=20)
+    assert answer.address == alice.address and answer.session_token
+    replayed = await _sign_in_error(stub, proof.message, proof.signature)
+    assert "sign-in replayed" in str(replayed.details())
+
+    old = sign_in(alice, await _challenge(stub), ["t"], now - 120, ttl=60)
+    expired = await _sign_in_error(stub, old.message, old.signature)
+    assert "sign-in expired" in str(expired.details())
+
+    c = await _challenge(stub)
+    evil = Challenge(c.nonce, "evil.example", c.uri, c.chain_id, c.expires_at)
+    foreign = sign_in(alice, evil, ["t"], now)
+    wrong_domain = await _sign_in_error(stub, foreign.message, foreign.signature)
+    assert "sign-in for another domain" in str(wrong_domain.details())
+    assert "evil.example" in str(wrong_domain.details())
+
+    message = build_message(alice.address, await _challenge(stub), ["t"], now)
+    forged = await _sign_in_error(stub, message, sign_message(mallory, message))
+    assert "sign-in forged" in str(forged.details())
+
+    bad_token = gateway_pb2.Credentials(session_token=answer.session_token[:-2] + "xx")
+    open_pb = gateway_pb2.SubscriptionOpen(topic="t", credentials=bad_token)
+    call = stub.Subscribe(iter([gateway_pb2.SubscribeRequest(open=open_pb)]))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call.read()
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "session invalid" in str(info.value.details())
+
+
+def _cli(*args: str, password: str = "pw", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "meshgate", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MESHGATE_KEY_PASSWORD": password},
+        check=False,
+    )
+
+
+async def test_cli_key_file_sign_in_and_audit_log_verifies_until_edited(
+    gateway: GatewayProcess, owner: RegistryClient, topic: str, tmp_path: Path
+) -> None:
+    reader = Account.create()
+    owner_key = tmp_path / "owner.json"
+    reader_key = tmp_path / "reader.json"
+    write_keystore(owner_key, bytes(owner.signer.key), "pw", light=True)  # type: ignore[union-attr]
+    write_keystore(reader_key, bytes(reader.key), "pw", light=True)
+    owner.register(topic)
+    owner.grant(topic, reader.address)
+    publish = (
+        "publish", "--gateway", gateway.listen, "--topic", topic, "--type", "t.cli",
+        "--source", "/cli", "--data", '{"k": 1}',
+    )  # fmt: skip
+
+    def published() -> bool:
+        result = _cli(*publish, "--key-file", str(owner_key))
+        return result.returncode == 0
+
+    await asyncio.to_thread(wait_for, published, 30, 0.2, "owner's publish accepted")
+    denied = await asyncio.to_thread(_cli, *publish, "--key-file", str(reader_key))
+    assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr
+    wrong = await asyncio.to_thread(_cli, *publish, "--key-file", str(owner_key), password="no")
+    assert wrong.returncode == 1 and "password" in wrong.stderr
+    read = await asyncio.to_thread(
+        _cli, "subscribe", "--gateway", gateway.listen, "--topic", topic,
+        "--count", "1", "--key-file", str(reader_key),
+    )  # fmt: skip
+    assert read.returncode == 0, read.stderr
+    assert '"k": 1' in read.stdout or '"k":1' in read.stdout
+
+    data = str(gateway.data_dir)
+    verified = await asyncio.to_thread(_cli, "audit", "verify", "--data", data)
+    assert verified.returncode == 0, verified.stderr
+    shown = await asyncio.to_thread(
+        _cli, "audit", "show", "--data", data, "--topic", topic, "--json"
+    )
+    decisions = [json.loads(line)["decision"] for line in shown.stdout.splitlines()]
+    assert "allow" in decisions and "deny" in decisions
+
+    path = audit_path(gateway.data_dir)
+    lines = path.read_text().splitlines()
+    victim = next(i for i, line in enumerate(lines) if '"deny"' in line)
+    lines[victim] = lines[victim].replace('"deny"', '"allow"')
+    path.write_text("\n".join(lines) + "\n")
+    broken = await asyncio.to_thread(_cli, "audit", "verify", "--data", data)
+    assert broken.returncode == 1
+    assert f"broken at entry {victim + 1}" in broken.stderr
