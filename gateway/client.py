@@ -178,8 +178,8 @@ class Subscription:
         self._flush_acks()
         self._requests.put_nowait(None)
         call = self._call
-        if call is None:
-            return
+        if call is None or call.done():
+            return  # never opened, or already finished / cancelled by a cancelled reader
         try:
             async with asyncio.timeout(10):
                 while await call.read() is not grpc.aio.EOF:
