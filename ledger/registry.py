@@ -105,8 +105,11 @@ def _revert_data(exc: ContractCustomError | ContractLogicError) -> str | None:
 def connect_web3(config: LedgerConfig) -> Web3:
     """An HTTP Web3 for `config`, after checking the node's chain id (if configured)."""
     w3 = Web3(HTTPProvider(config.http_url, request_kwargs={"timeout": config.rpc_timeout}))
-    with _translated():
-        actual = int(w3.eth.chain_id)
+    try:
+        with _translated():
+            actual = int(w3.eth.chain_id)
+    except ChainUnavailable as exc:
+        raise ChainUnavailable(f"chain unreachable at {config.http_url}") from exc
     if config.chain_id is not None and actual != config.chain_id:
         raise WrongChainId(config.chain_id, actual)
     return w3

@@ -1,0 +1,181 @@
+"""`meshgate owner ...`: a data owner's registry changes and the `show` view.
+
+Every command takes --rpc/--registry/--key-file (or MESHGATE_RPC, MESHGATE_REGISTRY,
+MESHGATE_KEY_FILE); `show` needs no key. Each change prints one line ending in its tx hash
+and block. `show` lists grants and publishers from the contract's enumerable storage
+(`readersOf`/`publishersOf`), so it needs no log history; expired grants are listed (and
+marked) until revoked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ledger.names import checksum_address
+from ledger.registry import RegistryClient, TopicInfo, TxResult
+from meshgate.cli import CliError
+from meshgate.commands.chain import add_chain_args, ledger_config, signer_from
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("owner", help="register topics and grant access on chain")
+    sub = parser.add_subparsers(dest="owner_command", metavar="ACTION")
+    sub.required = True
+
+    def action(name: str, help_text: str, *positionals: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        add_chain_args(p)
+        p.add_argument("--registry", default=os.environ.get("MESHGATE_REGISTRY"))
+        p.add_argument("--key-file", default=os.environ.get("MESHGATE_KEY_FILE"), type=Path)
+        for positional in positionals:
+            p.add_argument(positional)
+        return p
+
+    action("register", "register a topic; you become its owner", "topic").set_defaults(
+        func=_register
+    )
+    grant = action("grant", "grant (or update) read access", "topic", "address")
+    when = grant.add_mutually_exclusive_group()
+    when.add_argument("--expires", help="ISO 8601 time (UTC if no offset)")
+    when.add_argument("--for", dest="duration", help="from now on chain: 90s, 15m, 12h, 30d, 2w")
+    grant.set_defaults(func=_grant)
+    action("revoke", "revoke read access", "topic", "address").set_defaults(func=_revoke)
+    action("allow-publisher", "let an address publish", "topic", "address").set_defaults(
+        func=_allow
+    )
+    action("deny-publisher", "stop an address publishing", "topic", "address").set_defaults(
+        func=_deny
+    )
+    action("transfer", "hand the topic to a new owner", "topic", "address").set_defaults(
+        func=_transfer
+    )
+    show = action("show", "owner, version, grants and publishers", "topic")
+    show.add_argument("--json", action="store_true", help="one JSON object")
+    show.set_defaults(func=_show)
+
+
+def _client(args: argparse.Namespace, *, signing: bool = True) -> RegistryClient:
+    if not args.registry:
+        raise CliError("no registry: pass --registry ADDRESS or set MESHGATE_REGISTRY")
+    config = ledger_config(args, registry=args.registry)
+    signer = signer_from(args.key_file) if signing else None
+    return RegistryClient(config, signer)
+
+
+def _done(what: str, tx: TxResult) -> int:
+    print(f"{what}: tx {tx.tx_hash} block {tx.block_number}")
+    return 0
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
+
+
+def parse_expiry(expires: str | None, duration: str | None, chain_now: int) -> int:
+    """Unix expiry from --expires (ISO 8601) or --for (relative to chain time); 0 = never."""
+    if duration is not None:
+        match = _DURATION.fullmatch(duration.strip())
+        if not match:
+            raise CliError(f"bad --for {duration!r}: use e.g. 90s, 15m, 12h, 30d, 2w")
+        return chain_now + int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if expires is not None:
+        try:
+            moment = datetime.fromisoformat(expires.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise CliError(f"bad --expires {expires!r}: use ISO 8601") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return int(moment.timestamp())
+    return 0
+
+
+def _register(args: argparse.Namespace) -> int:
+    return _done(f"registered {args.topic!r}", _client(args).register(args.topic))
+
+
+def _grant(args: argparse.Namespace) -> int:
+    client = _client(args)
+    args.address = checksum_address(args.address)
+    needs_clock = args.duration is not None
+    expiry = parse_expiry(args.expires, args.duration, client.chain_time() if needs_clock else 0)
+    tx = client.grant(args.topic, args.address, expiry)
+    until = f"until {_iso(expiry)}" if expiry else "without expiry"
+    return _done(f"granted read on {args.topic!r} to {args.address} {until}", tx)
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    args.address = checksum_address(args.address)
+    tx = _client(args).revoke(args.topic, args.address)
+    return _done(f"revoked read on {args.topic!r} from {args.address}", tx)
+
+
+def _allow(args: argparse.Namespace) -> int:
+    args.address = checksum_address(args.address)
+    tx = _client(args).allow_publisher(args.topic, args.address)
+    return _done(f"{args.address} may publish to {args.topic!r}", tx)
+
+
+def _deny(args: argparse.Namespace) -> int:
+    args.address = checksum_address(args.address)
+    tx = _client(args).deny_publisher(args.topic, args.address)
+    return _done(f"{args.address} may no longer publish to {args.topic!r}", tx)
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    args.address = checksum_address(args.address)
+    tx = _client(args).transfer(args.topic, args.address)
+    return _done(f"transferred {args.topic!r} to {args.address}", tx)
+
+
+def _show(args: argparse.Namespace) -> int:
+    client = _client(args, signing=False)
+    info = client.topic_info(args.topic)
+    if info is None:
+        raise CliError(f"unknown topic {args.topic!r}")
+    now = client.chain_time()
+    if args.json:
+        print(json.dumps(_as_json(info, now), sort_keys=True))
+    else:
+        print(_as_table(info, now))
+    return 0
+
+
+def _status(expires_at: int, now: int) -> str:
+    return "active" if expires_at == 0 or now < expires_at else "expired"
+
+
+def _as_json(info: TopicInfo, now: int) -> dict[str, Any]:
+    data = asdict(info)
+    data["chain_time"] = now
+    for grant in data["grants"]:
+        grant["status"] = _status(grant["expires_at"], now)
+    return data
+
+
+def _as_table(info: TopicInfo, now: int) -> str:
+    lines = [
+        f"topic    {info.name}",
+        f"owner    {info.owner}",
+        f"version  {info.version}",
+        f"chain    {_iso(now)}",
+        "",
+        f"{'READER':<42}  {'EXPIRES':<25}  STATUS",
+    ]
+    for g in info.grants:
+        expires = _iso(g.expires_at) if g.expires_at else "never"
+        lines.append(f"{g.reader:<42}  {expires:<25}  {_status(g.expires_at, now)}")
+    if not info.grants:
+        lines.append("(no grants)")
+    lines += ["", "PUBLISHER"]
+    lines += list(info.publishers) or ["(no publishers)"]
+    return "\n".join(lines)
