@@ -300,6 +300,21 @@ class SqliteEventStore:
 
         return await self._write(run)
 
+    async def append_replicated_batch(
+        self, entries: Sequence[tuple[str, ReplicatedItem]]
+    ) -> list[bool]:
+        now = self._clock()
+
+        def run(conn: sqlite3.Connection, tx: _Tx) -> list[bool]:
+            return [
+                not self._insert(
+                    conn, tx, topic, it.event, it.origin_region, it.replication, now
+                ).duplicate
+                for topic, it in entries
+            ]
+
+        return await self._write(run)
+
     # -- small writes ---------------------------------------------------------------
 
     async def save_group(self, record: GroupRecord) -> None:

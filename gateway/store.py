@@ -97,6 +97,11 @@ class EventStore(Protocol):
     async def append_replicated(self, topic: str, items: Sequence[ReplicatedItem]) -> list[bool]:
         """Append relayed events in one transaction; True for each item that was new."""
 
+    async def append_replicated_batch(
+        self, entries: Sequence[tuple[str, ReplicatedItem]]
+    ) -> list[bool]:
+        """Like append_replicated, for (topic, item) pairs of many topics, in ONE transaction."""
+
     async def read(self, topic: str, from_offset: int, limit: int) -> list[StoredEvent]:
         """Events of `topic` with offset >= from_offset, in offset order."""
 

@@ -1,0 +1,117 @@
+"""Adapts this gateway's store and interest to the federation layer's ports (federation/ports.py).
+
+`GatewayReplicationLog` (ReplicationLog), `GatewayCursors` (CursorStore) and
+`GatewayInterest` (InterestSource) are thin: the store already has a global seq, relayed
+appends deduplicated by (topic, source, id) in one transaction, a cursor table and append
+wake-ups. Mapping rules:
+
+- LogRecord.event = the stored canonical CloudEvent bytes (deterministic serialisation, the
+  same bytes federation signs); attributes are the filterable strings of gateway/events.py.
+- The origin region of a relayed event is read from its replication blob (federation's codec)
+  and stored in `origin_region`; the blob itself is kept opaque.
+- Cursors are stored under `peer:<region>`.
+- Interest filters are converted from gateway/filters.py to federation's filter types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from federation import messages as fm
+from federation.codec import decode_replication
+from federation.ports import InboundEvent, LogRecord
+from gateway import events
+from gateway import filters as gf
+from gateway.interest import InterestRegistry
+from gateway.store import EventStore, NewEvent, ReplicatedItem
+
+
+class GatewayReplicationLog:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._appended = asyncio.Event()
+        self._remove = store.on_append(lambda topics, last: self._appended.set())
+
+    def last_seq(self) -> int:
+        return self._store.last_seq
+
+    async def read_since(self, seq: int, limit: int) -> Sequence[LogRecord]:
+        rows = await self._store.read_since(seq, limit)
+        return [
+            LogRecord(
+                seq=r.seq,
+                topic=r.topic,
+                event=r.payload,
+                attributes=events.attribute_strings(events.PbEvent.FromString(r.payload)),
+                replication=r.replication,
+            )
+            for r in rows
+        ]
+
+    async def append_replicated(self, inbound: Sequence[InboundEvent]) -> Sequence[bool]:
+        entries = []
+        for ev in inbound:
+            pb = events.PbEvent.FromString(ev.event)
+            origin = decode_replication(ev.replication).origin_region
+            new = NewEvent(pb.source, pb.id, pb.type, ev.event)
+            entries.append((ev.topic, ReplicatedItem(new, origin, ev.replication)))
+        return await self._store.append_replicated_batch(entries)
+
+    async def wait_beyond(self, seq: int, timeout: float) -> bool:
+        """True as soon as the log holds a seq above `seq`; False after `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self._store.last_seq <= seq:
+                    self._appended.clear()
+                    if self._store.last_seq > seq:
+                        break
+                    await self._appended.wait()
+        except TimeoutError:
+            return self._store.last_seq > seq
+        return True
+
+    def close(self) -> None:
+        self._remove()
+
+
+class GatewayCursors:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    async def load(self, peer: str) -> int:
+        return await self._store.get_cursor(f"peer:{peer}") or 0
+
+    async def save(self, peer: str, seq: int) -> None:
+        await self._store.set_cursor(f"peer:{peer}", seq)
+
+
+def to_federation_filter(flt: gf.Filter) -> fm.Filter:
+    match flt:
+        case gf.Exact(a, v):
+            return fm.Exact(a, v)
+        case gf.Prefix(a, v):
+            return fm.Prefix(a, v)
+        case gf.Suffix(a, v):
+            return fm.Suffix(a, v)
+        case gf.All(fs):
+            return fm.AllOf(tuple(to_federation_filter(x) for x in fs))
+        case gf.Any(fs):
+            return fm.AnyOf(tuple(to_federation_filter(x) for x in fs))
+        case gf.Not(inner):
+            return fm.Not(to_federation_filter(inner))
+    raise TypeError(f"unknown filter {flt!r}")
+
+
+class GatewayInterest:
+    def __init__(self, interest: InterestRegistry) -> None:
+        self._interest = interest
+
+    def local_interest(self) -> Sequence[fm.TopicInterest]:
+        return sorted(
+            (
+                fm.TopicInterest(i.topic, tuple(to_federation_filter(f) for f in i.filters))
+                for i in self._interest.snapshot()
+            ),
+            key=repr,
+        )
