@@ -11,6 +11,7 @@ Tree (gateway/status.py maps each class to a gRPC status; the most specific wins
     ├── TopicNotFound           (NOT_FOUND)
     ├── Unauthenticated         no or bad credentials (UNAUTHENTICATED)
     ├── AccessDenied            the access layer said deny (PERMISSION_DENIED)
+    ├── AccessPaused            the access layer cannot decide now: retry (UNAVAILABLE)
     ├── RegistryNotConfigured   sign-in asked of an open gateway (FAILED_PRECONDITION)
     ├── GatewayClosing          shutting down, try another time (UNAVAILABLE)
     ├── StoreError              storage failed (INTERNAL, details not sent)
@@ -53,6 +54,10 @@ class Unauthenticated(GatewayError):
 
 
 class AccessDenied(GatewayError):
+    pass
+
+
+class AccessPaused(GatewayError):
     pass
 
 

@@ -17,7 +17,7 @@ import grpc
 from gateway import events, wire
 from gateway.access import AccessControl, Decision, Deny, Identity, Pause
 from gateway.config import GatewayConfig
-from gateway.errors import AccessDenied, InvalidRequest, TopicNotFound
+from gateway.errors import AccessDenied, AccessPaused, InvalidRequest, TopicNotFound
 from gateway.hub import SubscriptionHub
 from gateway.metrics import GatewayMetrics
 from gateway.session import SubscriptionSession
@@ -268,4 +268,4 @@ def _enforce(decision: Decision, action: str, topic: str, *, hold: bool = False)
     if isinstance(decision, Deny):
         raise AccessDenied(f"may not {action} topic {topic!r}: {decision.reason}")
     if isinstance(decision, Pause) and not hold:
-        raise AccessDenied(f"may not {action} topic {topic!r} right now: access unknown")
+        raise AccessPaused(f"cannot {action} topic {topic!r} right now: {decision.reason}")

@@ -26,6 +26,7 @@ STATUS_TABLE: dict[type[BaseException], grpc.StatusCode] = {
     errors.TopicNotFound: grpc.StatusCode.NOT_FOUND,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.AccessDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.AccessPaused: grpc.StatusCode.UNAVAILABLE,
     errors.RegistryNotConfigured: grpc.StatusCode.FAILED_PRECONDITION,
     errors.GatewayClosing: grpc.StatusCode.UNAVAILABLE,
     errors.ConfigError: grpc.StatusCode.FAILED_PRECONDITION,
