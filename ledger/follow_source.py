@@ -111,7 +111,9 @@ class _WebSocketSource(_Web3Source):
             return
         waiter = asyncio.create_task(self._new_head.wait())
         try:
-            await asyncio.wait({waiter, self._listener}, timeout=timeout)
+            await asyncio.wait(
+                {waiter, self._listener}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             waiter.cancel()
         self._new_head.clear()

@@ -42,6 +42,8 @@ from ledger.names import ZERO_ADDRESS, check_topic_name, checksum_address
 from ledger.reverts import decode_revert
 
 RECEIPT_TIMEOUT = 60.0  # s
+GAS_HEADROOM = 1.25  # x the estimate; unused gas is refunded
+GAS_SLACK = 10_000
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,9 @@ def _tx_params(w3: Web3, signer: LocalAccount) -> Any:
 
 
 def _send(w3: Web3, signer: LocalAccount, tx: Any) -> Any:
+    # The estimate ran against the latest block; the tx runs in the next one, where e.g.
+    # `grantedAt = block.timestamp` may turn a no-op store into a paid one. Leave headroom.
+    tx = {**tx, "gas": int(tx["gas"] * GAS_HEADROOM) + GAS_SLACK}
     signed = signer.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)

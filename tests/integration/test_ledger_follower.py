@@ -187,3 +187,16 @@ async def test_wrong_chain_id_ends_the_iteration(registry: DeployedRegistry) -> 
         with pytest.raises(WrongChainId):
             async with asyncio.timeout(WAIT):
                 await anext(follower)
+
+
+async def test_websocket_new_heads_wake_the_follower_between_polls(
+    registry: DeployedRegistry, owner: RegistryClient, topic_name: str
+) -> None:
+    """With a poll interval far beyond the wait, only the newHeads wake-up can deliver."""
+    config = replace(registry.config, poll_interval=600.0)
+    start = owner.block_number() + 1
+    async with RegistryFollower(config, from_block=start) as follower:
+        await anext(follower)  # the first Synced: the follower is now waiting for a head
+        owner.register(topic_name)
+        found, _ = await collect(follower, topic_name, 1)
+    assert isinstance(found[0], ch.TopicRegistered)
