@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from gateway import filters
 from gateway.dispatch import Dispatcher
+from gateway.errors import InvalidRequest
 from gateway.interest import Interest, InterestRegistry
 from gateway.store import EventStore
 from gateway.wire import Start
@@ -70,6 +71,13 @@ class SubscriptionHub:
             async with self._lock:
                 existing = self._groups.get((topic, group))
                 if existing is not None:
+                    if existing.filters != tuple(flts) and existing.members == 0:
+                        existing.filters = tuple(flts)  # nobody reading: the group re-filters
+                    elif existing.filters != tuple(flts):
+                        raise InvalidRequest(
+                            f"group {group!r} on topic {topic!r} is open with other filters; "
+                            "members of a group share one filter set"
+                        )
                     dispatcher = existing
                 else:
                     record = await self.store.load_group(topic, group)

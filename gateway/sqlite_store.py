@@ -321,7 +321,8 @@ class SqliteEventStore:
         def run(conn: sqlite3.Connection, tx: _Tx) -> None:
             conn.execute(
                 "INSERT INTO groups(topic, name, committed_offset, filters) VALUES(?,?,?,?) "
-                "ON CONFLICT(topic, name) DO UPDATE SET committed_offset=excluded.committed_offset",
+                "ON CONFLICT(topic, name) DO UPDATE SET "
+                "committed_offset=excluded.committed_offset, filters=excluded.filters",
                 (record.topic, record.group, record.committed_offset, record.filters_json),
             )
 

@@ -136,3 +136,18 @@ async def test_consumer_lag_is_visible_at_metrics(gateway_process: GatewayProces
         assert (metric(text, "meshgate_events_out_total", topic="lagging") or 0) >= 10
         assert (metric(text, "meshgate_stored_bytes", topic="lagging") or 0) > 0
         assert "meshgate_publish_latency_seconds_bucket" in text
+
+
+async def test_group_members_must_share_filters(gateway_process: GatewayProcess) -> None:
+    from gateway.filters import Exact
+
+    async with GatewayClient(gateway_process.listen) as gw:
+        async with gw.subscribe("f", group="g", filters=[Exact("type", "a")]):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                async with gw.subscribe("f", group="g", filters=[Exact("type", "b")]):
+                    pass
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "other filters" in (err.value.details() or "")
+        # Once nobody reads, the group may change its filters.
+        async with gw.subscribe("f", group="g", filters=[Exact("type", "b")]) as sub:
+            assert sub.subscribed is not None
