@@ -1,4 +1,5 @@
-"""EventStore contract, run against the SQLite store (real SQLite in a temp dir)."""
+"""EventStore contract, run against the SQLite store (real SQLite in a temp dir) and the
+in-memory store. Restart tests are SQLite-only (memory keeps nothing)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.memory_store import MemoryEventStore
 from gateway.sqlite_store import SqliteEventStore
-from gateway.store import GroupRecord, NewEvent, ReplicatedItem
+from gateway.store import EventStore, GroupRecord, NewEvent, ReplicatedItem
 
 
 def ev(i: int | str, source: str = "/s", size: int = 10) -> NewEvent:
@@ -29,9 +31,15 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[SqliteEventStore]:
-    s = SqliteEventStore(tmp_path, clock=clock)
+@pytest.fixture(params=["sqlite", "memory"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+) -> AsyncIterator[EventStore]:
+    s: EventStore
+    if request.param == "sqlite":
+        s = SqliteEventStore(tmp_path, clock=clock)
+    else:
+        s = MemoryEventStore(clock=clock)
     await s.open()
     try:
         yield s
@@ -39,7 +47,7 @@ async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[SqliteEventStore]
         await s.aclose()
 
 
-async def test_offsets_are_dense_per_topic_and_seq_global(store: SqliteEventStore) -> None:
+async def test_offsets_are_dense_per_topic_and_seq_global(store: EventStore) -> None:
     a = await store.append("a", [ev(1), ev(2)], "eu")
     b = await store.append("b", [ev(1)], "eu")
     assert [r.offset for r in a] == [0, 1]
@@ -51,7 +59,7 @@ async def test_offsets_are_dense_per_topic_and_seq_global(store: SqliteEventStor
     assert all(r.origin_region == "eu" and r.replication is None for r in rows)
 
 
-async def test_duplicate_answers_first_offset(store: SqliteEventStore) -> None:
+async def test_duplicate_answers_first_offset(store: EventStore) -> None:
     await store.append("a", [ev(1), ev(2)], "eu")
     again = await store.append("a", [ev(3), ev(1)], "eu")
     assert [(r.offset, r.duplicate) for r in again] == [(2, False), (0, True)]
@@ -62,7 +70,7 @@ async def test_duplicate_answers_first_offset(store: SqliteEventStore) -> None:
     assert (await store.topic_stats("a"))[0].event_count == 5
 
 
-async def test_concurrent_appends_group_commit_without_loss(store: SqliteEventStore) -> None:
+async def test_concurrent_appends_group_commit_without_loss(store: EventStore) -> None:
     results = await asyncio.gather(*(store.append("a", [ev(i)], "eu") for i in range(300)))
     offsets = sorted(r[0].offset for r in results)
     assert offsets == list(range(300))
@@ -70,7 +78,7 @@ async def test_concurrent_appends_group_commit_without_loss(store: SqliteEventSt
     assert [r.offset for r in rows] == list(range(300))
 
 
-async def test_read_pages_and_offsets(store: SqliteEventStore) -> None:
+async def test_read_pages_and_offsets(store: EventStore) -> None:
     await store.append("a", [ev(i) for i in range(20)], "eu")
     page = await store.read("a", 5, 4)
     assert [r.offset for r in page] == [5, 6, 7, 8]
@@ -78,7 +86,7 @@ async def test_read_pages_and_offsets(store: SqliteEventStore) -> None:
     assert [r.offset for r in picked] == [3, 9]
 
 
-async def test_replicated_append_dedups_and_keeps_blob(store: SqliteEventStore) -> None:
+async def test_replicated_append_dedups_and_keeps_blob(store: EventStore) -> None:
     await store.append("a", [ev(1)], "eu")
     items = [
         ReplicatedItem(ev(1), "us", b"blob-1"),
@@ -90,7 +98,7 @@ async def test_replicated_append_dedups_and_keeps_blob(store: SqliteEventStore) 
     assert [(r.origin_region, r.replication) for r in rows] == [("eu", None), ("us", b"blob-2")]
 
 
-async def test_append_wakes_listeners_after_commit(store: SqliteEventStore) -> None:
+async def test_append_wakes_listeners_after_commit(store: EventStore) -> None:
     seen: list[tuple[frozenset[str], int]] = []
     woke = asyncio.Event()
 
@@ -106,7 +114,7 @@ async def test_append_wakes_listeners_after_commit(store: SqliteEventStore) -> N
     remove()
 
 
-async def test_cursors_and_groups(store: SqliteEventStore) -> None:
+async def test_cursors_and_groups(store: EventStore) -> None:
     assert await store.get_cursor("peer-us") is None
     await store.set_cursor("peer-us", 42)
     await store.set_cursor("peer-us", 43)
@@ -118,7 +126,7 @@ async def test_cursors_and_groups(store: SqliteEventStore) -> None:
     assert [g.group for g in await store.list_groups()] == ["g"]
 
 
-async def test_retention_by_age_and_size(store: SqliteEventStore, clock: Clock) -> None:
+async def test_retention_by_age_and_size(store: EventStore, clock: Clock) -> None:
     await store.append("a", [ev(i, size=100) for i in range(5)], "eu")
     clock.now += 100
     await store.append("a", [ev(i, size=100) for i in range(5, 10)], "eu")
