@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger import changes as ch
-from ledger.devchain import DevChain
+from ledger.devchain import DevChain, rpc_call
 from ledger.errors import WrongChainId
 from ledger.follower import RegistryFollower
 from ledger.registry import RegistryClient
@@ -200,3 +201,41 @@ async def test_websocket_new_heads_wake_the_follower_between_polls(
         owner.register(topic_name)
         found, _ = await collect(follower, topic_name, 1)
     assert isinstance(found[0], ch.TopicRegistered)
+
+
+async def test_resume_in_the_middle_of_a_block(
+    registry: DeployedRegistry,
+    owner: RegistryClient,
+    funded_account: Callable[[], LocalAccount],
+    topic_name: str,
+) -> None:
+    """Several changes mined in one block: resuming after the 2nd yields exactly the rest."""
+    readers = [funded_account().address for _ in range(4)]
+    owner.register(topic_name)
+    start = owner.block_number()
+    signer = owner.signer
+    assert signer is not None
+    w3 = owner.w3
+    nonce = w3.eth.get_transaction_count(signer.address)
+    rpc_call(registry.chain.url, "miner_stop")
+    try:
+        for i, reader in enumerate(readers):
+            params: Any = {"from": signer.address, "nonce": nonce + i, "gas": 300_000}
+            tx: Any = owner.contract.functions.grant(topic_name, reader, 0).build_transaction(
+                params
+            )
+            w3.eth.send_raw_transaction(signer.sign_transaction(tx).raw_transaction)
+        registry.chain.mine()
+    finally:
+        rpc_call(registry.chain.url, "miner_start")
+    block = owner.block_number()
+
+    async with RegistryFollower(registry.config, from_block=start) as first:
+        all_changes, _ = await collect(first, topic_name, 5, synced_after=block)
+    grants = all_changes[1:]
+    assert len({c.position.block for c in grants}) == 1  # all four in one block
+    assert [getattr(c, "reader", None) for c in grants] == readers
+
+    async with RegistryFollower(registry.config, resume_after=grants[1].position) as second:
+        rest, _ = await collect(second, topic_name, 2, synced_after=block)
+    assert rest == grants[2:]
