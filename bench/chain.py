@@ -7,6 +7,7 @@ DevChain does the stopping).
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Any
 
@@ -57,6 +58,32 @@ class BenchChain:
         owner.register(topic)
         owner.allow_publisher(topic, self.publisher.address)
         owner.grant(topic, self.reader.address)
+
+    def revoke_timed(self, topic: str, reader: str) -> tuple[int, int]:
+        """Revoke `reader`, timing only the submission: (sent_ns, mined_ns), monotonic.
+
+        Building and signing happen before `sent_ns`. Ganache (instamine "eager") mines a
+        transaction before `eth_sendRawTransaction` returns, so mining lies within
+        [sent_ns, mined_ns]; the receipt is checked afterwards, outside the window.
+        """
+        client = self.owner_client()
+        w3 = client.w3
+        tx = client.contract.functions.revoke(topic, reader).build_transaction(
+            {
+                "from": self.owner.address,
+                "nonce": w3.eth.get_transaction_count(self.owner.address, "pending"),
+                "chainId": w3.eth.chain_id,
+            }
+        )
+        tx["gas"] = int(tx["gas"] * 2)
+        signed = self.owner.sign_transaction(tx)
+        sent_ns = time.monotonic_ns()
+        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+        mined_ns = time.monotonic_ns()
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"revoke {tx_hash.to_0x_hex()} reverted")
+        return sent_ns, mined_ns
 
     def __exit__(
         self,

@@ -1,30 +1,42 @@
 """meshgate as a system under test: `meshgate gateway run` subprocesses, one per region.
 
 What can be measured depends on what the CLI offers, read from `meshgate gateway run --help`:
-a single gateway needs only `gateway run`; cross-region needs `--peer` (federation); policy
-and revocation lag need `--rpc`/`--registry` (ledger + policy). A missing capability becomes a
+a single gateway needs only `gateway run`; policy (sign-in, grants) and revocation lag need
+`--rpc`/`--registry`; cross-region needs federation flags. A missing capability becomes a
 plain "not measured: why" in the report, never a made-up figure.
 
-Resource handling: a context manager; leaving it stops every gateway by process group.
+Deployment:
+- `single`: one gateway in open mode (no registry), for the one-region families.
+- `east` (+ `west` when federation is wired): gateways with access control on, following the
+  bench chain's registry; cross-region families and revocation lag run here, with every
+  client signed in.
+
+Resource handling: a context manager; leaving it stops every gateway by process group, then
+the chain.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 
+from bench.chain import BenchChain
 from bench.drivers import Metrics, Target
 from bench.families import WINDOW, Family
-from bench.meshgate_workloads import meshgate_target
+from bench.meshgate_workloads import MeshgateTarget, meshgate_target, new_topic
 from bench.procs import BenchError, Child
+from bench.revocation import revocation_lag
 
 REVOCATION = "revocation_lag"
 READY_MARKER = "meshgate gateway ready"
 READY = re.compile(r"listen=(\S+:\d+)")
+SINGLE = "single"
 
 
 def _gateway_help(root: Path) -> str | None:
@@ -46,17 +58,18 @@ class MeshgateSystem:
         self.work_dir = work_dir
         self.root = root
         self.help = _gateway_help(root)
-        self.has_peers = self.help is not None and "--peer" in self.help
         self.has_policy = self.help is not None and "--rpc" in self.help
+        self.has_peers = self.help is not None and "--peer" in self.help
+        self.chain: BenchChain | None = None
         self._children: list[Child] = []
         self._argvs: list[list[str]] = []
         self.addrs: dict[str, str] = {}
-        self._start_error: str | None = None
+        self._errors: dict[str, str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def _start_gateway(self, region: str, extra: list[str]) -> str:
-        data = self.work_dir / region
+    def _start_gateway(self, name: str, region: str, extra: list[str]) -> None:
+        data = self.work_dir / name
         data.mkdir(parents=True, exist_ok=True)
         argv = [
             sys.executable,
@@ -74,29 +87,53 @@ class MeshgateSystem:
             "WARNING",
             *extra,
         ]
-        child = Child(argv, log_path=self.work_dir / f"gateway-{region}.log", cwd=self.root)
+        child = Child(argv, log_path=self.work_dir / f"gateway-{name}.log", cwd=self.root)
         self._children.append(child)
         self._argvs.append(argv)
-        line = child.wait_for_line(READY_MARKER, timeout=60)
-        match = READY.search(line)
-        if match is None:
-            raise BenchError(f"cannot read the address from {line!r}")
-        return match.group(1)
+        try:
+            line = child.wait_for_line(READY_MARKER, timeout=60)
+            match = READY.search(line)
+            if match is None:
+                raise BenchError(f"cannot read the address from {line!r}")
+        except BenchError as exc:
+            self._errors[name] = str(exc).splitlines()[0]
+            return
+        self.addrs[name] = match.group(1)
+
+    def _policy_args(self) -> list[str]:
+        assert self.chain is not None
+        return [
+            "--rpc",
+            self.chain.devchain.ws_url,
+            "--registry",
+            self.chain.registry_address,
+            "--chain-id",
+            str(self.chain.devchain.chain_id),
+        ]
 
     def __enter__(self) -> MeshgateSystem:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if self.help is None:
             return self
         try:
-            self.addrs["east"] = self._start_gateway("east", [])
-        except BenchError as exc:
-            self._start_error = str(exc).splitlines()[0]
+            self._start_gateway(SINGLE, SINGLE, [])
+            if self.has_policy:
+                self.chain = BenchChain().__enter__()
+                self._start_gateway("east", "east", self._policy_args())
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
-        for child in reversed(self._children):
-            child.stop()
-        self._children.clear()
+        try:
+            for child in reversed(self._children):
+                child.stop()
+            self._children.clear()
+        finally:
+            if self.chain is not None:
+                self.chain.__exit__(None, None, None)
+                self.chain = None
 
     def __exit__(
         self,
@@ -108,30 +145,51 @@ class MeshgateSystem:
 
     # -- System --------------------------------------------------------------------------
 
-    def skip_reason(self, family: Family) -> str | None:
+    def _missing(self, name: str) -> str | None:
         if self.help is None:
             return "`meshgate gateway run` is not built yet"
-        if self._start_error:
-            return f"gateway did not start: {self._start_error}"
-        if family.cross_region and "west" not in self.addrs:
-            if not self.has_peers:
-                return "federation is not wired into `meshgate gateway run` (no --peer)"
-            return "the west gateway did not start"
+        if name in self._errors:
+            return f"gateway {name} did not start: {self._errors[name]}"
         return None
 
-    def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
-        subscribe_region = "west" if family.cross_region else "east"
-        return meshgate_target(self.addrs["east"], self.addrs[subscribe_region], window=WINDOW)
-
-    def revocation_skip_reason(self) -> str | None:
-        if self.help is None:
-            return "`meshgate gateway run` is not built yet"
+    def skip_reason(self, family: Family) -> str | None:
+        if not family.cross_region:
+            return self._missing(SINGLE)
         if not self.has_policy:
             return "policy is not wired into `meshgate gateway run` (no --rpc/--registry)"
-        return "revocation lag needs the chain deployment, not written yet"
+        if not self.has_peers:
+            return "federation is not wired into `meshgate gateway run` (no peer flags)"
+        return self._missing("east") or self._missing("west")
+
+    def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
+        if not family.cross_region:
+            return meshgate_target(self.addrs[SINGLE], self.addrs[SINGLE], window=WINDOW)
+        return self._signed_in_target("east", "west")
+
+    @asynccontextmanager
+    async def _signed_in_target(self, pub: str, sub: str) -> AsyncIterator[MeshgateTarget]:
+        assert self.chain is not None
+        topic = new_topic()
+        await asyncio.to_thread(self.chain.open_topic, topic)
+        async with meshgate_target(
+            self.addrs[pub],
+            self.addrs[sub],
+            window=WINDOW,
+            topic=topic,
+            publisher=self.chain.publisher,
+            reader=self.chain.reader,
+        ) as target:
+            yield target
+
+    def revocation_skip_reason(self) -> str | None:
+        if self.help is not None and not self.has_policy:
+            return "policy is not wired into `meshgate gateway run` (no --rpc/--registry)"
+        return self._missing("east")
 
     async def revocation_lag(self) -> Metrics:
-        raise BenchError(self.revocation_skip_reason() or "revocation lag is not available")
+        assert self.chain is not None
+        regions: dict[str, str] = {r: self.addrs[r] for r in ("east", "west") if r in self.addrs}
+        return await revocation_lag(chain=self.chain, addrs=regions, publish_region="east")
 
     # -- report --------------------------------------------------------------------------
 
@@ -139,4 +197,20 @@ class MeshgateSystem:
         return [" ".join(argv) for argv in self._argvs]
 
     def notes(self) -> list[str]:
-        return []
+        notes = [
+            "meshgate deployment: one open-mode gateway (no registry) for the one-region "
+            "families; gateways with access control on (registry on a local Ganache, "
+            "followed over WebSocket) for cross-region and revocation lag, where every "
+            "client signs in with EIP-4361 and uses its session token."
+        ]
+        if self.chain is not None or self.has_policy:
+            notes.append(
+                "Revocation lag: a fresh topic per run; publisher at 1,000 events/s (batches "
+                "of 10 every 10 ms) into east; the reader subscribed in every region; once "
+                "all deliver, the owner revokes. Lag = last delivery in that region minus "
+                "the moment `eth_sendRawTransaction` of the revoke returned (Ganache mines "
+                "before it answers, so the block was mined within `revoke_tx_ms` before). "
+                "`cut` = the stream ended with PERMISSION_DENIED within 10 s; "
+                "`events_after_revoke` = deliveries in that region after that moment."
+            )
+        return notes

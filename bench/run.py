@@ -186,7 +186,11 @@ _NOTES = (
     "connects to west. Core NATS: plain subjects, publisher on east, subscriber on east or west.",
     "meshgate: 1 KiB `binary_data` CloudEvents over the meshgate.v1 gRPC API; Publish answers "
     "once the events are durable in SQLite; Subscribe grants 4096 credits and returns credit "
-    "plus acks after every delivered batch.",
+    "plus acks after every delivered batch. Gateways run with `--log-level WARNING`.",
+    "Durability differs, in NATS's favour: meshgate commits SQLite with synchronous=FULL "
+    "(fsync before Publish answers, group commit), while JetStream 2.9.10 acks once the "
+    "message is written to the OS and fsyncs in the background (2.9 has no `sync_interval` "
+    "option to force it; checked: the config key is rejected).",
 )
 
 
