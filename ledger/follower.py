@@ -15,8 +15,8 @@ its view is (no `Synced` for a while = the chain is unreachable). A new follower
 
 Error handling: a dropped or unreachable node (`ChainUnavailable`) is retried forever with
 exponential backoff (`statistics()` shows it); the core keeps its place, so the reconnect
-neither misses nor repeats a change. A configuration error (`WrongChainId`, no registry
-address) ends the iteration by raising it.
+neither misses nor repeats a change. Any other error (`WrongChainId`, an undecodable log)
+ends the iteration by raising it from `__anext__`.
 
 Resource handling: `aclose()` (or leaving the `async with`) cancels the task and closes the
 connection; it is idempotent.
@@ -155,8 +155,9 @@ class RegistryFollower:
                     log.warning("registry follower: %s; retrying in %.1fs", exc, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
-        except LedgerError as exc:  # configuration errors: the consumer must hear them
+        except Exception as exc:  # WrongChainId, a malformed log, a bug: the consumer must hear it
             self._mode = "disconnected"
+            self._last_error = str(exc)
             await self._queue.put(_Failed(exc))
 
     async def _follow(self, source: ChainSource) -> None:
