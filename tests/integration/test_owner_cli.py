@@ -24,7 +24,7 @@ from meshgate.cli import main
 from tests.support.chain_fixtures import DeployedRegistry
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.chain
+pytestmark = [pytest.mark.chain, pytest.mark.timeout(300)]  # each CLI start costs seconds
 
 MESHGATE = str(Path(sys.executable).parent / "meshgate")
 PASSWORD = "correct horse"
