@@ -34,7 +34,7 @@ from tests.support.chain_fixtures import DeployedRegistry, deploy
 from tests.support.gateway_process import GatewayProcess
 from tests.support.waiting import async_wait_for, wait_for
 
-pytestmark = [pytest.mark.chain, pytest.mark.xdist_group("policy-chain")]
+pytestmark = [pytest.mark.chain, pytest.mark.xdist_group("policy-chain"), pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +69,14 @@ def registry_args(deployed: DeployedRegistry, *extra: str) -> list[str]:
 
 @pytest.fixture
 def gateway(tmp_path: Path, policy_chain: DeployedRegistry) -> Iterator[GatewayProcess]:
-    proc = GatewayProcess(tmp_path / "gw", metrics=False, extra_args=registry_args(policy_chain))
+    proc = GatewayProcess(
+        tmp_path / "gw", metrics=False, extra_args=registry_args(policy_chain), ready_timeout=60
+    )
     try:
         yield proc.start()
     finally:
         proc.stop()
+        print(f"--- gateway stderr (tail) ---\n{proc.stderr_tail(40)}")  # shown on failure
 
 
 def event(n: int) -> CloudEvent:
@@ -96,13 +99,13 @@ class Reader:
         except grpc.aio.AioRpcError as exc:
             self.error = exc
 
-    async def wait_count(self, n: int, timeout: float = 20) -> None:
+    async def wait_count(self, n: int, timeout: float = 45) -> None:
         async def enough() -> bool:
             return len(self.received) >= n
 
         await async_wait_for(enough, timeout=timeout, what=f"{n} events")
 
-    async def wait_end(self, timeout: float = 20) -> grpc.aio.AioRpcError:
+    async def wait_end(self, timeout: float = 45) -> grpc.aio.AioRpcError:
         async with asyncio.timeout(timeout):
             await self.task
         assert isinstance(self.error, grpc.aio.AioRpcError), "stream ended without an error"
@@ -140,7 +143,7 @@ async def test_granted_reader_receives_others_are_denied(
     owner.grant(topic, reader.address)
     owner.allow_publisher(topic, publisher.address)
     pub = client_for(clients, gateway, publisher)
-    await async_wait_for(lambda: _publish_ok(pub, topic), timeout=20, what="grants visible")
+    await async_wait_for(lambda: _publish_ok(pub, topic), timeout=45, what="grants visible")
     sub = Reader(client_for(clients, gateway, reader).subscribe(topic))
     try:
         await sub.wait_count(1)
@@ -187,7 +190,7 @@ async def test_revoke_mid_stream_ends_delivery(
     owner.register(topic)
     owner.grant(topic, reader.address)
     pub = client_for(clients, gateway, owner.signer)
-    await async_wait_for(lambda: _publish_ok(pub, topic), timeout=20, what="topic visible")
+    await async_wait_for(lambda: _publish_ok(pub, topic), timeout=45, what="topic visible")
     sub = Reader(client_for(clients, gateway, reader).subscribe(topic))
     try:
         await sub.wait_count(1)
@@ -214,13 +217,15 @@ async def test_expiry_mid_stream_ends_delivery_by_wall_clock(
 ) -> None:
     reader = Account.create()
     owner.register(topic)
-    expires_at = int(time.time()) + 6
-    owner.grant(topic, reader.address, expires_at)
+    owner.grant(topic, reader.address, int(time.time()) + 3600)
     pub = client_for(clients, gateway, owner.signer)
-    await async_wait_for(lambda: _publish_ok(pub, topic), timeout=20, what="topic visible")
+    await async_wait_for(lambda: _publish_ok(pub, topic), timeout=45, what="topic visible")
     sub = Reader(client_for(clients, gateway, reader).subscribe(topic))
     try:
         await sub.wait_count(1)
+        # shorten the grant while the stream runs (however slow the machine was so far)
+        expires_at = int(time.time()) + 4
+        owner.grant(topic, reader.address, expires_at)
         error = await sub.wait_end(timeout=30)  # no block is mined, no event is published
         assert time.time() >= expires_at
         assert error.code() == grpc.StatusCode.PERMISSION_DENIED

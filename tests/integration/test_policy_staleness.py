@@ -20,7 +20,7 @@ from tests.support.chain_fixtures import deploy
 from tests.support.gateway_process import GatewayProcess
 from tests.support.waiting import async_wait_for
 
-pytestmark = [pytest.mark.chain, pytest.mark.slow]
+pytestmark = [pytest.mark.chain, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def event(n: int) -> CloudEvent:
@@ -57,6 +57,7 @@ async def test_chain_outage_pauses_access_and_it_resumes(
             "--rpc", chain.url, "--registry", deployed.address,
             "--chain-id", str(chain.chain_id), "--staleness", "2s",
         ],
+        ready_timeout=60,
     )  # fmt: skip
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -69,10 +70,10 @@ async def test_chain_outage_pauses_access_and_it_resumes(
             async def publish_ok(n: int) -> bool:
                 return await publish_outcome(pub, topic, n) == grpc.StatusCode.OK
 
-            await async_wait_for(lambda: publish_ok(0), timeout=20, what="first publish")
+            await async_wait_for(lambda: publish_ok(0), timeout=45, what="first publish")
             live: list[Received] = []
             tasks.append(asyncio.create_task(read_into(sub_client.subscribe(topic), live)))
-            await async_wait_for(_has(live, 1), timeout=20, what="first delivery")
+            await async_wait_for(_has(live, 1), timeout=45, what="first delivery")
 
             await asyncio.to_thread(chain.stop)
 
@@ -90,7 +91,11 @@ async def test_chain_outage_pauses_access_and_it_resumes(
             await asyncio.to_thread(chain.restart)
             await async_wait_for(_has(held, 1), timeout=30, what="held delivery after resume")
             await async_wait_for(lambda: publish_ok(2), timeout=30, what="publish resumed")
-            await async_wait_for(_has(live, 2), timeout=20, what="live stream resumed")
+
+            async def live_got_new_event() -> bool:
+                return any(item.event.get_data() == {"n": 2} for item in live)
+
+            await async_wait_for(live_got_new_event, timeout=45, what="live stream resumed")
     finally:
         for task in tasks:
             task.cancel()
