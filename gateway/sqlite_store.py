@@ -165,9 +165,23 @@ class SqliteEventStore:
                         stop = True
                         break
                     jobs.append(nxt)
-                self._commit(conn, jobs)
+                # A job whose caller was cancelled before we started it is dropped (never
+                # acknowledged); a started one can no longer be cancelled, so resolving is safe.
+                live = [j for j in jobs if j.future.set_running_or_notify_cancel()]
+                if live:
+                    self._commit_guarded(conn, live)
         finally:
             conn.close()
+
+    def _commit_guarded(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        """Commit; a bug here fails these jobs instead of killing the writer thread."""
+        try:
+            self._commit(conn, jobs)
+        except Exception as exc:
+            log.exception("store writer failed a transaction")
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(StoreError(f"write failed: {exc}"))
 
     def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         tx = _Tx()
@@ -225,6 +239,8 @@ class SqliteEventStore:
     async def _write(self, run: Callable[[sqlite3.Connection, _Tx], T]) -> T:
         if self._closed or self._writer is None:
             raise GatewayClosing("store is closed")
+        if not self._writer.is_alive():
+            raise StoreError("store writer is not running")
         job = _Job(run)
         self._jobs.put(job)
         result: T = await asyncio.wrap_future(job.future)

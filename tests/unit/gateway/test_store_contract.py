@@ -169,3 +169,18 @@ async def test_closed_store_refuses_writes(tmp_path: Path) -> None:
 
     with pytest.raises(GatewayClosing):
         await s.append("a", [ev(1)], "eu")
+
+
+async def test_cancelled_callers_do_not_break_the_writer(store: EventStore) -> None:
+    """A caller cancelled mid-write (a client that hung up) leaves later writes working."""
+    tasks = [asyncio.create_task(store.append("c", [ev(i)], "eu")) for i in range(200)]
+    await asyncio.sleep(0)
+    for task in tasks[::2]:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    after = await asyncio.wait_for(store.append("c", [ev("after")], "eu"), 30)
+    assert not after[0].duplicate
+    stored = {r.offset for r in await store.read("c", 0, 1000)}
+    assert after[0].offset in stored
+    done = [t for t in tasks if not t.cancelled()]
+    assert {t.result()[0].offset for t in done} <= stored
