@@ -30,8 +30,6 @@ from gateway.client import GatewayClient
 from gateway.config import GatewayConfig
 from tests.integration.gateway_helpers import event
 
-pytestmark = pytest.mark.xdist_group("gateway")
-
 
 class SwitchableAccess(OpenAccess):
     """Open access whose delivery/publish decisions the test flips."""

@@ -13,13 +13,11 @@ from tests.integration.gateway_helpers import event, metric, scrape
 from tests.support.gateway_process import GatewayProcess
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.xdist_group("gateway")
-
 
 async def test_unacked_event_is_redelivered_after_ack_timeout(
-    gateway_process: GatewayProcess,
+    shared_gateway: GatewayProcess,
 ) -> None:
-    async with GatewayClient(gateway_process.listen) as gw:
+    async with GatewayClient(shared_gateway.listen) as gw:
         await gw.publish_batch("jobs", [event(0), event(1)])
         async with gw.subscribe("jobs", group="workers", auto_ack=False, credits=10) as sub:
             seen: list[tuple[int, int]] = []
@@ -35,10 +33,10 @@ async def test_unacked_event_is_redelivered_after_ack_timeout(
         assert [(g.name, g.committed_offset, g.lag) for g in info.groups] == [("workers", 2, 0)]
 
 
-async def test_server_never_sends_more_than_the_credit(gateway_process: GatewayProcess) -> None:
+async def test_server_never_sends_more_than_the_credit(shared_gateway: GatewayProcess) -> None:
     async with (
-        GatewayClient(gateway_process.listen) as gw,
-        grpc.aio.insecure_channel(gateway_process.listen) as channel,
+        GatewayClient(shared_gateway.listen) as gw,
+        grpc.aio.insecure_channel(shared_gateway.listen) as channel,
     ):
         await gw.publish_batch("credit", [event(i) for i in range(20)])
         stub = gateway_pb2_grpc.GatewayStub(channel)
@@ -83,9 +81,9 @@ async def test_server_never_sends_more_than_the_credit(gateway_process: GatewayP
         await asyncio.gather(reader, return_exceptions=True)
 
 
-async def test_two_group_members_share_the_work(gateway_process: GatewayProcess) -> None:
+async def test_two_group_members_share_the_work(shared_gateway: GatewayProcess) -> None:
     total = 400
-    async with GatewayClient(gateway_process.listen) as gw:
+    async with GatewayClient(shared_gateway.listen) as gw:
         first = gw.subscribe("work", group="pool", credits=20)
         second = gw.subscribe("work", group="pool", credits=20)
         await first.start()
@@ -115,9 +113,9 @@ async def test_two_group_members_share_the_work(gateway_process: GatewayProcess)
         assert sorted(got["a"] + got["b"]) == list(range(total))
 
 
-async def test_consumer_lag_is_visible_at_metrics(gateway_process: GatewayProcess) -> None:
-    assert gateway_process.metrics_url is not None
-    async with GatewayClient(gateway_process.listen) as gw:
+async def test_consumer_lag_is_visible_at_metrics(shared_gateway: GatewayProcess) -> None:
+    assert shared_gateway.metrics_url is not None
+    async with GatewayClient(shared_gateway.listen) as gw:
         await gw.publish_batch("lagging", [event(i) for i in range(30)])
         async with gw.subscribe("lagging", group="slow", credits=10) as sub:
             n = 0
@@ -125,7 +123,7 @@ async def test_consumer_lag_is_visible_at_metrics(gateway_process: GatewayProces
                 n += 1
                 if n == 10:
                     break
-        url = gateway_process.metrics_url
+        url = shared_gateway.metrics_url
 
         def lag() -> float | None:
             return metric(scrape(url), "meshgate_consumer_lag", topic="lagging", group="slow")
@@ -138,10 +136,10 @@ async def test_consumer_lag_is_visible_at_metrics(gateway_process: GatewayProces
         assert "meshgate_publish_latency_seconds_bucket" in text
 
 
-async def test_group_members_must_share_filters(gateway_process: GatewayProcess) -> None:
+async def test_group_members_must_share_filters(shared_gateway: GatewayProcess) -> None:
     from gateway.filters import Exact
 
-    async with GatewayClient(gateway_process.listen) as gw:
+    async with GatewayClient(shared_gateway.listen) as gw:
         async with gw.subscribe("f", group="g", filters=[Exact("type", "a")]):
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 async with gw.subscribe("f", group="g", filters=[Exact("type", "b")]):

@@ -9,13 +9,10 @@ import sys
 from pathlib import Path
 
 import grpc
-import pytest
 
 from gateway.client import GatewayClient
 from tests.integration.gateway_helpers import event
 from tests.support.gateway_process import REPO, GatewayProcess
-
-pytestmark = pytest.mark.xdist_group("gateway")
 
 
 async def _drain(listen: str, topic: str, count: int, group: str | None = None) -> list[int]:
@@ -114,8 +111,8 @@ def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[st
     )
 
 
-def test_cli_publish_subscribe_topics(gateway_process: GatewayProcess) -> None:
-    gw = gateway_process.listen
+def test_cli_publish_subscribe_topics(shared_gateway: GatewayProcess) -> None:
+    gw = shared_gateway.listen
     one = _cli("publish", "--gateway", gw, "--topic", "cli", "--type", "t.a", "--source", "/s",
                "--id", "e1", "--data", '{"k": 1}')  # fmt: skip
     assert (one.returncode, one.stdout.strip()) == (0, "offset=0 duplicate=false")
@@ -130,20 +127,20 @@ def test_cli_publish_subscribe_topics(gateway_process: GatewayProcess) -> None:
     assert [p["data"] for p in printed] == [{"n": 0}, {"n": 1}]
     assert all(p["type"] == "t.b" and p["specversion"] == "1.0" for p in printed)
     topics = _cli("topics", "--gateway", gw, "--json")
-    info = json.loads(topics.stdout)
+    info = next(t for t in map(json.loads, topics.stdout.splitlines()) if t["name"] == "cli")
     assert (info["name"], info["event_count"]) == ("cli", 1201)
     assert info["groups"] == [{"name": "g", "committed_offset": 3, "lag": 1198}]
     table = _cli("topics", "--gateway", gw)
     assert "g(1198)" in table.stdout
 
 
-def test_cli_errors_are_one_line(gateway_process: GatewayProcess, tmp_path: Path) -> None:
-    bad = _cli("publish", "--gateway", gateway_process.listen, "--topic", "no way", "--type", "t",
+def test_cli_errors_are_one_line(shared_gateway: GatewayProcess, tmp_path: Path) -> None:
+    bad = _cli("publish", "--gateway", shared_gateway.listen, "--topic", "no way", "--type", "t",
                "--source", "/s", "--data", "{}")  # fmt: skip
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith("meshgate: INVALID_ARGUMENT: invalid topic name")
     assert len(bad.stderr.strip().splitlines()) == 1
-    junk = _cli("publish", "--gateway", gateway_process.listen, "--topic", "t", "--type", "t",
+    junk = _cli("publish", "--gateway", shared_gateway.listen, "--topic", "t", "--type", "t",
                 "--source", "/s", "--data", "{nope")  # fmt: skip
     assert junk.returncode == 1 and "not valid JSON" in junk.stderr
     down = _cli("gateway", "run", "--region", "eu", "--data", str(tmp_path / "d"),

@@ -14,8 +14,6 @@ from tests.integration.gateway_helpers import event
 from tests.support.gateway_process import GatewayProcess
 from tests.support.waiting import async_wait_for
 
-pytestmark = pytest.mark.xdist_group("gateway")
-
 
 async def _first(gw: GatewayClient, topic: str, start: str | Start) -> int:
     async with gw.subscribe(topic, start=start, credits=1) as sub:
@@ -24,8 +22,8 @@ async def _first(gw: GatewayClient, topic: str, start: str | Start) -> int:
     raise AssertionError("stream ended")
 
 
-async def test_start_positions(gateway_process: GatewayProcess) -> None:
-    async with GatewayClient(gateway_process.listen) as gw:
+async def test_start_positions(shared_gateway: GatewayProcess) -> None:
+    async with GatewayClient(shared_gateway.listen) as gw:
         await gw.publish_batch("pos", [event(i) for i in range(5)])
         cut = dt.datetime.now(dt.UTC)  # after the first batch was stored, before the second
         await gw.publish_batch("pos", [event(i) for i in range(5, 8)])
@@ -60,14 +58,14 @@ async def test_retention_by_size_from_config_file(tmp_path: Path) -> None:
             assert await _first(gw, "short", "earliest") == short.first_offset
 
 
-async def test_unknown_topic_and_health(gateway_process: GatewayProcess) -> None:
+async def test_unknown_topic_and_health(shared_gateway: GatewayProcess) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    async with GatewayClient(gateway_process.listen) as gw:
+    async with GatewayClient(shared_gateway.listen) as gw:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await gw.topic("nothing-here")
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    async with grpc.aio.insecure_channel(gateway_process.listen) as channel:
+    async with grpc.aio.insecure_channel(shared_gateway.listen) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service="meshgate.v1.Gateway"))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING

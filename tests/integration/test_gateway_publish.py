@@ -12,11 +12,9 @@ from gateway.filters import Exact, Not, Prefix
 from tests.integration.gateway_helpers import event
 from tests.support.gateway_process import GatewayProcess
 
-pytestmark = pytest.mark.xdist_group("gateway")
 
-
-async def test_ten_thousand_events_round_trip_in_order(gateway_process: GatewayProcess) -> None:
-    async with GatewayClient(gateway_process.listen) as gw:
+async def test_ten_thousand_events_round_trip_in_order(shared_gateway: GatewayProcess) -> None:
+    async with GatewayClient(shared_gateway.listen) as gw:
         for start in range(0, 10_000, 500):
             results = await gw.publish_batch("bulk", [event(i) for i in range(start, start + 500)])
             assert [r.offset for r in results] == list(range(start, start + 500))
@@ -31,8 +29,8 @@ async def test_ten_thousand_events_round_trip_in_order(gateway_process: GatewayP
         assert (info.first_offset, info.next_offset, info.event_count) == (0, 10_000, 10_000)
 
 
-async def test_idempotent_publish(gateway_process: GatewayProcess) -> None:
-    async with GatewayClient(gateway_process.listen) as gw:
+async def test_idempotent_publish(shared_gateway: GatewayProcess) -> None:
+    async with GatewayClient(shared_gateway.listen) as gw:
         first = await gw.publish("orders", event("a"))
         await gw.publish("orders", event("b"))
         again = await gw.publish("orders", event("a"))
@@ -41,8 +39,8 @@ async def test_idempotent_publish(gateway_process: GatewayProcess) -> None:
         assert (await gw.topic("orders")).event_count == 2
 
 
-async def test_batch_is_all_or_nothing(gateway_process: GatewayProcess) -> None:
-    async with GatewayClient(gateway_process.listen) as gw:
+async def test_batch_is_all_or_nothing(shared_gateway: GatewayProcess) -> None:
+    async with GatewayClient(shared_gateway.listen) as gw:
         pbs = [events.to_pb(event(i)) for i in range(5)]
         pbs[3].type = ""
         with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -67,42 +65,42 @@ def _broken(field: str, value: object) -> object:
 @pytest.mark.parametrize(
     ("topic", "field", "value", "needle"),
     [
-        ("t", "id", "", "'id'"),
-        ("t", "source", "", "'source'"),
-        ("t", "spec_version", "", "'specversion'"),
-        ("t", "type", "", "'type'"),
-        ("t", "spec_version", "0.3", "specversion"),
-        ("t", "data", None, "over the limit"),
+        ("bad-1", "id", "", "'id'"),
+        ("bad-2", "source", "", "'source'"),
+        ("bad-3", "spec_version", "", "'specversion'"),
+        ("bad-4", "type", "", "'type'"),
+        ("bad-5", "spec_version", "0.3", "specversion"),
+        ("bad-6", "data", None, "over the limit"),
         ("bad topic!", "id", "ok", "invalid topic name"),
         ("-leading", "id", "ok", "invalid topic name"),
         ("x" * 129, "id", "ok", "invalid topic name"),
     ],
 )
 async def test_bad_input_is_rejected_and_nothing_stored(
-    gateway_process: GatewayProcess, topic: str, field: str, value: object, needle: str
+    shared_gateway: GatewayProcess, topic: str, field: str, value: object, needle: str
 ) -> None:
-    async with GatewayClient(gateway_process.listen) as gw:
+    async with GatewayClient(shared_gateway.listen) as gw:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await gw.publish_pb(topic, [_broken(field, value)])  # type: ignore[list-item]
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert needle in (err.value.details() or "")
-        assert await gw.topics() == []
+        assert topic not in {t.name for t in await gw.topics()}
 
 
-async def test_empty_batch_and_bad_subscribe_are_rejected(gateway_process: GatewayProcess) -> None:
-    async with GatewayClient(gateway_process.listen) as gw:
+async def test_empty_batch_and_bad_subscribe_are_rejected(shared_gateway: GatewayProcess) -> None:
+    async with GatewayClient(shared_gateway.listen) as gw:
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await gw.publish_pb("t", [])
+            await gw.publish_pb("empty", [])
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         with pytest.raises(grpc.aio.AioRpcError) as bad:
-            async with gw.subscribe("t", filters=[AnyOf(())]):
+            async with gw.subscribe("empty", filters=[AnyOf(())]):
                 pass
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "at least one filter" in (bad.value.details() or "")
 
 
-async def test_filters_select_events_end_to_end(gateway_process: GatewayProcess) -> None:
-    async with GatewayClient(gateway_process.listen) as gw:
+async def test_filters_select_events_end_to_end(shared_gateway: GatewayProcess) -> None:
+    async with GatewayClient(shared_gateway.listen) as gw:
         batch = [
             event(1, type_="com.shop.order.created", region="eu"),
             event(2, type_="com.shop.order.paid", region="us"),

@@ -22,6 +22,19 @@ def gateway_process(tmp_path: Path) -> Iterator[GatewayProcess]:
         proc.stop()
 
 
+@pytest.fixture(scope="session")
+def shared_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """One gateway process for the whole session (ack timeout 2 s, metrics on).
+
+    Tests that share it must use topic and group names no other test uses.
+    """
+    proc = GatewayProcess(tmp_path_factory.mktemp("shared-gw"), extra_args=["--ack-timeout", "2"])
+    try:
+        yield proc.start()
+    finally:
+        proc.stop()
+
+
 @pytest.fixture
 async def inproc_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     """An in-process Gateway on a free port (no subprocess), closed after the test."""
