@@ -6,7 +6,6 @@ Every handler is wrapped by gateway/status.py, which alone turns errors into sta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -149,8 +148,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
                 raise reader.exception()  # type: ignore[misc]
         finally:
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            await asyncio.wait({reader})  # never raises the reader's error or cancellation
             async with asyncio.timeout(5):
                 await session.close()
 
