@@ -125,3 +125,35 @@ async def test_open_gateway_has_no_sign_in(tmp_path: Path) -> None:
         assert err.value.details() == "gateway runs without a registry"
         peers = await stub.ListPeers(gateway_pb2.ListPeersRequest())
         assert (peers.region, list(peers.peers)) == ("eu", [])
+
+
+class BrokenAccess(SwitchableAccess):
+    async def authenticate(self, credentials: Credentials | None) -> Identity:
+        raise RuntimeError("secret internals")
+
+
+async def test_unknown_errors_are_internal_without_details(tmp_path: Path) -> None:
+    config = GatewayConfig(region="eu", data_dir=tmp_path)
+    async with (
+        Gateway(config, access=BrokenAccess()) as gw,
+        GatewayClient(gw.listen) as client,
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.publish("t", event(1))
+        assert err.value.code() == grpc.StatusCode.INTERNAL
+        assert err.value.details() == "internal error"
+
+
+async def test_server_reflection_lists_the_services(tmp_path: Path) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    async with (
+        Gateway(GatewayConfig(region="eu", data_dir=tmp_path)) as gw,
+        grpc.aio.insecure_channel(gw.listen) as channel,
+    ):
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        async for reply in stub.ServerReflectionInfo(iter([request])):
+            names = {s.name for s in reply.list_services_response.service}
+            assert {"meshgate.v1.Gateway", "grpc.health.v1.Health"} <= names
+            break
