@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import re
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,29 +152,33 @@ class RegistryService:
         return service
 
     async def _initial_sync(self, head: int) -> None:
-        sync = asyncio.create_task(self.feed.run())
+        """Feed the view until it covers `head`; a follower error (e.g. a configuration
+        error it reports) is raised; a slow node only delays start by INITIAL_SYNC_TIMEOUT."""
+        feeding = asyncio.create_task(self.feed.run(), name="initial-sync")
+        synced = asyncio.create_task(self.feed.wait_synced(head), name="initial-sync-wait")
         try:
-            async with asyncio.timeout(INITIAL_SYNC_TIMEOUT):
-                await self.feed.wait_synced(head)
-            stats = self.access.policy.view.statistics()
-            log.info(
-                "registry %s synced to block %d: %d topics, %d grants; access control ON",
-                self.settings.ledger.registry,
-                head,
-                stats.topics,
-                stats.grants,
+            await asyncio.wait(
+                (feeding, synced), timeout=INITIAL_SYNC_TIMEOUT, return_when=FIRST_COMPLETED
             )
-        except TimeoutError:
+        finally:
+            for task in (feeding, synced):
+                task.cancel()
+            await asyncio.wait((feeding, synced))
+        if not feeding.cancelled() and feeding.exception() is not None:
+            raise feeding.exception()  # type: ignore[misc]
+        if synced.cancelled():
             log.warning(
                 "registry not synced in %.0fs: starting with access paused", INITIAL_SYNC_TIMEOUT
             )
-        finally:
-            sync.cancel()
-            try:
-                await sync
-            except asyncio.CancelledError:
-                if not sync.cancelled():
-                    raise
+            return
+        stats = self.access.policy.view.statistics()
+        log.info(
+            "registry %s synced to block %d: %d topics, %d grants; access control ON",
+            self.settings.ledger.registry,
+            head,
+            stats.topics,
+            stats.grants,
+        )
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:

@@ -115,3 +115,36 @@ def _has(sink: list[Received], n: int) -> Callable[[], Awaitable[bool]]:
         return len(sink) >= n
 
     return check
+
+
+async def test_gateway_started_while_chain_is_down_fails_closed_then_syncs(
+    chain_factory: Callable[[], DevChain], tmp_path: Path
+) -> None:
+    chain = chain_factory()
+    deployed = deploy(chain)
+    owner = deployed.client(Account.from_key(chain.accounts[1].private_key))
+    topic = f"s-{uuid.uuid4().hex[:12]}"
+    owner.register(topic)
+    await asyncio.to_thread(chain.stop)
+    gw = GatewayProcess(
+        tmp_path / "gw",
+        metrics=False,
+        extra_args=[
+            "--rpc", chain.url, "--registry", deployed.address,
+            "--chain-id", str(chain.chain_id), "--staleness", "2s",
+        ],
+        ready_timeout=60,
+    )  # fmt: skip
+    try:
+        gw.start()
+        async with GatewayClient(gw.listen, signer=owner.signer, timeout=20) as pub:
+            assert await publish_outcome(pub, topic, 0) == grpc.StatusCode.UNAVAILABLE
+            await asyncio.to_thread(chain.restart)
+
+            async def accepted() -> bool:
+                return await publish_outcome(pub, topic, 1) == grpc.StatusCode.OK
+
+            await async_wait_for(accepted, timeout=45, interval=0.3, what="publish after sync")
+    finally:
+        gw.stop()
+    assert "access paused" in gw.stderr_tail(200)
