@@ -11,12 +11,15 @@ wake-ups. Mapping rules:
   and stored in `origin_region`; the blob itself is kept opaque.
 - Cursors are stored under `peer:<region>`.
 - Interest filters are converted from gateway/filters.py to federation's filter types.
+- `peer_view(node.peers)` turns the federation's peer table into what ListPeers answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from federation import messages as fm
 from federation.codec import decode_replication
@@ -24,7 +27,9 @@ from federation.ports import InboundEvent, LogRecord
 from gateway import events
 from gateway import filters as gf
 from gateway.interest import InterestRegistry
+from gateway.service import PeerView
 from gateway.store import EventStore, NewEvent, ReplicatedItem
+from proto import gateway_pb2
 
 
 class GatewayReplicationLog:
@@ -115,3 +120,37 @@ class GatewayInterest:
             ),
             key=repr,
         )
+
+
+class PeerRow(Protocol):
+    """One row of the federation's peer table (federation.node.PeerInfo)."""
+
+    region: str
+    address: str
+    up: bool
+    lag_events: int
+    lag_seconds: float
+    last_seen: float  # unix time, 0 if never
+    distance: int
+
+
+def peer_view(peers: Callable[[], Sequence[PeerRow]]) -> Callable[[], PeerView]:
+    """Adapt a peer-table getter to the Gateway's `peers=` part (ListPeers)."""
+
+    def view() -> PeerView:
+        out = []
+        for p in peers():
+            status = gateway_pb2.PeerStatus(
+                region=p.region,
+                address=p.address,
+                up=p.up,
+                lag_events=max(0, p.lag_events),
+                lag_seconds=p.lag_seconds,
+                distance=p.distance,
+            )
+            if p.last_seen:
+                status.last_seen.FromDatetime(dt.datetime.fromtimestamp(p.last_seen, dt.UTC))
+            out.append(status)
+        return PeerView(tuple(out))
+
+    return view

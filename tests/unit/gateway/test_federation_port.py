@@ -18,6 +18,7 @@ from gateway.federation_port import (
     GatewayCursors,
     GatewayInterest,
     GatewayReplicationLog,
+    peer_view,
     to_federation_filter,
 )
 from gateway.interest import Interest, InterestRegistry
@@ -107,3 +108,23 @@ def test_interest_converts_filters() -> None:
     wanted = fm.TopicInterest("orders", (to_federation_filter(flt),))
     assert wanted.wants("orders", {"type": "a.b", "x": "2"})
     assert not wanted.wants("orders", {"type": "a.b", "x": "1"})
+
+
+def test_peer_view_maps_the_peer_table() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Row:
+        region: str = "us"
+        address: str = "127.0.0.1:1"
+        up: bool = True
+        lag_events: int = 3
+        lag_seconds: float = 0.5
+        last_seen: float = 1_700_000_000.0
+        distance: int = 1
+
+    view = peer_view(lambda: [Row(), Row(region="ap", up=False, last_seen=0)])()
+    us, ap = view.peers
+    assert (us.region, us.up, us.lag_events, us.distance) == ("us", True, 3, 1)
+    assert us.last_seen.seconds == 1_700_000_000
+    assert (ap.region, ap.up, ap.HasField("last_seen")) == ("ap", False, False)
