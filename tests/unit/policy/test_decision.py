@@ -162,3 +162,23 @@ def test_allow_recheck_never_later_than_expiry_or_staleness(
         if decision.until is not None:
             assert decision.recheck_at <= decision.until
             assert decision.until > NOW
+
+
+@given(history=changes, address=addresses.filter(lambda a: a != OWNER))
+def test_a_reader_whose_last_change_is_a_revoke_is_never_allowed(
+    history: list[tuple[str, str, int | None]], address: str
+) -> None:
+    view = build([*history, ("revoke", address, None)], observed_at=NOW)
+    decision = decide_read(view, address, "t", NOW)
+    assert isinstance(decision, Deny) and decision.reason is DenyReason.REVOKED
+
+
+@given(history=changes, address=addresses, topic=st.text(min_size=1, max_size=8))
+def test_unregistered_topics_are_never_allowed(
+    history: list[tuple[str, str, int | None]], address: str, topic: str
+) -> None:
+    view = build(history, observed_at=NOW)
+    if topic == "t":
+        return
+    assert isinstance(decide_read(view, address, topic, NOW), Deny)
+    assert isinstance(decide_publish(view, address, topic, NOW), Deny)
