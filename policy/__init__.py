@@ -3,4 +3,5 @@
 Pure cores: `grant_view` (the local registry view), `decision` (Allow / Deny / Pause),
 `stream_gate` (per-stream state), `identity` + `sessions` (proof checking), `audit_chain`.
 I/O shells: `audit` (the log file), `signin` (client-side signing, key files).
+`access_policy.AccessPolicy` ties them together for a gateway (gateway/registry_access.py).
 """
