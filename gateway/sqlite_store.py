@@ -248,50 +248,61 @@ class SqliteEventStore:
 
     # -- appends (writer thread) ------------------------------------------------
 
-    def _insert(
+    def _insert_all(
         self,
         conn: sqlite3.Connection,
         tx: _Tx,
-        topic: str,
-        event: NewEvent,
-        origin: str,
-        replication: bytes | None,
+        rows: Sequence[tuple[str, NewEvent, str, bytes | None]],
         now: float,
-    ) -> AppendResult:
-        found = conn.execute(
-            "SELECT offset FROM events WHERE topic=? AND source=? AND id=?",
-            (topic, event.source, event.id),
-        ).fetchone()
-        if found is not None:
-            return AppendResult(found[0], True)
-        offset = self._next_offsets.get(topic, 0)
-        seq = self._last_seq + 1
-        conn.execute(
-            "INSERT INTO events(seq, topic, offset, source, id, type, received_at, "
-            "origin_region, replication, size, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                seq,
-                topic,
-                offset,
-                event.source,
-                event.id,
-                event.type,
-                now,
-                origin,
-                replication,
-                len(event.payload),
-                event.payload,
-            ),
-        )
-        conn.execute(
-            "INSERT INTO topics(name, next_offset) VALUES(?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET next_offset=excluded.next_offset",
-            (topic, offset + 1),
-        )
-        self._last_seq = seq
-        self._next_offsets[topic] = offset + 1
-        tx.topics.add(topic)
-        return AppendResult(offset, False)
+    ) -> list[AppendResult]:
+        """Insert (topic, event, origin, blob) rows; a known (topic, source, id) is a duplicate.
+
+        The unique index decides (INSERT ... DO NOTHING), so a new event costs one statement;
+        each touched topic's next offset is saved once per call.
+        """
+        out: list[AppendResult] = []
+        touched: set[str] = set()
+        cur = conn.cursor()
+        for topic, event, origin, replication in rows:
+            offset = self._next_offsets.get(topic, 0)
+            seq = self._last_seq + 1
+            cur.execute(
+                "INSERT INTO events(seq, topic, offset, source, id, type, received_at, "
+                "origin_region, replication, size, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(topic, source, id) DO NOTHING",
+                (
+                    seq,
+                    topic,
+                    offset,
+                    event.source,
+                    event.id,
+                    event.type,
+                    now,
+                    origin,
+                    replication,
+                    len(event.payload),
+                    event.payload,
+                ),
+            )
+            if cur.rowcount == 0:
+                found = cur.execute(
+                    "SELECT offset FROM events WHERE topic=? AND source=? AND id=?",
+                    (topic, event.source, event.id),
+                ).fetchone()
+                out.append(AppendResult(found[0], True))
+                continue
+            self._last_seq = seq
+            self._next_offsets[topic] = offset + 1
+            touched.add(topic)
+            out.append(AppendResult(offset, False))
+        for topic in touched:
+            cur.execute(
+                "INSERT INTO topics(name, next_offset) VALUES(?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET next_offset=excluded.next_offset",
+                (topic, self._next_offsets[topic]),
+            )
+        tx.topics |= touched
+        return out
 
     async def append(
         self, topic: str, events: Sequence[NewEvent], origin_region: str
@@ -299,7 +310,8 @@ class SqliteEventStore:
         now = self._clock()
 
         def run(conn: sqlite3.Connection, tx: _Tx) -> list[AppendResult]:
-            return [self._insert(conn, tx, topic, e, origin_region, None, now) for e in events]
+            rows = [(topic, e, origin_region, None) for e in events]
+            return self._insert_all(conn, tx, rows, now)
 
         return await self._write(run)
 
@@ -307,12 +319,8 @@ class SqliteEventStore:
         now = self._clock()
 
         def run(conn: sqlite3.Connection, tx: _Tx) -> list[bool]:
-            return [
-                not self._insert(
-                    conn, tx, topic, it.event, it.origin_region, it.replication, now
-                ).duplicate
-                for it in items
-            ]
+            rows = [(topic, it.event, it.origin_region, it.replication) for it in items]
+            return [not r.duplicate for r in self._insert_all(conn, tx, rows, now)]
 
         return await self._write(run)
 
@@ -322,12 +330,8 @@ class SqliteEventStore:
         now = self._clock()
 
         def run(conn: sqlite3.Connection, tx: _Tx) -> list[bool]:
-            return [
-                not self._insert(
-                    conn, tx, topic, it.event, it.origin_region, it.replication, now
-                ).duplicate
-                for topic, it in entries
-            ]
+            rows = [(topic, it.event, it.origin_region, it.replication) for topic, it in entries]
+            return [not r.duplicate for r in self._insert_all(conn, tx, rows, now)]
 
         return await self._write(run)
 
