@@ -31,7 +31,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.access import AccessControl, OpenAccess
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, join_host_port
 from gateway.hub import SubscriptionHub
 from gateway.interest import InterestRegistry
 from gateway.metrics import REFRESH, GatewayMetrics
@@ -96,7 +96,7 @@ class Gateway:
 
     @property
     def listen(self) -> str:
-        return f"{self.config.host}:{self.port}"
+        return join_host_port(self.config.host, self.port)
 
     async def __aenter__(self) -> Gateway:
         try:

@@ -90,10 +90,14 @@ class GatewayConfig:
 
     @property
     def listen(self) -> str:
-        return f"{self.host}:{self.port}"
+        return join_host_port(self.host, self.port)
 
     def retention_for(self, topic: str) -> Retention:
         return self.topic_retention.get(topic, self.retention)
+
+
+def join_host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -45,3 +45,5 @@ def test_validation() -> None:
     with pytest.raises(ConfigError):
         parse_listen("7000")
     assert parse_listen("127.0.0.1:0") == ("127.0.0.1", 0)
+    assert parse_listen("[::1]:7000") == ("::1", 7000)
+    assert GatewayConfig(region="eu", data_dir=Path("x"), host="::1", port=7).listen == "[::1]:7"
