@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, build_config, parse_listen
+from gateway.config import GatewayConfig, build_config, join_host_port, parse_listen
 from gateway.registry_wiring import add_registry_arguments, registry_settings, serve_gateway
 
 
@@ -62,7 +62,7 @@ async def serve(gateway: Gateway) -> None:
         loop.add_signal_handler(sig, gateway.request_stop)
     async with gateway:
         metrics = (
-            f"{gateway.config.host}:{gateway.metrics_port}"
+            join_host_port(gateway.config.host, gateway.metrics_port)
             if gateway.metrics_port is not None
             else "off"
         )
