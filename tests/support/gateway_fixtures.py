@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gateway.app import Gateway
-from gateway.config import GatewayConfig
 from tests.support.gateway_process import GatewayProcess
 
 
@@ -33,11 +31,3 @@ def shared_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway
         yield proc.start()
     finally:
         proc.stop()
-
-
-@pytest.fixture
-async def inproc_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    """An in-process Gateway on a free port (no subprocess), closed after the test."""
-    config = GatewayConfig(region="eu", data_dir=tmp_path / "gw", ack_timeout=1.0)
-    async with Gateway(config) as gw:
-        yield gw
