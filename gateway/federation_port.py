@@ -23,7 +23,7 @@ from typing import Protocol
 
 from federation import messages as fm
 from federation.codec import decode_replication
-from federation.ports import InboundEvent, LogRecord
+from federation.ports import CursorStore, InboundEvent, InterestSource, LogRecord, ReplicationLog
 from gateway import events
 from gateway import filters as gf
 from gateway.interest import InterestRegistry
@@ -154,3 +154,10 @@ def peer_view(peers: Callable[[], Sequence[PeerRow]]) -> Callable[[], PeerView]:
         return PeerView(tuple(out))
 
     return view
+
+
+def federation_ports(
+    store: EventStore, interest: InterestRegistry
+) -> tuple[ReplicationLog, CursorStore, InterestSource]:
+    """The three ports a FederationNode needs, over this gateway's store and interest."""
+    return GatewayReplicationLog(store), GatewayCursors(store), GatewayInterest(interest)

@@ -18,6 +18,7 @@ from gateway.federation_port import (
     GatewayCursors,
     GatewayInterest,
     GatewayReplicationLog,
+    federation_ports,
     peer_view,
     to_federation_filter,
 )
@@ -128,3 +129,10 @@ def test_peer_view_maps_the_peer_table() -> None:
     assert (us.region, us.up, us.lag_events, us.distance) == ("us", True, 3, 1)
     assert us.last_seen.seconds == 1_700_000_000
     assert (ap.region, ap.up, ap.HasField("last_seen")) == ("ap", False, False)
+
+
+async def test_federation_ports_bundle(store: SqliteEventStore) -> None:
+    log, cursors, interest = federation_ports(store, InterestRegistry())
+    assert log.last_seq() == 0
+    assert await cursors.load("us") == 0
+    assert list(interest.local_interest()) == []
