@@ -1,0 +1,268 @@
+"""Maps between federation value types and the pb2 wire messages (`proto/federation.proto`).
+
+The only federation module besides the gRPC shells that imports pb2. Decoding raises
+PeerProtocolError for messages that cannot be valid.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from google.protobuf.message import DecodeError
+
+from federation.errors import PeerProtocolError
+from federation.messages import (
+    AllOf,
+    AnyOf,
+    BatchAck,
+    EventBatch,
+    Exact,
+    Filter,
+    Hello,
+    Interest,
+    Member,
+    Members,
+    Not,
+    OriginSignature,
+    PeerMessage,
+    Ping,
+    Pong,
+    Prefix,
+    RegionInterest,
+    ReplicatedEvent,
+    Suffix,
+    TopicInterest,
+)
+from proto import cloudevents_pb2, federation_pb2, gateway_pb2
+
+# ---- CloudEvents ------------------------------------------------------------------------------
+
+
+def canonical_event(event: cloudevents_pb2.CloudEvent) -> bytes:
+    """The bytes an origin signs: deterministic serialisation (map entries sorted)."""
+    return event.SerializeToString(deterministic=True)
+
+
+def event_attributes(event: cloudevents_pb2.CloudEvent) -> dict[str, str]:
+    """Context attributes as strings, for filter matching."""
+    attrs = {
+        "id": event.id,
+        "source": event.source,
+        "specversion": event.spec_version,
+        "type": event.type,
+    }
+    for name, value in event.attributes.items():
+        kind = value.WhichOneof("attr")
+        if kind == "ce_boolean":
+            attrs[name] = "true" if value.ce_boolean else "false"
+        elif kind == "ce_integer":
+            attrs[name] = str(value.ce_integer)
+        elif kind == "ce_bytes":
+            attrs[name] = base64.b64encode(value.ce_bytes).decode()
+        elif kind == "ce_timestamp":
+            attrs[name] = value.ce_timestamp.ToJsonString()
+        elif kind is not None:
+            attrs[name] = str(getattr(value, kind))
+    return attrs
+
+
+def event_from_bytes(raw: bytes) -> cloudevents_pb2.CloudEvent:
+    event = cloudevents_pb2.CloudEvent()
+    try:
+        event.ParseFromString(raw)
+    except DecodeError as exc:
+        raise PeerProtocolError(f"undecodable CloudEvent: {exc}") from exc
+    return event
+
+
+# ---- filters ----------------------------------------------------------------------------------
+
+
+def filter_from_pb(pb: gateway_pb2.Filter) -> Filter:
+    kind = pb.WhichOneof("dialect")
+    if kind == "exact":
+        return Exact(pb.exact.attribute, pb.exact.value)
+    if kind == "prefix":
+        return Prefix(pb.prefix.attribute, pb.prefix.value)
+    if kind == "suffix":
+        return Suffix(pb.suffix.attribute, pb.suffix.value)
+    if kind == "all":
+        return AllOf(tuple(filter_from_pb(f) for f in pb.all.filters))
+    if kind == "any":
+        return AnyOf(tuple(filter_from_pb(f) for f in pb.any.filters))
+    if kind == "not":
+        return Not(filter_from_pb(getattr(pb, "not")))
+    raise PeerProtocolError("filter without a dialect")
+
+
+def filter_to_pb(filt: Filter) -> gateway_pb2.Filter:
+    pb = gateway_pb2.Filter()
+    match filt:
+        case Exact(a, v):
+            pb.exact.attribute, pb.exact.value = a, v
+        case Prefix(a, v):
+            pb.prefix.attribute, pb.prefix.value = a, v
+        case Suffix(a, v):
+            pb.suffix.attribute, pb.suffix.value = a, v
+        case AllOf(fs):
+            pb.all.filters.extend(filter_to_pb(f) for f in fs)
+        case AnyOf(fs):
+            pb.any.filters.extend(filter_to_pb(f) for f in fs)
+        case Not(inner):
+            getattr(pb, "not").CopyFrom(filter_to_pb(inner))
+    return pb
+
+
+def topic_interest_from_pb(pb: federation_pb2.TopicInterest) -> TopicInterest:
+    return TopicInterest(pb.topic, tuple(filter_from_pb(f) for f in pb.filters))
+
+
+def topic_interest_to_pb(ti: TopicInterest) -> federation_pb2.TopicInterest:
+    return federation_pb2.TopicInterest(
+        topic=ti.topic, filters=[filter_to_pb(f) for f in ti.filters]
+    )
+
+
+# ---- events -----------------------------------------------------------------------------------
+
+
+def replicated_from_pb(pb: federation_pb2.ReplicatedEvent) -> ReplicatedEvent:
+    sig = None
+    if pb.HasField("signature"):
+        s = pb.signature
+        sig = OriginSignature(
+            bytes(s.merkle_root), bytes(s.signature), s.leaf_index, s.leaf_count, tuple(s.proof)
+        )
+    return ReplicatedEvent(
+        topic=pb.topic,
+        event=canonical_event(pb.event),
+        origin_region=pb.origin_region,
+        origin_offset=pb.origin_offset,
+        path=tuple(pb.path),
+        destinations=tuple(pb.destinations),
+        hop_limit=pb.hop_limit,
+        signature=sig,
+        attributes=event_attributes(pb.event),
+    )
+
+
+def replicated_to_pb(ev: ReplicatedEvent) -> federation_pb2.ReplicatedEvent:
+    pb = federation_pb2.ReplicatedEvent(
+        topic=ev.topic,
+        event=event_from_bytes(ev.event),
+        origin_region=ev.origin_region,
+        origin_offset=ev.origin_offset,
+        path=list(ev.path),
+        destinations=list(ev.destinations),
+        hop_limit=ev.hop_limit,
+    )
+    if ev.signature is not None:
+        s = ev.signature
+        pb.signature.CopyFrom(
+            federation_pb2.OriginSignature(
+                merkle_root=s.merkle_root,
+                signature=s.signature,
+                leaf_index=s.leaf_index,
+                leaf_count=s.leaf_count,
+                proof=list(s.proof),
+            )
+        )
+    return pb
+
+
+def encode_replication(ev: ReplicatedEvent) -> bytes:
+    """The opaque blob a gateway stores beside a replicated event (to forward it unchanged)."""
+    return replicated_to_pb(ev).SerializeToString()
+
+
+def decode_replication(blob: bytes) -> ReplicatedEvent:
+    pb = federation_pb2.ReplicatedEvent()
+    try:
+        pb.ParseFromString(blob)
+    except DecodeError as exc:
+        raise PeerProtocolError(f"corrupt replication metadata: {exc}") from exc
+    return replicated_from_pb(pb)
+
+
+# ---- members and messages -----------------------------------------------------------------------
+
+
+def _member_from_pb(pb: federation_pb2.Member) -> Member:
+    return Member(pb.region, pb.peer_address, bytes(pb.certificate_pem))
+
+
+def _member_to_pb(m: Member) -> federation_pb2.Member:
+    return federation_pb2.Member(
+        region=m.region, peer_address=m.peer_address, certificate_pem=m.certificate_pem
+    )
+
+
+def message_from_pb(pb: federation_pb2.PeerMessage) -> PeerMessage:
+    kind = pb.WhichOneof("kind")
+    if kind == "hello":
+        h = pb.hello
+        return Hello(h.protocol_version, h.region, tuple(_member_from_pb(m) for m in h.members))
+    if kind == "interest":
+        return Interest(
+            pb.interest.version,
+            tuple(
+                RegionInterest(
+                    r.region, r.distance, tuple(topic_interest_from_pb(t) for t in r.topics)
+                )
+                for r in pb.interest.regions
+            ),
+        )
+    if kind == "batch":
+        return EventBatch(pb.batch.seq, tuple(replicated_from_pb(e) for e in pb.batch.events))
+    if kind == "ack":
+        return BatchAck(pb.ack.seq, pb.ack.credits)
+    if kind == "members":
+        return Members(tuple(_member_from_pb(m) for m in pb.members.members))
+    if kind == "ping":
+        return Ping(pb.ping.nonce)
+    if kind == "pong":
+        return Pong(pb.pong.nonce)
+    raise PeerProtocolError("empty PeerMessage")
+
+
+def message_to_pb(msg: PeerMessage) -> federation_pb2.PeerMessage:
+    match msg:
+        case Hello(version, region, members):
+            return federation_pb2.PeerMessage(
+                hello=federation_pb2.Hello(
+                    protocol_version=version,
+                    region=region,
+                    members=[_member_to_pb(m) for m in members],
+                )
+            )
+        case Interest(version, regions):
+            return federation_pb2.PeerMessage(
+                interest=federation_pb2.Interest(
+                    version=version,
+                    regions=[
+                        federation_pb2.RegionInterest(
+                            region=r.region,
+                            distance=r.distance,
+                            topics=[topic_interest_to_pb(t) for t in r.topics],
+                        )
+                        for r in regions
+                    ],
+                )
+            )
+        case EventBatch(seq, events):
+            return federation_pb2.PeerMessage(
+                batch=federation_pb2.EventBatch(
+                    seq=seq, events=[replicated_to_pb(e) for e in events]
+                )
+            )
+        case BatchAck(seq, credits):
+            return federation_pb2.PeerMessage(ack=federation_pb2.BatchAck(seq=seq, credits=credits))
+        case Members(members):
+            return federation_pb2.PeerMessage(
+                members=federation_pb2.Members(members=[_member_to_pb(m) for m in members])
+            )
+        case Ping(nonce):
+            return federation_pb2.PeerMessage(ping=federation_pb2.Ping(nonce=nonce))
+        case Pong(nonce):
+            return federation_pb2.PeerMessage(pong=federation_pb2.Pong(nonce=nonce))
+    raise TypeError(f"not a peer message: {msg!r}")

@@ -1,0 +1,39 @@
+"""Errors of the federation layer.
+
+FederationError                 base: the CLI prints it as one line
+├── CertificateError            a certificate or key is missing, malformed or not from our CA
+├── SignatureError              an event's origin signature or inclusion proof does not verify
+├── LocalProtocolError          we broke the link protocol (a bug on our side)
+├── PeerProtocolError           the peer broke the link protocol (its fault; the link is closed)
+└── PeerUnavailable             the peer could not be reached or the stream broke
+"""
+
+from __future__ import annotations
+
+
+class FederationError(Exception):
+    """Base of every federation error."""
+
+
+class CertificateError(FederationError):
+    """A certificate or key is missing, malformed, or not issued by the federation's CA."""
+
+
+class SignatureError(FederationError):
+    """An event's origin signature or Merkle inclusion proof does not verify."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+class LocalProtocolError(FederationError):
+    """We were asked to do something the link protocol does not allow in this state."""
+
+
+class PeerProtocolError(FederationError):
+    """The peer sent something the link protocol does not allow."""
+
+
+class PeerUnavailable(FederationError):
+    """The peer could not be reached, or its stream broke."""

@@ -1,0 +1,288 @@
+"""PeerLink: the asyncio shell around one LinkProtocol and one gRPC bidi stream.
+
+It runs four tasks in one TaskGroup: `reader` (stream -> protocol), `writer` (the only task that
+writes the stream), `storer` (persists inbound batches in order, then acks), `pump` (reads our
+log from the cursor and sends batches while the window allows), plus `ticker` (pings, liveness).
+Every protocol action is carried out by `_execute`; no task decides protocol matters itself.
+
+Resource handling: `run()` returns when the link closed for any reason and always reports
+`link_down` to its host; the stream is cancelled by the transport's owner.
+Error handling: stream errors (`grpc.aio.AioRpcError`, EOF) close the link as PEER_CLOSED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import grpc
+
+from federation.codec import message_from_pb, message_to_pb
+from federation.errors import FederationError, PeerProtocolError
+from federation.messages import EventBatch, Interest, Member, PeerMessage, ReplicatedEvent
+from federation.ports import LogRecord
+from federation.protocol import (
+    Action,
+    AdvanceCursor,
+    CloseLink,
+    CloseReason,
+    LinkProtocol,
+    LinkState,
+    PeerHello,
+    PeerInterest,
+    PeerMembers,
+    SendMessage,
+    StoreBatch,
+)
+from proto import federation_pb2
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    """One side of the Link stream."""
+
+    async def send(self, message: federation_pb2.PeerMessage) -> None: ...
+
+    async def recv(self) -> federation_pb2.PeerMessage | None:
+        """The next message, or None at end of stream."""
+        ...
+
+
+class LinkHost(Protocol):
+    """What a link needs from the federation node that owns it."""
+
+    def link_up(self, link: PeerLink, members: tuple[Member, ...]) -> bool: ...
+
+    def link_interest(self, link: PeerLink, interest: Interest) -> None: ...
+
+    def link_members(self, link: PeerLink, members: tuple[Member, ...]) -> None: ...
+
+    def link_down(self, link: PeerLink) -> None: ...
+
+    async def store_batch(self, link: PeerLink, batch: EventBatch) -> None: ...
+
+    async def read_log(self, seq: int) -> Sequence[LogRecord]: ...
+
+    async def wait_log(self, seq: int, timeout: float) -> bool: ...
+
+    def outbound(
+        self, link: PeerLink, records: Sequence[LogRecord]
+    ) -> tuple[ReplicatedEvent, ...]: ...
+
+    async def save_cursor(self, link: PeerLink, seq: int) -> None: ...
+
+
+class _Closed(Exception):
+    pass
+
+
+class PeerLink:
+    """One live link. `address` is the peer's listener when we dialed it, else ''."""
+
+    def __init__(
+        self,
+        *,
+        host: LinkHost,
+        transport: Transport,
+        protocol: LinkProtocol,
+        dialed: bool,
+        address: str = "",
+        tick_interval: float = 0.2,
+    ) -> None:
+        self.host = host
+        self.protocol = protocol
+        self.dialed = dialed
+        self.address = address
+        self._transport = transport
+        self._tick = tick_interval
+        self._out: asyncio.Queue[PeerMessage] = asyncio.Queue()
+        self._inbound: asyncio.Queue[EventBatch] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._streaming = asyncio.Event()
+        self._registered = False
+        self.close_detail = ""
+        self.last_seen = time.time()
+        self.caught_up_at = time.time()
+
+    @property
+    def peer_region(self) -> str | None:
+        return self.protocol.peer_region
+
+    @property
+    def state(self) -> LinkState:
+        return self.protocol.state
+
+    async def wait_streaming(self) -> None:
+        await self._streaming.wait()
+
+    def statistics(self) -> dict[str, object]:
+        p = self.protocol
+        return {
+            "peer": p.peer_region,
+            "state": p.state.value,
+            "acked_seq": p.acked_seq,
+            "inflight": p.inflight,
+            "batches_sent": p.batches_sent,
+            "batches_received": p.batches_received,
+        }
+
+    # ---- driving --------------------------------------------------------------------------------
+
+    def send(self, actions: list[Action]) -> None:
+        """Carry out actions produced outside the link's own tasks (interest, members, drain)."""
+        self._execute(actions)
+
+    def drain(self) -> None:
+        self._execute(self.protocol.drain(asyncio.get_running_loop().time()))
+
+    def close(self, reason: CloseReason, detail: str = "") -> None:
+        self._execute(self.protocol.abort(reason, detail))
+
+    async def run(self) -> CloseReason:
+        """Run until the link closes; returns why."""
+        try:
+            self._execute(self.protocol.start())
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._reader())
+                tg.create_task(self._writer())
+                tg.create_task(self._storer())
+                tg.create_task(self._pump())
+                tg.create_task(self._ticker())
+                await self._closed.wait()
+                raise _Closed
+        except* _Closed:
+            pass
+        except* (grpc.aio.AioRpcError, EOFError, ConnectionError) as group:
+            self._execute(self.protocol.abort(CloseReason.PEER_CLOSED, str(group.exceptions[0])))
+        except* PeerProtocolError as group:
+            self._execute(
+                self.protocol.abort(CloseReason.PROTOCOL_VIOLATION, str(group.exceptions[0]))
+            )
+        except* FederationError as group:
+            self._execute(self.protocol.abort(CloseReason.STORE_FAILED, str(group.exceptions[0])))
+        finally:
+            self._streaming.clear()
+            if self._registered:
+                self.host.link_down(self)
+        reason = self.protocol.close_reason or CloseReason.PEER_CLOSED
+        log.info(
+            "link to %s closed: %s %s", self.peer_region or "?", reason.value, self.close_detail
+        )
+        return reason
+
+    def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            match action:
+                case SendMessage(message):
+                    self._out.put_nowait(message)
+                case PeerHello(_, members):
+                    if self.host.link_up(self, members):
+                        self._registered = True
+                        self._streaming.set()
+                    elif self.protocol.state is not LinkState.CLOSED:
+                        self._execute(self.protocol.abort(CloseReason.DUPLICATE))
+                case PeerInterest(interest):
+                    self.host.link_interest(self, interest)
+                    self._wake.set()
+                case PeerMembers(members):
+                    self.host.link_members(self, members)
+                case StoreBatch(batch):
+                    self._inbound.put_nowait(batch)
+                case AdvanceCursor(seq):
+                    self._cursor_pending = seq
+                    self._wake.set()
+                case CloseLink(_, detail):
+                    self.close_detail = detail
+                    self._closed.set()
+
+    # ---- tasks ----------------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            pb = await self._transport.recv()
+            if pb is None:
+                self._execute(self.protocol.peer_closed())
+                return
+            self.last_seen = time.time()
+            self._execute(self.protocol.receive(message_from_pb(pb), loop.time()))
+
+    async def _writer(self) -> None:
+        while True:
+            message = await self._out.get()
+            await self._transport.send(message_to_pb(message))
+
+    async def _storer(self) -> None:
+        """Persist before ack: the ack for a batch is sent only after `store_batch` returned."""
+        while True:
+            batch = await self._inbound.get()
+            await self.host.store_batch(self, batch)
+            self._execute(self.protocol.batch_stored(batch.seq))
+
+    _cursor_pending: int | None = None
+
+    async def _pump(self) -> None:
+        while True:
+            if self._cursor_pending is not None:
+                seq, self._cursor_pending = self._cursor_pending, None
+                await self.host.save_cursor(self, seq)
+            pos = self.protocol.next_read()
+            if pos is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):  # not wait_for: 3.11's can lose a cancel
+                        await self._wake.wait()
+                continue
+            records = await self.host.read_log(pos)
+            if not records:
+                self.caught_up_at = time.time()
+                await self.host.wait_log(pos, timeout=0.5)
+                continue
+            events = self.host.outbound(self, records)
+            self._execute(self.protocol.send_batch(records[-1].seq, events))
+
+    async def _ticker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._tick)
+            self._execute(self.protocol.tick(loop.time()))
+
+
+class DialedTransport:
+    """The dialing side: a `stub.Link()` call."""
+
+    def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
+        self._call = call
+
+    async def send(self, message: federation_pb2.PeerMessage) -> None:
+        await self._call.write(message)
+
+    async def recv(self) -> federation_pb2.PeerMessage | None:
+        msg = await self._call.read()
+        if msg is grpc.aio.EOF:
+            return None
+        assert isinstance(msg, federation_pb2.PeerMessage)
+        return msg
+
+
+class AcceptedTransport:
+    """The accepting side: the servicer context of a `Link` call."""
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self._context = context
+
+    async def send(self, message: federation_pb2.PeerMessage) -> None:
+        await self._context.write(message)
+
+    async def recv(self) -> federation_pb2.PeerMessage | None:
+        msg = await self._context.read()
+        if msg is grpc.aio.EOF:
+            return None
+        assert isinstance(msg, federation_pb2.PeerMessage)
+        return msg

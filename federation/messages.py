@@ -1,0 +1,172 @@
+"""Value types of the link protocol: what `federation.codec` maps to and from `PeerMessage`.
+
+The cores (`protocol`, `routing`, `signing`) work on these frozen values only, never on pb2.
+A CloudEvent travels as its canonical bytes (deterministic protobuf serialisation of
+`io.cloudevents.v1.CloudEvent`): that is what the origin signs and what relays forward unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PROTOCOL_VERSION = 1
+
+
+# ---- filters (the CloudEvents Subscriptions API dialects) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Exact:
+    attribute: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Prefix:
+    attribute: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Suffix:
+    attribute: str
+    value: str
+
+
+@dataclass(frozen=True)
+class AllOf:
+    filters: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    filters: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    filter: Filter
+
+
+Filter = Exact | Prefix | Suffix | AllOf | AnyOf | Not
+
+
+def matches(filt: Filter, attributes: dict[str, str]) -> bool:
+    """Whether an event with these context attributes passes `filt`."""
+    match filt:
+        case Exact(attribute, value):
+            return attributes.get(attribute) == value
+        case Prefix(attribute, value):
+            got = attributes.get(attribute)
+            return got is not None and got.startswith(value)
+        case Suffix(attribute, value):
+            got = attributes.get(attribute)
+            return got is not None and got.endswith(value)
+        case AllOf(filters):
+            return all(matches(f, attributes) for f in filters)
+        case AnyOf(filters):
+            return any(matches(f, attributes) for f in filters)
+        case Not(inner):
+            return not matches(inner, attributes)
+    raise TypeError(f"not a filter: {filt!r}")
+
+
+# ---- interest and membership -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopicInterest:
+    """One subscription's wish: every event of `topic` passing all `filters` (none = all)."""
+
+    topic: str
+    filters: tuple[Filter, ...] = ()
+
+    def wants(self, topic: str, attributes: dict[str, str]) -> bool:
+        return topic == self.topic and all(matches(f, attributes) for f in self.filters)
+
+
+@dataclass(frozen=True)
+class RegionInterest:
+    region: str
+    distance: int
+    topics: tuple[TopicInterest, ...]
+
+
+@dataclass(frozen=True)
+class Member:
+    region: str
+    peer_address: str
+    certificate_pem: bytes
+
+
+# ---- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OriginSignature:
+    merkle_root: bytes
+    signature: bytes
+    leaf_index: int
+    leaf_count: int
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class ReplicatedEvent:
+    """An event on its way between regions; `attributes` is derived from `event` for filtering."""
+
+    topic: str
+    event: bytes
+    origin_region: str
+    origin_offset: int
+    path: tuple[str, ...]
+    destinations: tuple[str, ...]
+    hop_limit: int
+    signature: OriginSignature | None
+    attributes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+# ---- link messages ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hello:
+    protocol_version: int
+    region: str
+    members: tuple[Member, ...]
+
+
+@dataclass(frozen=True)
+class Interest:
+    version: int
+    regions: tuple[RegionInterest, ...]
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    seq: int
+    events: tuple[ReplicatedEvent, ...]
+
+
+@dataclass(frozen=True)
+class BatchAck:
+    seq: int
+    credits: int
+
+
+@dataclass(frozen=True)
+class Members:
+    members: tuple[Member, ...]
+
+
+@dataclass(frozen=True)
+class Ping:
+    nonce: int
+
+
+@dataclass(frozen=True)
+class Pong:
+    nonce: int
+
+
+PeerMessage = Hello | Interest | EventBatch | BatchAck | Members | Ping | Pong

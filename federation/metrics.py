@@ -1,0 +1,50 @@
+"""Federation metrics (prometheus-client), registered on the registry the gateway passes in."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class FederationMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        reg = registry if registry is not None else CollectorRegistry()
+        self.registry = reg
+        self.peer_up = Gauge(
+            "meshgate_federation_peer_up",
+            "1 while a link to the peer is streaming",
+            ["peer"],
+            registry=reg,
+        )
+        self.lag_events = Gauge(
+            "meshgate_federation_replication_lag_events",
+            "events of our log not yet acknowledged by the peer",
+            ["peer"],
+            registry=reg,
+        )
+        self.lag_seconds = Gauge(
+            "meshgate_federation_replication_lag_seconds",
+            "seconds since the peer last caught up with our log",
+            ["peer"],
+            registry=reg,
+        )
+        self.rejected = Counter(
+            "meshgate_federation_rejected_events",
+            "received events refused before storing, by reason",
+            ["reason"],
+            registry=reg,
+        )
+        self.sent = Counter(
+            "meshgate_federation_events_sent", "events sent to the peer", ["peer"], registry=reg
+        )
+        self.stored = Counter(
+            "meshgate_federation_events_stored",
+            "received events stored (new, not duplicates)",
+            ["peer"],
+            registry=reg,
+        )
+        self.duplicates = Counter(
+            "meshgate_federation_events_duplicate",
+            "received events already stored",
+            ["peer"],
+            registry=reg,
+        )

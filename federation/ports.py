@@ -1,0 +1,59 @@
+"""What the federation needs from its host gateway: three small Protocols a gateway adapts to.
+
+Contract (the same contract tests run against every implementation):
+- ReplicationLog has one global, gap-tolerant, strictly increasing `seq` over every stored event,
+  local or replicated. `read_since(seq, limit)` returns records with seq > `seq`, ascending.
+  `append_replicated` stores a batch atomically and durably (all or none) before returning, and
+  deduplicates by (topic, CloudEvent source, id): it reports per event whether it was new.
+- CursorStore persists, per peer region, the highest seq of our log that the peer holds durably.
+- InterestSource says what this region's local (authorized) subscribers want.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from federation.messages import TopicInterest
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One stored event. `event` holds canonical CloudEvent protobuf bytes; `replication` is the
+    opaque blob stored with a replicated event (None for events published in this region)."""
+
+    seq: int
+    topic: str
+    event: bytes
+    attributes: dict[str, str]
+    replication: bytes | None
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    topic: str
+    event: bytes
+    replication: bytes
+
+
+class ReplicationLog(Protocol):
+    async def read_since(self, seq: int, limit: int) -> Sequence[LogRecord]: ...
+
+    async def append_replicated(self, events: Sequence[InboundEvent]) -> Sequence[bool]: ...
+
+    def last_seq(self) -> int: ...
+
+    async def wait_beyond(self, seq: int, timeout: float) -> bool:
+        """Return True as soon as `last_seq() > seq`, False after `timeout` seconds."""
+        ...
+
+
+class CursorStore(Protocol):
+    async def load(self, peer: str) -> int: ...
+
+    async def save(self, peer: str, seq: int) -> None: ...
+
+
+class InterestSource(Protocol):
+    def local_interest(self) -> Sequence[TopicInterest]: ...

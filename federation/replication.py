@@ -1,0 +1,108 @@
+"""What goes out on a link and what comes in: pure decisions over log records and events.
+
+Outbound rules:
+- A local record (no replication blob) goes to peer P with the destinations, among the regions
+  whose interest matches it now, whose next hop is P. Local events of one batch are signed
+  together (one Merkle root per batch per peer).
+- A relayed record is forwarded with its stored, still-unreached destinations whose next hop is
+  P, never to a region on its path, with `self` appended to the path and the hop limit reduced.
+  Its origin signature travels unchanged.
+Inbound rules (each rejection is reported with its reason, for metrics):
+- `loop`: we are on the event's path or are its origin; `hop_limit`: no hops left;
+  `unsigned` / `unknown_origin` / `bad_proof` / `bad_signature`: origin signature check failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from federation.codec import decode_replication, encode_replication
+from federation.errors import PeerProtocolError, SignatureError
+from federation.messages import ReplicatedEvent
+from federation.ports import InboundEvent, LogRecord
+from federation.routing import RoutingTable
+from federation.signing import SignatureVerifier, sign_batch
+
+
+def outbound_events(
+    records: Sequence[LogRecord],
+    *,
+    peer: str,
+    routing: RoutingTable,
+    hop_limit: int,
+    signing_seed: bytes,
+) -> tuple[ReplicatedEvent, ...]:
+    """The events of `records` that peer `peer` must receive, ready to send."""
+    local = routing.local_region
+    own: list[ReplicatedEvent] = []
+    order: list[ReplicatedEvent | int] = []  # int: index into `own`, signed below
+    for rec in records:
+        if rec.replication is None:
+            dests = routing.partition(routing.destinations(rec.topic, rec.attributes)).get(peer)
+            if dests:
+                order.append(len(own))
+                own.append(
+                    ReplicatedEvent(
+                        topic=rec.topic,
+                        event=rec.event,
+                        origin_region=local,
+                        origin_offset=rec.seq,
+                        path=(local,),
+                        destinations=dests,
+                        hop_limit=hop_limit,
+                        signature=None,
+                        attributes=rec.attributes,
+                    )
+                )
+            continue
+        ev = decode_replication(rec.replication)
+        if ev.hop_limit <= 1 or peer in ev.path:
+            continue
+        remaining = [d for d in ev.destinations if d != local and d not in ev.path]
+        dests = routing.partition(remaining).get(peer)
+        if dests:
+            order.append(
+                dataclasses.replace(
+                    ev, path=(*ev.path, local), destinations=dests, hop_limit=ev.hop_limit - 1
+                )
+            )
+    signed = sign_batch(own, signing_seed)
+    return tuple(signed[x] if isinstance(x, int) else x for x in order)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    event: ReplicatedEvent
+    reason: str
+
+
+def inbound_events(
+    events: Sequence[ReplicatedEvent],
+    *,
+    local_region: str,
+    verifier: SignatureVerifier,
+    origin_key: Callable[[str], bytes | None],
+) -> tuple[list[InboundEvent], list[Rejection]]:
+    """Split a received batch into events to store and rejections with their reasons."""
+    accepted: list[InboundEvent] = []
+    rejected: list[Rejection] = []
+    for ev in events:
+        if ev.origin_region == local_region or local_region in ev.path:
+            rejected.append(Rejection(ev, "loop"))
+            continue
+        if ev.hop_limit < 1:
+            rejected.append(Rejection(ev, "hop_limit"))
+            continue
+        try:
+            verifier.verify(ev, origin_key(ev.origin_region))
+            blob = encode_replication(ev)
+        except SignatureError as exc:
+            rejected.append(Rejection(ev, exc.reason))
+            continue
+        except PeerProtocolError:
+            rejected.append(Rejection(ev, "malformed"))
+            continue
+        accepted.append(InboundEvent(ev.topic, ev.event, blob))
+    return accepted, rejected

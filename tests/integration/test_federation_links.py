@@ -1,0 +1,256 @@
+"""Federation nodes over real mutual-TLS gRPC on 127.0.0.1, with in-memory ports (phase 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from federation.certs import Identity, issue_gateway
+from federation.codec import canonical_event
+from federation.config import PeerConfig
+from federation.messages import Exact, TopicInterest
+from federation.metrics import FederationMetrics
+from federation.node import FederationNode
+from proto import cloudevents_pb2
+from tests.support.federation_fakes import MemoryCursors, MemoryInterest, MemoryLog
+from tests.support.waiting import async_wait_for
+
+FAST = {"ping_interval": 0.5, "stale_after": 10.0, "reconnect_initial": 0.1, "reconnect_max": 1.0}
+
+
+@dataclass
+class Region:
+    name: str
+    log: MemoryLog
+    cursors: MemoryCursors
+    interest: MemoryInterest
+    metrics: FederationMetrics
+    node: FederationNode
+
+
+def make_event(i: int, kind: str = "order.created") -> bytes:
+    return canonical_event(
+        cloudevents_pb2.CloudEvent(
+            id=f"ev-{i}", source="/shop", spec_version="1.0", type=kind, text_data=f"payload {i}"
+        )
+    )
+
+
+class Mesh:
+    def __init__(self, identity: Callable[[str], Identity]) -> None:
+        self._identity = identity
+        self.regions: dict[str, Region] = {}
+        self._stores: dict[str, tuple[MemoryLog, MemoryCursors, MemoryInterest]] = {}
+        self._ports: dict[str, int] = {}
+
+    async def start(
+        self,
+        name: str,
+        seeds: tuple[str, ...] = (),
+        topics: tuple[TopicInterest, ...] = (),
+        full_mesh: bool = True,
+    ) -> Region:
+        """Start (or restart, on its old port with its old stores) the node of `name`."""
+        log, cursors, interest = self._stores.setdefault(
+            name, (MemoryLog(), MemoryCursors(), MemoryInterest(topics))
+        )
+        metrics = FederationMetrics()
+        node = FederationNode(
+            config=PeerConfig(
+                region=name,
+                seeds=seeds,
+                mesh=full_mesh,
+                listen_port=self._ports.get(name, 0),
+                **FAST,  # type: ignore[arg-type]
+            ),
+            identity=self._identity(name),
+            log_port=log,
+            cursors=cursors,
+            interest=interest,
+            metrics=metrics,
+        )
+        await node.start()
+        self._ports[name] = node.port
+        region = Region(name, log, cursors, interest, metrics, node)
+        self.regions[name] = region
+        return region
+
+    async def stop(self, name: str) -> None:
+        await self.regions.pop(name).node.aclose()
+
+    def addr(self, name: str) -> str:
+        return self.regions[name].node.address
+
+    async def aclose(self) -> None:
+        for name in list(self.regions):
+            await self.stop(name)
+
+
+# grpc.aio keeps per-process state bound to one event loop: share one loop in this module.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def mesh(region_identity: Callable[[str], Identity]) -> AsyncIterator[Mesh]:
+    m = Mesh(region_identity)
+    try:
+        yield m
+    finally:
+        try:
+            async with asyncio.timeout(20):
+                await m.aclose()
+        except TimeoutError:
+            for task in asyncio.all_tasks():
+                task.print_stack(limit=8)
+            raise
+
+
+ORDERS = (TopicInterest("orders"),)
+
+
+def hop(region: Region, to: str) -> str | None:
+    route = region.node.routing.route(to)
+    return route.next_hop if route else None
+
+
+def count(region: Region, topic: str = "orders") -> int:
+    return len(region.log.topic_events(topic))
+
+
+async def eventually(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    async def check() -> bool:
+        return pred()
+
+    await async_wait_for(check, timeout=timeout, what=what)
+
+
+async def test_full_mesh_sends_directly_and_skips_uninterested(mesh: Mesh) -> None:
+    a = await mesh.start("aa")
+    b = await mesh.start("bb", seeds=(mesh.addr("aa"),))
+    c = await mesh.start("cc", seeds=(mesh.addr("bb"),), topics=ORDERS)
+    await a.node.wait_linked(["bb", "cc"])
+    await a.node.wait_route("cc", "orders")
+    await eventually(lambda: hop(a, "cc") == "cc", "direct route aa -> cc")
+    for i in range(50):
+        await a.log.publish("orders", make_event(i))
+    await eventually(lambda: count(c) == 50, "50 events in cc")
+    assert count(b) == 0  # no interest in bb: it stores none of the topic's events
+    assert a.node.routing.route("cc").distance == 1  # type: ignore[union-attr]
+    assert {r.region for r in c.node.peers() if r.up} == {"aa", "bb"}
+
+
+async def test_line_relays_through_middle(mesh: Mesh) -> None:
+    # line aa - bb - cc: aa and cc know only bb and do not dial gossiped members.
+    b = await mesh.start("bb", full_mesh=False)
+    a = await mesh.start("aa", seeds=(mesh.addr("bb"),), full_mesh=False)
+    c = await mesh.start("cc", seeds=(mesh.addr("bb"),), topics=ORDERS, full_mesh=False)
+    await a.node.wait_route("cc", "orders")
+    assert hop(a, "cc") == "bb"
+    for i in range(20):
+        await a.log.publish("orders", make_event(i))
+    await eventually(lambda: count(c) == 20, "20 events in cc")
+    assert count(b) == 20  # the relay stores before it forwards
+    assert "cc" not in a.node.links()
+    assert len({(r.attributes["source"], r.attributes["id"]) for r in c.log.records}) == 20
+
+
+async def test_line_relay_restart_mid_stream_loses_nothing(mesh: Mesh) -> None:
+    await mesh.start("bb", full_mesh=False)
+    a = await mesh.start("aa", seeds=(mesh.addr("bb"),), full_mesh=False)
+    c = await mesh.start("cc", seeds=(mesh.addr("bb"),), topics=ORDERS, full_mesh=False)
+    await a.node.wait_route("cc", "orders")
+    for i in range(100):
+        await a.log.publish("orders", make_event(i))
+    await mesh.stop("bb")  # mid-stream: some events reached cc, some are in bb or aa only
+    for i in range(100, 200):
+        await a.log.publish("orders", make_event(i))
+    await mesh.start("bb", full_mesh=False)  # same port, same stores (durable)
+    await eventually(lambda: count(c) == 200, "200 events in cc after bb restarted")
+    assert len({r.attributes["id"] for r in c.log.records}) == 200
+
+
+async def test_partition_then_heal_catches_up_without_duplicates(mesh: Mesh) -> None:
+    a = await mesh.start("aa")
+    c = await mesh.start("cc", seeds=(mesh.addr("aa"),), topics=ORDERS)
+    await a.node.wait_route("cc", "orders")
+    for i in range(10):
+        await a.log.publish("orders", make_event(i))
+    await eventually(lambda: count(c) == 10, "first 10 in cc")
+    cc_addr = mesh.addr("cc")
+    await mesh.stop("cc")
+    for i in range(10, 60):
+        await a.log.publish("orders", make_event(i))
+    c = await mesh.start("cc", seeds=(mesh.addr("aa"),), topics=ORDERS)
+    assert cc_addr  # the restarted node listens elsewhere; aa learns it from Hello
+    await eventually(lambda: count(c) == 60, "60 events in cc after heal")
+    await eventually(lambda: a.cursors.cursors.get("cc") == a.log.last_seq(), "cursor caught up")
+    assert count(c) == 60
+
+
+async def test_filtered_interest_routes_only_matching_events(mesh: Mesh) -> None:
+    a = await mesh.start("aa")
+    c = await mesh.start(
+        "cc",
+        seeds=(mesh.addr("aa"),),
+        topics=(TopicInterest("orders", (Exact("type", "order.paid"),)),),
+    )
+    await a.node.wait_route("cc", "orders")
+    for i in range(10):
+        await a.log.publish("orders", make_event(i, "order.paid" if i % 2 else "order.created"))
+    await eventually(lambda: count(c) == 5, "5 paid events in cc")
+    await asyncio.sleep(0)
+    assert all(r.attributes["type"] == "order.paid" for r in c.log.records)
+
+
+async def test_peer_with_foreign_ca_is_refused(
+    mesh: Mesh, foreign_ca: Path, tmp_path: Path
+) -> None:
+    a = await mesh.start("aa")
+    stranger = issue_gateway(foreign_ca, "zz", tmp_path / "zz")
+    log = MemoryLog()
+    node = FederationNode(
+        config=PeerConfig(region="zz", seeds=(mesh.addr("aa"),), **FAST),  # type: ignore[arg-type]
+        identity=stranger,
+        log_port=log,
+        cursors=MemoryCursors(),
+        interest=MemoryInterest(ORDERS),
+    )
+    async with node:
+        await asyncio.sleep(1.5)  # give it several dial attempts
+        assert node.links() == {}
+        assert a.node.links() == {}
+        assert "zz" not in {m.region for m in a.node.members()}
+
+
+async def test_hello_claiming_another_region_is_refused(
+    mesh: Mesh, region_identity: Callable[[str], Identity]
+) -> None:
+    a = await mesh.start("aa")
+    # a gateway holding bb's certificate but configured (and saying Hello) as "cc"
+    liar = region_identity("bb")
+    with contextlib.suppress(Exception):
+        FederationNode(
+            config=PeerConfig(region="cc"),
+            identity=liar,
+            log_port=MemoryLog(),
+            cursors=MemoryCursors(),
+            interest=MemoryInterest(),
+        )
+    node = FederationNode(
+        config=PeerConfig(region="bb", seeds=(mesh.addr("aa"),), **FAST),  # type: ignore[arg-type]
+        identity=liar,
+        log_port=MemoryLog(),
+        cursors=MemoryCursors(),
+        interest=MemoryInterest(),
+    )
+    node.region = "cc"  # simulate a tampered build that lies in its Hello
+    async with node:
+        await asyncio.sleep(1.5)
+        assert "cc" not in a.node.links()
+        assert "bb" not in a.node.links()

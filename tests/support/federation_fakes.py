@@ -1,0 +1,81 @@
+"""In-memory implementations of the federation ports, for tests of the link shells.
+
+They pass the same contract tests (tests/unit/federation/test_ports_contract.py) as the gateway's
+adapter: one global seq, atomic appends, dedup by (topic, source, id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from federation.codec import event_attributes, event_from_bytes
+from federation.messages import TopicInterest
+from federation.ports import InboundEvent, LogRecord
+
+
+class MemoryLog:
+    def __init__(self) -> None:
+        self.records: list[LogRecord] = []
+        self._keys: set[tuple[str, str, str]] = set()
+        self._changed = asyncio.Condition()
+
+    def last_seq(self) -> int:
+        return self.records[-1].seq if self.records else 0
+
+    def _add(self, topic: str, event: bytes, replication: bytes | None) -> bool:
+        attrs = event_attributes(event_from_bytes(event))
+        key = (topic, attrs["source"], attrs["id"])
+        if key in self._keys:
+            return False
+        self._keys.add(key)
+        self.records.append(LogRecord(self.last_seq() + 1, topic, event, attrs, replication))
+        return True
+
+    async def publish(self, topic: str, event: bytes) -> bool:
+        """A local publish (what the gateway's Publish RPC does)."""
+        added = self._add(topic, event, None)
+        async with self._changed:
+            self._changed.notify_all()
+        return added
+
+    async def read_since(self, seq: int, limit: int) -> Sequence[LogRecord]:
+        return [r for r in self.records if r.seq > seq][:limit]
+
+    async def append_replicated(self, events: Sequence[InboundEvent]) -> Sequence[bool]:
+        result = [self._add(e.topic, e.event, e.replication) for e in events]
+        async with self._changed:
+            self._changed.notify_all()
+        return result
+
+    async def wait_beyond(self, seq: int, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: self.last_seq() > seq)
+        except TimeoutError:
+            return False
+        return True
+
+    def topic_events(self, topic: str) -> list[LogRecord]:
+        return [r for r in self.records if r.topic == topic]
+
+
+class MemoryCursors:
+    def __init__(self) -> None:
+        self.cursors: dict[str, int] = {}
+
+    async def load(self, peer: str) -> int:
+        return self.cursors.get(peer, 0)
+
+    async def save(self, peer: str, seq: int) -> None:
+        if seq < self.cursors.get(peer, 0):
+            raise ValueError(f"cursor for {peer} moved back: {seq}")
+        self.cursors[peer] = seq
+
+
+class MemoryInterest:
+    def __init__(self, topics: Sequence[TopicInterest] = ()) -> None:
+        self.topics = list(topics)
+
+    def local_interest(self) -> Sequence[TopicInterest]:
+        return list(self.topics)
