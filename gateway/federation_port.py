@@ -123,15 +123,23 @@ class GatewayInterest:
 
 
 class PeerRow(Protocol):
-    """One row of the federation's peer table (federation.node.PeerInfo)."""
+    """One row of the federation's peer table (federation.node.PeerInfo, a frozen dataclass)."""
 
-    region: str
-    address: str
-    up: bool
-    lag_events: int
-    lag_seconds: float
-    last_seen: float  # unix time, 0 if never
-    distance: int
+    @property
+    def region(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def up(self) -> bool: ...
+    @property
+    def lag_events(self) -> int: ...
+    @property
+    def lag_seconds(self) -> float: ...
+    @property
+    def last_seen(self) -> float:  # unix time, 0 if never
+        ...
+    @property
+    def distance(self) -> int: ...
 
 
 def peer_view(peers: Callable[[], Sequence[PeerRow]]) -> Callable[[], PeerView]:

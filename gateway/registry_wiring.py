@@ -23,15 +23,16 @@ import logging
 import os
 import re
 from asyncio import FIRST_COMPLETED
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.app import Gateway
+from gateway.app import Gateway, ServiceFactory
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
 from gateway.grant_feed import GrantFeed
 from gateway.registry_access import RegistryAccess
+from gateway.service import PeerView
 from ledger.config import LedgerConfig
 from ledger.errors import ChainUnavailable
 from ledger.follower import RegistryFollower
@@ -205,13 +206,26 @@ async def serve_gateway(
     config: GatewayConfig,
     settings: RegistrySettings | None,
     serve: Callable[[Gateway], Awaitable[None]],
+    *,
+    services: Sequence[ServiceFactory] = (),
+    peers: Callable[[], PeerView] = PeerView,
 ) -> None:
-    """Build the gateway (open, or with registry access control) and `serve` it."""
+    """Build the gateway (open, or with registry access control) and `serve` it.
+
+    `services`/`peers`: further parts (federation) passed through to `Gateway`.
+    """
     if settings is None:
-        await serve(Gateway(config))
+        await serve(Gateway(config, services=services, peers=peers))
         return
     service = await RegistryService.open(settings, config.data_dir)
     try:
-        await serve(Gateway(config, access=service.access, services=[lambda runtime: service]))
+        await serve(
+            Gateway(
+                config,
+                access=service.access,
+                services=[lambda runtime: service, *services],
+                peers=peers,
+            )
+        )
     finally:
         await service.aclose()

@@ -20,6 +20,7 @@ from typing import Any
 
 from gateway.app import Gateway
 from gateway.config import GatewayConfig, build_config, join_host_port, parse_listen
+from gateway.federation_wiring import add_federation_arguments, federation_parts
 from gateway.registry_wiring import add_registry_arguments, registry_settings, serve_gateway
 
 
@@ -38,6 +39,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--retention-interval", type=float, help="seconds between retention passes")
     run.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
     add_registry_arguments(run)
+    add_federation_arguments(run)
     run.set_defaults(func=_run)
 
 
@@ -81,5 +83,10 @@ def _run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = config_from_args(args)
-    asyncio.run(serve_gateway(config, registry_settings(args, config.region), serve))
+    services, peers = federation_parts(args, config)
+    asyncio.run(
+        serve_gateway(
+            config, registry_settings(args, config.region), serve, services=services, peers=peers
+        )
+    )
     return 0
