@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from federation.certs import Identity, create_ca, issue_gateway
+from tests.support.gateway_process import GatewayProcess
+from tests.support.waiting import free_port
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +58,40 @@ def region_tls_dir(
         return cache[region]
 
     return issue
+
+
+class GatewayCluster:
+    """Real `meshgate gateway run` processes peered over mTLS (peer ports fixed up front, so a
+    restarted gateway comes back where its peers look for it)."""
+
+    def __init__(self, root: Path, tls_dir: Callable[[str], Path]) -> None:
+        self.root = root
+        self._tls_dir = tls_dir
+        self.gateways: dict[str, GatewayProcess] = {}
+        self.peer_addr: dict[str, str] = {}
+
+    def start(self, region: str, peers: Sequence[str] = (), *, mesh: bool = True) -> GatewayProcess:
+        self.peer_addr.setdefault(region, f"127.0.0.1:{free_port()}")
+        args = ["--peer-listen", self.peer_addr[region], "--tls-dir", str(self._tls_dir(region))]
+        for p in peers:
+            args += ["--peer", self.peer_addr.setdefault(p, f"127.0.0.1:{free_port()}")]
+        if not mesh:
+            args.append("--no-mesh")
+        gw = GatewayProcess(self.root / region, region=region, extra_args=args)
+        self.gateways[region] = gw
+        return gw.start()
+
+    def stop_all(self) -> None:
+        for gw in self.gateways.values():
+            gw.stop()
+
+
+@pytest.fixture
+def gateway_cluster(
+    tmp_path: Path, region_tls_dir: Callable[[str], Path]
+) -> Iterator[GatewayCluster]:
+    cluster = GatewayCluster(tmp_path, region_tls_dir)
+    try:
+        yield cluster
+    finally:
+        cluster.stop_all()
