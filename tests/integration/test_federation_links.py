@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +15,11 @@ import pytest_asyncio
 from federation.certs import Identity, issue_gateway
 from federation.codec import canonical_event
 from federation.config import PeerConfig
-from federation.messages import Exact, TopicInterest
+from federation.link import PeerLink
+from federation.messages import Exact, ReplicatedEvent, TopicInterest
 from federation.metrics import FederationMetrics
 from federation.node import FederationNode
+from federation.ports import LogRecord
 from proto import cloudevents_pb2
 from tests.support.federation_fakes import MemoryCursors, MemoryInterest, MemoryLog
 from tests.support.waiting import async_wait_for
@@ -254,3 +257,38 @@ async def test_hello_claiming_another_region_is_refused(
         await asyncio.sleep(1.5)
         assert "cc" not in a.node.links()
         assert "bb" not in a.node.links()
+
+
+class TamperingNode(FederationNode):
+    """A compromised relay/origin: changes event payloads after they were signed."""
+
+    def outbound(self, link: PeerLink, records: Sequence[LogRecord]) -> tuple[ReplicatedEvent, ...]:
+        events = super().outbound(link, records)
+        return tuple(dataclasses.replace(e, event=e.event + b"\x3a\x01X") for e in events)
+
+
+async def test_tampered_events_are_rejected_and_counted(
+    mesh: Mesh, region_identity: Callable[[str], Identity]
+) -> None:
+    c = await mesh.start("cc", topics=ORDERS)
+    log = MemoryLog()
+    bad = TamperingNode(
+        config=PeerConfig(region="aa", seeds=(mesh.addr("cc"),), **FAST),  # type: ignore[arg-type]
+        identity=region_identity("aa"),
+        log_port=log,
+        cursors=MemoryCursors(),
+        interest=MemoryInterest(),
+    )
+    async with bad:
+        await bad.wait_route("cc", "orders")
+        for i in range(5):
+            await log.publish("orders", make_event(i))
+
+        def rejected() -> float:
+            value = c.metrics.registry.get_sample_value(
+                "meshgate_federation_rejected_events_total", {"reason": "bad_proof"}
+            )
+            return value or 0.0
+
+        await eventually(lambda: rejected() == 5, "5 rejections in cc")
+        assert count(c) == 0
