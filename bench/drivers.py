@@ -139,33 +139,40 @@ async def pubsub_throughput(target: Target, params: DriverParams) -> Metrics:
 
 
 async def paced_latency(target: Target, params: DriverParams) -> Metrics:
-    """One-way latency at a fixed rate: open-loop pacer, one event per call, stamp in the event."""
-    total = max(1, int(params.rate * params.seconds))
-    pacer = Pacer(rate=params.rate, total=total)
+    """One-way latency at a fixed event rate: open-loop pacer, stamp in the event.
+
+    `batch` events go in each call, so calls are paced at rate / batch per second.
+    """
+    calls = max(1, int(params.rate * params.seconds / params.batch))
+    total = calls * params.batch
+    pacer = Pacer(rate=params.rate / params.batch, total=calls)
     receiver = _Receiver(None)
     in_flight = asyncio.Semaphore(max(params.concurrency, 1))
     tasks: set[asyncio.Task[None]] = set()
 
-    async def send(payload: bytes) -> None:
+    async def send(payloads: list[bytes]) -> None:
         async with in_flight:
-            await target.publish([payload])
+            await target.publish(payloads)
 
     async with target.subscribe(receiver.on_payload):
         start = time.monotonic()
         sent = 0
         async with asyncio.timeout(params.seconds + params.drain_timeout):
-            while sent < total:
+            while sent < calls:
                 due = pacer.due(time.monotonic() - start)
                 while sent < due:
                     # Stamped when due, so time queued behind a slow system counts.
-                    task = asyncio.create_task(send(make_payload(sent, time.monotonic_ns())))
+                    now = time.monotonic_ns()
+                    first = sent * params.batch
+                    payloads = [make_payload(first + i, now) for i in range(params.batch)]
+                    task = asyncio.create_task(send(payloads))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                     sent += 1
                 delay = pacer.delay_until_next(sent, time.monotonic() - start)
-                if delay > 0 and sent < total:
+                if delay > 0 and sent < calls:
                     await asyncio.sleep(delay)
-            achieved = events_per_second(sent, max(time.monotonic() - start, 1e-9))
+            achieved = events_per_second(total, max(time.monotonic() - start, 1e-9))
             await asyncio.gather(*tasks)
         await receiver.wait_for(total, params.drain_timeout)
     if not receiver.latencies_ns:

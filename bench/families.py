@@ -60,7 +60,13 @@ class Family:
     def describe(self, profile: Profile) -> str:
         p = self.params(profile)
         if self.latency:
-            return f"{p.rate:.0f} events/s for {p.seconds:.0f} s, one event per call"
+            if p.batch == 1:
+                return f"{p.rate:.0f} events/s for {p.seconds:.0f} s, one event per call"
+            every_ms = 1000.0 * p.batch / p.rate
+            return (
+                f"{p.rate:.0f} events/s for {p.seconds:.0f} s, "
+                f"{p.batch} events per call every {every_ms:.0f} ms"
+            )
         shape = f"{p.batch} event(s) per call, {p.concurrency} calls in flight"
         if self.driver is pubsub_throughput:
             shape += f", window {p.window} events"
@@ -110,6 +116,17 @@ FAMILIES: tuple[Family, ...] = (
         latency=True,
     ),
     Family(
+        name="latency_batched",
+        title="end-to-end latency at 1,000 events/s, one region, batched",
+        driver=paced_latency,
+        cross_region=False,
+        persisted_only=False,
+        headline=("p50_ms", "p99_ms"),
+        concurrency=64,
+        batch=10,
+        latency=True,
+    ),
+    Family(
         name="xregion_pubsub",
         title="publish east, consume west",
         driver=pubsub_throughput,
@@ -128,6 +145,17 @@ FAMILIES: tuple[Family, ...] = (
         headline=("p50_ms", "p99_ms"),
         concurrency=64,
         batch=1,
+        latency=True,
+    ),
+    Family(
+        name="xregion_latency_batched",
+        title="end-to-end latency at 1,000 events/s, east to west, batched",
+        driver=paced_latency,
+        cross_region=True,
+        persisted_only=False,
+        headline=("p50_ms", "p99_ms"),
+        concurrency=64,
+        batch=10,
         latency=True,
     ),
 )

@@ -26,12 +26,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 
+import grpc
+
 from bench.chain import BenchChain
 from bench.drivers import Metrics, Target
 from bench.families import WINDOW, Family
 from bench.meshgate_workloads import MeshgateTarget, meshgate_target, new_topic
-from bench.procs import BenchError, Child
+from bench.procs import BenchError, Child, free_port, wait_until
 from bench.revocation import revocation_lag
+from proto import gateway_pb2, gateway_pb2_grpc
 
 REVOCATION = "revocation_lag"
 READY_MARKER = "meshgate gateway ready"
@@ -59,7 +62,7 @@ class MeshgateSystem:
         self.root = root
         self.help = _gateway_help(root)
         self.has_policy = self.help is not None and "--rpc" in self.help
-        self.has_peers = self.help is not None and "--peer" in self.help
+        self.has_peers = self.help is not None and "--peer-listen" in self.help
         self.chain: BenchChain | None = None
         self._children: list[Child] = []
         self._argvs: list[list[str]] = []
@@ -111,6 +114,49 @@ class MeshgateSystem:
             str(self.chain.devchain.chain_id),
         ]
 
+    def _cli(self, *args: str) -> None:
+        argv = [sys.executable, "-m", "meshgate", *args]
+        self._argvs.append(argv)
+        out = subprocess.run(
+            argv, capture_output=True, text=True, cwd=self.root, timeout=120, check=False
+        )
+        if out.returncode != 0:
+            raise BenchError(f"{' '.join(args[:2])} failed: {out.stderr.strip()[:300]}")
+
+    def _start_federation(self) -> None:
+        """east and west, mTLS peers (certs from a fresh CA), both following the registry."""
+        ca = self.work_dir / "ca"
+        self._cli("certs", "init", "--out", str(ca))
+        for region in ("east", "west"):
+            tls = str(self.work_dir / f"tls-{region}")
+            self._cli("certs", "issue", "--ca", str(ca), "--region", region, "--out", tls)
+        peer_ports = {region: free_port() for region in ("east", "west")}
+        for region in ("east", "west"):
+            extra = [
+                *self._policy_args(),
+                "--peer-listen",
+                f"127.0.0.1:{peer_ports[region]}",
+                "--tls-dir",
+                str(self.work_dir / f"tls-{region}"),
+            ]
+            if region == "west":
+                extra += ["--peer", f"127.0.0.1:{peer_ports['east']}"]
+            self._start_gateway(region, region, extra)
+        if "east" in self.addrs and "west" in self.addrs:
+            wait_until(self._peers_up, timeout=60, what="east and west gateways to peer")
+
+    def _peers_up(self) -> bool:
+        async def check() -> bool:
+            for region, other in (("east", "west"), ("west", "east")):
+                async with grpc.aio.insecure_channel(self.addrs[region]) as channel:
+                    stub = gateway_pb2_grpc.GatewayStub(channel)
+                    peers = await stub.ListPeers(gateway_pb2.ListPeersRequest(), timeout=5)
+                    if not any(p.region == other and p.up for p in peers.peers):
+                        return False
+            return True
+
+        return asyncio.run(check())
+
     def __enter__(self) -> MeshgateSystem:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if self.help is None:
@@ -119,7 +165,10 @@ class MeshgateSystem:
             self._start_gateway(SINGLE, SINGLE, [])
             if self.has_policy:
                 self.chain = BenchChain().__enter__()
-                self._start_gateway("east", "east", self._policy_args())
+                if self.has_peers:
+                    self._start_federation()
+                else:
+                    self._start_gateway("east", "east", self._policy_args())
         except BaseException:
             self.close()
             raise
@@ -178,6 +227,7 @@ class MeshgateSystem:
             topic=topic,
             publisher=self.chain.publisher,
             reader=self.chain.reader,
+            probe=True,
         ) as target:
             yield target
 

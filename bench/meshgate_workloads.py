@@ -25,11 +25,13 @@ from typing import Any
 
 import grpc
 
+from bench.harness import STAMP
 from policy.identity import Challenge
 from policy.signin import sign_in
 from proto import cloudevents_pb2, gateway_pb2, gateway_pb2_grpc
 
 GRANT_VISIBLE_TIMEOUT = 30.0
+PROBE = b"probe"  # shorter than a stamp: receivers skip it
 _RETRYABLE = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAVAILABLE)
 _topics = itertools.count(1)
 CHANNEL_OPTIONS = [
@@ -154,6 +156,7 @@ class MeshgateTarget:
     window: int
     publish_credentials: gateway_pb2.Credentials | None = None
     subscribe_credentials: gateway_pb2.Credentials | None = None
+    probe: bool = False  # before yielding a subscription, wait until a probe event arrives
     _channels: list[grpc.aio.Channel] = field(default_factory=list)
     _warm: bool = False
 
@@ -191,14 +194,22 @@ class MeshgateTarget:
             stub, self.topic, window=self.window, credentials=self.subscribe_credentials
         )
 
+        probed = asyncio.Event()
+
         async def pump() -> None:
             while (deliveries := await stream.read()) is not None:
                 for delivery in deliveries:
-                    on_payload(delivery.event.binary_data)
+                    payload = delivery.event.binary_data
+                    if len(payload) < STAMP.size:
+                        probed.set()
+                    else:
+                        on_payload(payload)
                 await stream.settle(deliveries)
 
         reader = asyncio.create_task(pump())
         try:
+            if self.probe:
+                await self._wait_probed(probed, reader)
             yield
         finally:
             await stream.close()
@@ -206,6 +217,18 @@ class MeshgateTarget:
             with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
                 async with asyncio.timeout(10):
                     await reader
+
+    async def _wait_probed(self, probed: asyncio.Event, reader: asyncio.Task[None]) -> None:
+        """Interest reaches other regions asynchronously: probe until the subscriber hears us."""
+        async with asyncio.timeout(GRANT_VISIBLE_TIMEOUT):
+            while not probed.is_set():
+                if reader.done():
+                    reader.result()
+                    raise RuntimeError("the subscription ended while probing")
+                await self.publish([PROBE])
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await probed.wait()
 
     def subscribe(self, on_payload: Callable[[bytes], None]) -> AbstractAsyncContextManager[None]:
         return self._subscription(on_payload)
@@ -226,6 +249,7 @@ async def meshgate_target(
     topic: str | None = None,
     publisher: Any = None,
     reader: Any = None,
+    probe: bool = False,
 ) -> AsyncIterator[MeshgateTarget]:
     """A target on a fresh topic; with `publisher`/`reader` accounts, both sides sign in."""
     target = MeshgateTarget(
@@ -233,6 +257,7 @@ async def meshgate_target(
         subscribe_addr=subscribe_addr,
         topic=topic or new_topic(),
         window=window,
+        probe=probe,
     )
     try:
         if publisher is not None:

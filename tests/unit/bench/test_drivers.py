@@ -80,3 +80,11 @@ async def test_paced_latency_sends_exactly_rate_times_seconds() -> None:
     assert len(target.published) == 20
     assert metrics["lost"] == 0.0
     assert 0.0 <= metrics["p50_ms"] <= metrics["p99_ms"] <= metrics["max_ms"]
+
+
+async def test_paced_latency_batches_events_per_call() -> None:
+    target = LoopbackTarget()
+    params = DriverParams(seconds=0.1, rate=200.0, batch=5, concurrency=4, drain_timeout=5)
+    metrics = await paced_latency(target, params)
+    assert len(target.published) == 20
+    assert metrics["lost"] == 0.0
