@@ -42,21 +42,22 @@ def merkle_root(leaves: Sequence[bytes]) -> bytes:
     return _root([leaf_hash(leaf) for leaf in leaves])
 
 
-def _path(index: int, hashes: Sequence[bytes]) -> list[bytes]:
+def _build(hashes: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """Root and per-leaf proofs, each subtree hashed once: O(n log n)."""
     if len(hashes) == 1:
-        return []
+        return hashes[0], [[]]
     k = _split(len(hashes))
-    if index < k:
-        return [*_path(index, hashes[:k]), _root(hashes[k:])]
-    return [*_path(index - k, hashes[k:]), _root(hashes[:k])]
+    left_root, left_proofs = _build(hashes[:k])
+    right_root, right_proofs = _build(hashes[k:])
+    proofs = [[*p, right_root] for p in left_proofs] + [[*p, left_root] for p in right_proofs]
+    return node_hash(left_root, right_root), proofs
 
 
 def tree_with_proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
     """The root and every leaf's inclusion proof (sibling hashes, leaf to root)."""
     if not leaves:
         raise ValueError("a Merkle tree needs at least one leaf")
-    hashes = [leaf_hash(leaf) for leaf in leaves]
-    return _root(hashes), [_path(i, hashes) for i in range(len(hashes))]
+    return _build([leaf_hash(leaf) for leaf in leaves])
 
 
 def verify_inclusion(
