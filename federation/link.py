@@ -166,6 +166,10 @@ class PeerLink:
             )
         except* FederationError as group:
             self._execute(self.protocol.abort(CloseReason.STORE_FAILED, str(group.exceptions[0])))
+        except* Exception as group:  # a bug: close this link, keep the node running
+            exc = group.exceptions[0]
+            log.error("link to %s failed", self.peer_region or "?", exc_info=exc)
+            self._execute(self.protocol.abort(CloseReason.INTERNAL_ERROR, repr(exc)))
         finally:
             self._streaming.clear()
             if self._registered:
@@ -240,6 +244,8 @@ class PeerLink:
                         await self._wake.wait()
                 continue
             records = await self.host.read_log(pos)
+            if self.protocol.next_read() != pos:
+                continue  # closed, draining or window changed while we read
             if not records:
                 self.caught_up_at = time.time()
                 await self.host.wait_log(pos, timeout=0.5)

@@ -85,6 +85,7 @@ class FederationNode:
         self._addresses: dict[str, str | None] = {s: None for s in config.seeds}
         self._links: dict[str, PeerLink] = {}
         self._last_seen: dict[str, float] = {}
+        self._saved_cursors: dict[str, int] = {}
         self._versions = itertools.count(int(time.time() * 1000))
         self._dialers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -380,8 +381,12 @@ class FederationNode:
         return events
 
     async def save_cursor(self, link: PeerLink, seq: int) -> None:
-        if link.peer_region is not None:
-            await self._cursors.save(link.peer_region, seq)
+        """Persist a peer's cursor; never backwards (a replaced duplicate link may lag)."""
+        peer = link.peer_region
+        if peer is None or seq <= self._saved_cursors.get(peer, -1):
+            return
+        self._saved_cursors[peer] = seq
+        await self._cursors.save(peer, seq)
 
     # ---- internals ------------------------------------------------------------------------------
 

@@ -61,6 +61,7 @@ class CloseReason(enum.Enum):
     DUPLICATE = "duplicate"
     PROBED = "probed"
     STORE_FAILED = "store_failed"
+    INTERNAL_ERROR = "internal_error"
 
 
 # ---- actions ---------------------------------------------------------------------------------
