@@ -145,6 +145,11 @@ async def test_full_mesh_sends_directly_and_skips_uninterested(mesh: Mesh) -> No
     assert count(b) == 0  # no interest in bb: it stores none of the topic's events
     assert a.node.routing.route("cc").distance == 1  # type: ignore[union-attr]
     assert {r.region for r in c.node.peers() if r.up} == {"aa", "bb"}
+    assert a.metrics.registry.get_sample_value("meshgate_federation_peer_up", {"peer": "cc"}) == 1
+    sent = a.metrics.registry.get_sample_value(
+        "meshgate_federation_events_sent_total", {"peer": "cc"}
+    )
+    assert sent == 50
 
 
 async def test_line_relays_through_middle(mesh: Mesh) -> None:
