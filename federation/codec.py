@@ -175,6 +175,16 @@ def encode_replication(ev: ReplicatedEvent) -> bytes:
     return replicated_to_pb(ev).SerializeToString()
 
 
+def replication_origin(blob: bytes) -> str:
+    """The origin region of a replication blob, without decoding the event."""
+    pb = federation_pb2.ReplicatedEvent()
+    try:
+        pb.ParseFromString(blob)
+    except DecodeError as exc:
+        raise PeerProtocolError(f"corrupt replication metadata: {exc}") from exc
+    return pb.origin_region
+
+
 def decode_replication(blob: bytes) -> ReplicatedEvent:
     pb = federation_pb2.ReplicatedEvent()
     try:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from federation import messages as fm
-from federation.codec import decode_replication
+from federation.codec import replication_origin
 from federation.ports import CursorStore, InboundEvent, InterestSource, LogRecord, ReplicationLog
 from gateway import events
 from gateway import filters as gf
@@ -58,7 +58,7 @@ class GatewayReplicationLog:
         entries = []
         for ev in inbound:
             pb = events.PbEvent.FromString(ev.event)
-            origin = decode_replication(ev.replication).origin_region
+            origin = replication_origin(ev.replication)
             new = NewEvent(pb.source, pb.id, pb.type, ev.event)
             entries.append((ev.topic, ReplicatedItem(new, origin, ev.replication)))
         return await self._store.append_replicated_batch(entries)
