@@ -42,6 +42,7 @@ class Family:
     driver: Callable[[Target, DriverParams], Awaitable[Metrics]]
     cross_region: bool
     persisted_only: bool  # core NATS keeps nothing: not a peer for "persisted publish"
+    signed: bool = False  # meshgate with access control on, one region: the cost of policy
     headline: tuple[str, ...]  # metrics the summary table shows
     concurrency: int
     batch: int
@@ -67,7 +68,8 @@ class Family:
                 f"{p.rate:.0f} events/s for {p.seconds:.0f} s, "
                 f"{p.batch} events per call every {every_ms:.0f} ms"
             )
-        shape = f"{p.batch} event(s) per call, {p.concurrency} calls in flight"
+        events = "1 event" if p.batch == 1 else f"{p.batch} events"
+        shape = f"{events} per call, {p.concurrency} calls in flight"
         if self.driver is pubsub_throughput:
             shape += f", window {p.window} events"
         return f"{shape}, {p.seconds:.0f} s publish window"
@@ -100,6 +102,17 @@ FAMILIES: tuple[Family, ...] = (
         driver=pubsub_throughput,
         cross_region=False,
         persisted_only=False,
+        headline=("events_per_s",),
+        concurrency=2,
+        batch=100,
+    ),
+    Family(
+        name="pubsub_signed",
+        title="publish to subscribe, one region, access control on",
+        driver=pubsub_throughput,
+        cross_region=False,
+        persisted_only=False,
+        signed=True,
         headline=("events_per_s",),
         concurrency=2,
         batch=100,

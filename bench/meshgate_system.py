@@ -202,21 +202,27 @@ class MeshgateSystem:
         return None
 
     def skip_reason(self, family: Family) -> str | None:
-        if not family.cross_region:
+        if not family.cross_region and not family.signed:
             return self._missing(SINGLE)
         if not self.has_policy:
             return "policy is not wired into `meshgate gateway run` (no --rpc/--registry)"
+        if not family.cross_region:
+            return self._missing("east")
         if not self.has_peers:
             return "federation is not wired into `meshgate gateway run` (no peer flags)"
         return self._missing("east") or self._missing("west")
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
-        if not family.cross_region:
-            return meshgate_target(self.addrs[SINGLE], self.addrs[SINGLE], window=WINDOW)
-        return self._signed_in_target("east", "west")
+        if family.cross_region:
+            return self._signed_in_target("east", "west", probe=True)
+        if family.signed:
+            return self._signed_in_target("east", "east", probe=False)
+        return meshgate_target(self.addrs[SINGLE], self.addrs[SINGLE], window=WINDOW)
 
     @asynccontextmanager
-    async def _signed_in_target(self, pub: str, sub: str) -> AsyncIterator[MeshgateTarget]:
+    async def _signed_in_target(
+        self, pub: str, sub: str, *, probe: bool
+    ) -> AsyncIterator[MeshgateTarget]:
         assert self.chain is not None
         topic = new_topic()
         await asyncio.to_thread(self.chain.open_topic, topic)
@@ -227,7 +233,7 @@ class MeshgateSystem:
             topic=topic,
             publisher=self.chain.publisher,
             reader=self.chain.reader,
-            probe=True,
+            probe=probe,
         ) as target:
             yield target
 

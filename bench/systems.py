@@ -14,6 +14,8 @@ from bench.families import WINDOW, Family
 from bench.nats_cluster import NatsSuperCluster
 from bench.nats_workloads import core_target, jetstream_target
 
+NO_ACCESS_CONTROL = "meshgate-only row (the cost of access control); NATS runs without auth"
+
 
 class System(Protocol):
     name: str
@@ -30,6 +32,8 @@ class JetStreamSystem:
         self.cluster = cluster
 
     def skip_reason(self, family: Family) -> str | None:
+        if family.signed:
+            return NO_ACCESS_CONTROL
         return None
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
@@ -45,6 +49,8 @@ class CoreNatsSystem:
     def skip_reason(self, family: Family) -> str | None:
         if family.persisted_only:
             return "core NATS persists nothing"
+        if family.signed:
+            return NO_ACCESS_CONTROL
         return None
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
