@@ -34,6 +34,7 @@ from bench.families import WINDOW, Family
 from bench.meshgate_workloads import MeshgateTarget, meshgate_target, new_topic
 from bench.procs import BenchError, Child, free_port, wait_until
 from bench.revocation import revocation_lag
+from ledger.errors import LedgerError
 from proto import gateway_pb2, gateway_pb2_grpc
 
 REVOCATION = "revocation_lag"
@@ -143,7 +144,11 @@ class MeshgateSystem:
                 extra += ["--peer", f"127.0.0.1:{peer_ports['east']}"]
             self._start_gateway(region, region, extra)
         if "east" in self.addrs and "west" in self.addrs:
-            wait_until(self._peers_up, timeout=60, what="east and west gateways to peer")
+            try:
+                wait_until(self._peers_up, timeout=60, what="east and west gateways to peer")
+            except BenchError as exc:
+                self._errors["west"] = str(exc)
+                del self.addrs["west"]
 
     def _peers_up(self) -> bool:
         async def check() -> bool:
@@ -164,15 +169,23 @@ class MeshgateSystem:
         try:
             self._start_gateway(SINGLE, SINGLE, [])
             if self.has_policy:
-                self.chain = BenchChain().__enter__()
-                if self.has_peers:
-                    self._start_federation()
-                else:
-                    self._start_gateway("east", "east", self._policy_args())
+                self._start_secure()
         except BaseException:
             self.close()
             raise
         return self
+
+    def _start_secure(self) -> None:
+        """The chain and the access-controlled gateways; a failure skips what depends on it."""
+        try:
+            self.chain = BenchChain().__enter__()
+            if self.has_peers:
+                self._start_federation()
+            else:
+                self._start_gateway("east", "east", self._policy_args())
+        except (BenchError, LedgerError) as exc:
+            for name in ("east", "west"):
+                self._errors.setdefault(name, f"{type(exc).__name__}: {exc}".splitlines()[0])
 
     def close(self) -> None:
         try:
@@ -250,7 +263,14 @@ class MeshgateSystem:
     # -- report --------------------------------------------------------------------------
 
     def commands(self) -> list[str]:
-        return [" ".join(argv) for argv in self._argvs]
+        lines = []
+        if self.chain is not None or self.has_policy:
+            lines.append(
+                "# chain: contracts/node_modules/.bin/ganache --wallet.deterministic "
+                "--chain.chainId 1337 on a free 127.0.0.1 port (ledger.devchain.DevChain); "
+                "registry deployed by dev account 0 (ledger.registry.deploy_registry)"
+            )
+        return lines + [" ".join(argv) for argv in self._argvs]
 
     def notes(self) -> list[str]:
         notes = [

@@ -56,6 +56,14 @@ def machine_facts(nats_version: str) -> list[tuple[str, str]]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
+    if commit and dirty:
+        commit += f" (plus {len(dirty)} modified tracked files in the shared checkout)"
     return [
         ("CPU", _first_line("/proc/cpuinfo", "model name") or platform.processor() or "unknown"),
         ("cores", str(os.cpu_count())),
