@@ -27,6 +27,21 @@ COMMAND_MODULES = (
     "peers",
 )
 
+# Which module registers a top-level command: lets `main` import only what a command needs
+# (web3 and siwe take seconds to import; `meshgate certs ...` should not pay for them).
+COMMAND_OWNERS = {
+    "gateway": "gateway",
+    "publish": "client",
+    "subscribe": "client",
+    "topics": "client",
+    "chain": "chain",
+    "keys": "keys",
+    "owner": "owner",
+    "audit": "audit",
+    "certs": "certs",
+    "peers": "peers",
+}
+
 EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 
@@ -35,14 +50,16 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 1."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or with `only` the one command module that owns that command."""
     parser = argparse.ArgumentParser(
         prog="meshgate",
         description="Federated CloudEvents mesh gateway; data owners grant access on chain.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    modules = (COMMAND_OWNERS[only],) if only in COMMAND_OWNERS else COMMAND_MODULES
+    for name in modules:
         try:
             module = importlib.import_module(f"meshgate.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -80,7 +97,8 @@ def describe_rpc_error(exc: grpc.RpcError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=argv[0] if argv else None)
     args = parser.parse_args(argv)
     debug = bool(os.environ.get("MESHGATE_DEBUG"))
     try:
