@@ -59,7 +59,12 @@ def register(subparsers: Any) -> None:
         "--from", dest="start", default="earliest", help="earliest | latest | OFFSET | ISO8601"
     )
     sub.add_argument("--count", type=int, help="stop after N events")
-    sub.add_argument("--filter", action="append", default=[], help="see module help")
+    sub.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        help="exact:|prefix:|suffix:ATTR=VALUE or a Subscriptions API JSON filter (repeatable)",
+    )
     sub.add_argument("--credits", type=int, default=256, help="flow-control window")
     sub.set_defaults(func=_subscribe)
 
