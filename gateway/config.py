@@ -16,7 +16,19 @@ Only this module reads files. A TOML file looks like::
     [retention.topics.orders]
     max_age_seconds = 3600
 
-CLI arguments override file values.
+    [registry]             # access control; the same names as the `gateway run` flags
+    rpc = "wss://rpc.example.org"
+    registry = "0x..."
+    chain_id = 1
+    staleness = "30s"
+
+    [federation]
+    peer_listen = "0.0.0.0:7443"
+    tls_dir = "/etc/meshgate/tls"
+    peer = ["us.example.org:7443"]
+
+CLI arguments override file values. The `[registry]` and `[federation]` tables are handed to
+the command line as flag defaults (`flag_defaults`), so each setting has one name everywhere.
 """
 
 from __future__ import annotations
@@ -120,12 +132,38 @@ def _retention(raw: Any, where: str) -> Retention:
     )
 
 
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read a config file into GatewayConfig keyword arguments."""
+# Tables of flag defaults: which `gateway run` flags (argparse dests) each may set.
+FLAG_TABLES = {
+    "registry": ("rpc", "registry", "chain_id", "staleness", "from_block", "signin_domain"),
+    "federation": ("peer_listen", "tls_dir", "peer", "peer_advertise", "no_mesh"),
+}
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from exc
+
+
+def flag_defaults(path: Path) -> dict[str, Any]:
+    """The `[registry]` and `[federation]` tables as {flag dest: value}. Raises ConfigError."""
+    out: dict[str, Any] = {}
+    raw = _read(path)
+    for table, allowed in FLAG_TABLES.items():
+        values = raw.get(table, {})
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{path}: [{table}] must be a table")
+        unknown = set(values) - set(allowed)
+        if unknown:
+            raise ConfigError(f"{path}: [{table}] unknown keys {sorted(unknown)}")
+        out.update(values)
+    return out
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a config file into GatewayConfig keyword arguments (flag tables aside)."""
+    raw = {k: v for k, v in _read(path).items() if k not in FLAG_TABLES}
     known = {f.name for f in fields(GatewayConfig)} | {"listen"}
     unknown = set(raw) - known
     if unknown:
@@ -160,4 +198,11 @@ def build_config(file: Path | None = None, **overrides: Any) -> GatewayConfig:
         raise ConfigError(str(exc)) from exc
 
 
-__all__ = ["GatewayConfig", "Retention", "build_config", "parse_listen", "replace"]
+__all__ = [
+    "GatewayConfig",
+    "Retention",
+    "build_config",
+    "flag_defaults",
+    "parse_listen",
+    "replace",
+]

@@ -19,9 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import Gateway
-from gateway.config import GatewayConfig, build_config, join_host_port, parse_listen
+from gateway.config import (
+    GatewayConfig,
+    build_config,
+    flag_defaults,
+    join_host_port,
+    parse_listen,
+)
 from gateway.federation_wiring import add_federation_arguments, federation_parts
-from gateway.registry_wiring import add_registry_arguments, registry_settings, serve_gateway
+from gateway.registry_wiring import (
+    add_registry_arguments,
+    parse_duration,
+    registry_settings,
+    serve_gateway,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +51,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
     add_registry_arguments(run)
     add_federation_arguments(run)
-    run.set_defaults(func=_run)
+    run.set_defaults(func=_run, run_parser=run)
 
 
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
@@ -76,7 +87,24 @@ async def serve(gateway: Gateway) -> None:
         await gateway.serve()
 
 
+def apply_file_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Fill flags left at their defaults from the config file's [registry]/[federation]."""
+    if args.config is None:
+        return
+    for dest, value in flag_defaults(args.config).items():
+        if getattr(args, dest) != parser.get_default(dest):
+            continue  # the command line wins
+        if dest == "staleness":
+            value = parse_duration(str(value))
+        elif dest == "tls_dir":
+            value = Path(value)
+        elif dest == "peer":
+            value = [value] if isinstance(value, str) else list(value)
+        setattr(args, dest, value)
+
+
 def _run(args: argparse.Namespace) -> int:
+    apply_file_flags(args, args.run_parser)
     logging.basicConfig(
         stream=sys.stderr,
         level=args.log_level.upper(),

@@ -47,3 +47,34 @@ def test_validation() -> None:
     assert parse_listen("127.0.0.1:0") == ("127.0.0.1", 0)
     assert parse_listen("[::1]:7000") == ("::1", 7000)
     assert GatewayConfig(region="eu", data_dir=Path("x"), host="::1", port=7).listen == "[::1]:7"
+
+
+def test_registry_and_federation_tables_become_flag_defaults(tmp_path: Path) -> None:
+    from meshgate.cli import build_parser
+    from meshgate.commands.gateway import apply_file_flags
+
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        'region = "eu"\ndata_dir = "d"\n'
+        '[registry]\nrpc = "ws://127.0.0.1:8545"\nregistry = "0xabc"\nstaleness = "500ms"\n'
+        '[federation]\npeer_listen = "127.0.0.1:7443"\ntls_dir = "tls"\npeer = "127.0.0.1:7444"\n'
+    )
+    parser = build_parser(only="gateway")
+    args = parser.parse_args(["gateway", "run", "--config", str(path), "--registry", "0xdef"])
+    apply_file_flags(args, args.run_parser)
+    assert args.rpc == "ws://127.0.0.1:8545"
+    assert args.registry == "0xdef"  # the command line wins over the file
+    assert args.staleness == 0.5
+    assert args.peer_listen == "127.0.0.1:7443"
+    assert args.tls_dir == Path("tls")
+    assert args.peer == ["127.0.0.1:7444"]
+    assert build_config(path).region == "eu"  # the tables do not leak into GatewayConfig
+
+
+def test_unknown_key_in_a_flag_table_is_refused(tmp_path: Path) -> None:
+    from gateway.config import flag_defaults
+
+    path = tmp_path / "gw.toml"
+    path.write_text('[federation]\npeers = ["a:1"]\n')
+    with pytest.raises(ConfigError, match=r"\[federation\] unknown keys \['peers'\]"):
+        flag_defaults(path)
