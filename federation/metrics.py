@@ -33,6 +33,12 @@ class FederationMetrics:
             ["reason"],
             registry=reg,
         )
+        self.link_closes = Counter(
+            "meshgate_federation_link_closes",
+            "links closed, by CloseReason",
+            ["reason"],
+            registry=reg,
+        )
         self.sent = Counter(
             "meshgate_federation_events_sent", "events sent to the peer", ["peer"], registry=reg
         )

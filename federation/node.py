@@ -206,7 +206,7 @@ class FederationNode:
         task = asyncio.ensure_future(link.run())
         self._link_tasks.add(task)
         try:
-            await task
+            self.metrics.link_closes.labels((await task).value).inc()
         finally:
             self._link_tasks.discard(task)
 
@@ -278,8 +278,7 @@ class FederationNode:
             finally:
                 self._link_tasks.discard(task)
                 call.cancel()
-            if reason is CloseReason.PROBED:
-                return reason
+            self.metrics.link_closes.labels(reason.value).inc()
             return reason
         except (grpc.aio.AioRpcError, FederationError) as exc:
             log.debug("dial %s failed: %s", address, exc)

@@ -146,10 +146,11 @@ async def test_full_mesh_sends_directly_and_skips_uninterested(mesh: Mesh) -> No
     assert a.node.routing.route("cc").distance == 1  # type: ignore[union-attr]
     assert {r.region for r in c.node.peers() if r.up} == {"aa", "bb"}
     assert a.metrics.registry.get_sample_value("meshgate_federation_peer_up", {"peer": "cc"}) == 1
+    # >= : a duplicate link replaced mid-stream resends from the cursor; cc dedups
     sent = a.metrics.registry.get_sample_value(
         "meshgate_federation_events_sent_total", {"peer": "cc"}
     )
-    assert sent == 50
+    assert (sent or 0) >= 50
 
 
 async def test_line_relays_through_middle(mesh: Mesh) -> None:
@@ -250,7 +251,14 @@ async def test_hello_claiming_another_region_is_refused(
     )
     node.region = "cc"  # simulate a tampered build that lies in its Hello
     async with node:
-        await asyncio.sleep(1.5)
+
+        def refused() -> bool:
+            value = a.metrics.registry.get_sample_value(
+                "meshgate_federation_link_closes_total", {"reason": "wrong_region"}
+            )
+            return (value or 0) >= 1
+
+        await eventually(refused, "aa refusing the lying Hello")
         assert "cc" not in a.node.links()
         assert "bb" not in a.node.links()
 
