@@ -5,8 +5,9 @@ peer region), the routing table, the member table (CA-verified certificates and 
 and an interest poller. `async with FederationNode(...)` starts it; `aclose()` drains links, then
 stops dialing and the server. Idempotent.
 
-Duplicate links (both sides dialed at once) are resolved the same way on both sides: the link
-dialed by the lexicographically smaller region wins. A seed address whose region is unknown is
+Of two gossiped members, only the lexicographically smaller region dials the other (one link per
+pair). Duplicates that remain (seeds dialing each other at once) are resolved the same way on
+both sides: the link dialed by the smaller region wins. A seed address whose region is unknown is
 dialed once without a TLS name check to learn it ("probe"), then redialed as that region.
 """
 
@@ -409,7 +410,9 @@ class FederationNode:
                 learnt = True
             if m.peer_address and self._addresses.get(m.peer_address) is None:
                 self._addresses[m.peer_address] = m.region
-                if self.config.mesh or m.peer_address in self.config.seeds:
+                if m.peer_address in self.config.seeds or (
+                    self.config.mesh and self.region < m.region
+                ):
                     self._ensure_dialer(m.peer_address)
         if learnt:
             for link in list(self._links.values()):
