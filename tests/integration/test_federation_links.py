@@ -15,10 +15,11 @@ from federation.certs import Identity, issue_gateway
 from federation.codec import canonical_event
 from federation.config import PeerConfig
 from federation.link import PeerLink
-from federation.messages import Exact, ReplicatedEvent, TopicInterest
+from federation.messages import Exact, Member, ReplicatedEvent, TopicInterest
 from federation.metrics import FederationMetrics
 from federation.node import FederationNode
 from federation.ports import LogRecord
+from federation.protocol import CloseReason
 from proto import cloudevents_pb2
 from tests.support.federation_fakes import MemoryCursors, MemoryInterest, MemoryLog
 from tests.support.waiting import async_wait_for
@@ -47,6 +48,7 @@ def make_event(i: int, kind: str = "order.created") -> bytes:
 class Mesh:
     def __init__(self, identity: Callable[[str], Identity]) -> None:
         self._identity = identity
+        self.identity = identity
         self.regions: dict[str, Region] = {}
         self._stores: dict[str, tuple[MemoryLog, MemoryCursors, MemoryInterest]] = {}
         self._ports: dict[str, int] = {}
@@ -296,3 +298,73 @@ async def test_tampered_events_are_rejected_and_counted(
 
         await eventually(lambda: rejected() == 5, "5 rejections in cc")
         assert count(c) == 0
+
+
+class PartitionableNode(FederationNode):
+    """Test double of a network partition: refuses links to `blocked` regions."""
+
+    blocked: frozenset[str] = frozenset()
+
+    def link_up(self, link: PeerLink, members: tuple[Member, ...]) -> bool:
+        if link.peer_region in self.blocked:
+            return False
+        return super().link_up(link, members)
+
+    def partition(self, *regions: str) -> None:
+        self.blocked = frozenset(regions)
+        for region in regions:
+            if region in self.links():
+                self.links()[region].close(CloseReason.SHUTDOWN, "partitioned")
+
+
+async def test_dropped_link_reroutes_through_relay_then_heals(mesh: Mesh) -> None:
+    nodes: dict[str, PartitionableNode] = {}
+    stores = {r: (MemoryLog(), MemoryCursors()) for r in ("aa", "bb", "cc")}
+    try:
+        for region, seeds, topics in (
+            ("aa", (), ()),
+            ("bb", ("aa",), ()),
+            ("cc", ("aa",), ORDERS),
+        ):
+            log, cursors = stores[region]
+            node = PartitionableNode(
+                config=PeerConfig(
+                    region=region,
+                    seeds=tuple(nodes[s].address for s in seeds),
+                    **FAST,  # type: ignore[arg-type]
+                ),
+                identity=mesh.identity(region),
+                log_port=log,
+                cursors=cursors,
+                interest=MemoryInterest(topics),
+            )
+            await node.start()
+            nodes[region] = node
+        a_log, c_log, b_log = stores["aa"][0], stores["cc"][0], stores["bb"][0]
+        aa, cc = nodes["aa"], nodes["cc"]
+        await aa.wait_linked(["bb", "cc"])
+        await nodes["bb"].wait_linked(["aa", "cc"])
+        await eventually(lambda: getattr(aa.routing.route("cc"), "next_hop", "") == "cc", "direct")
+        aa.partition("cc")
+        cc.partition("aa")
+        await eventually(lambda: getattr(aa.routing.route("cc"), "next_hop", "") == "bb", "reroute")
+        for i in range(40):
+            await a_log.publish("orders", make_event(i))
+        await eventually(lambda: len(c_log.topic_events("orders")) == 40, "40 via bb")
+        assert len(b_log.topic_events("orders")) == 40  # relayed through bb
+        aa.partition()
+        cc.partition()
+        await eventually(lambda: getattr(aa.routing.route("cc"), "next_hop", "") == "cc", "healed")
+        await eventually(
+            lambda: stores["aa"][1].cursors.get("cc") == a_log.last_seq(), "direct cursor caught up"
+        )
+        assert len(c_log.topic_events("orders")) == 40  # the direct resend was deduplicated
+        assert (
+            cc.metrics.registry.get_sample_value(
+                "meshgate_federation_events_duplicate_total", {"peer": "aa"}
+            )
+            or 0
+        ) >= 40
+    finally:
+        for node in nodes.values():
+            await node.aclose()
