@@ -55,6 +55,7 @@ class PeerInfo:
     lag_seconds: float
     last_seen: float  # unix time, 0 if never
     distance: int  # 0 if no route
+    topics: tuple[str, ...] = ()  # what that region wants, as routed from here
 
 
 class FederationNode:
@@ -193,6 +194,7 @@ class FederationNode:
                     lag_seconds=(now - link.caught_up_at) if link and lag else 0.0,
                     last_seen=link.last_seen if link else self._last_seen.get(region, 0.0),
                     distance=route.distance if route and not route.stale else 0,
+                    topics=tuple(sorted({t.topic for t in route.topics})) if route else (),
                 )
             )
         return out

@@ -140,6 +140,8 @@ class PeerRow(Protocol):
         ...
     @property
     def distance(self) -> int: ...
+    @property
+    def topics(self) -> Sequence[str]: ...
 
 
 def peer_view(peers: Callable[[], Sequence[PeerRow]]) -> Callable[[], PeerView]:
@@ -155,6 +157,7 @@ def peer_view(peers: Callable[[], Sequence[PeerRow]]) -> Callable[[], PeerView]:
                 lag_events=max(0, p.lag_events),
                 lag_seconds=p.lag_seconds,
                 distance=p.distance,
+                topics=list(p.topics),
             )
             if p.last_seen:
                 status.last_seen.FromDatetime(dt.datetime.fromtimestamp(p.last_seen, dt.UTC))

@@ -744,6 +744,7 @@ class PeerStatus(_message.Message):
     LAG_SECONDS_FIELD_NUMBER: _builtins.int
     LAST_SEEN_FIELD_NUMBER: _builtins.int
     DISTANCE_FIELD_NUMBER: _builtins.int
+    TOPICS_FIELD_NUMBER: _builtins.int
     region: _builtins.str
     address: _builtins.str
     up: _builtins.bool
@@ -753,6 +754,10 @@ class PeerStatus(_message.Message):
     """hops from this gateway"""
     @_builtins.property
     def last_seen(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def topics(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """topics that region wants, as routed from here"""
+
     def __init__(
         self,
         *,
@@ -763,10 +768,11 @@ class PeerStatus(_message.Message):
         lag_seconds: _builtins.float = ...,
         last_seen: _timestamp_pb2.Timestamp | None = ...,
         distance: _builtins.int = ...,
+        topics: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_seen", b"last_seen"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "distance", b"distance", "lag_events", b"lag_events", "lag_seconds", b"lag_seconds", "last_seen", b"last_seen", "region", b"region", "up", b"up"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "distance", b"distance", "lag_events", b"lag_events", "lag_seconds", b"lag_seconds", "last_seen", b"last_seen", "region", b"region", "topics", b"topics", "up", b"up"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

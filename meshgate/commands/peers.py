@@ -25,6 +25,7 @@ def _row(p: gateway_pb2.PeerStatus) -> dict[str, object]:
         "address": p.address,
         "up": p.up,
         "distance": p.distance,
+        "topics": list(p.topics),
         "lag_events": p.lag_events,
         "lag_seconds": round(p.lag_seconds, 3),
         "last_seen": p.last_seen.ToJsonString() if p.HasField("last_seen") else None,
@@ -40,7 +41,7 @@ def _peers(args: argparse.Namespace) -> int:
         print(json.dumps({"region": resp.region, "peers": rows}, indent=2))
         return 0
     print(f"region {resp.region or '?'}: {len(rows)} peer(s)")
-    header = ("REGION", "ADDRESS", "UP", "DIST", "LAG", "LAG_S", "LAST_SEEN")
+    header = ("REGION", "ADDRESS", "UP", "DIST", "LAG", "LAG_S", "LAST_SEEN", "TOPICS")
     table = [header] + [
         (
             str(r["region"]),
@@ -50,8 +51,9 @@ def _peers(args: argparse.Namespace) -> int:
             str(r["lag_events"]),
             str(r["lag_seconds"]),
             str(r["last_seen"] or "-"),
+            ",".join(p.topics) or "-",
         )
-        for r in rows
+        for p, r in zip(resp.peers, rows, strict=True)
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
