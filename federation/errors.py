@@ -27,6 +27,15 @@ class SignatureError(FederationError):
         self.reason = reason
 
 
+class OriginNotYetKnown(FederationError):
+    """A batch carries events of a region whose certificate we have not learnt yet.
+
+    Not the peer's fault (membership gossip may simply lag the events): the batch is refused
+    whole, unacknowledged, so the peer resends it after the link is re-established, by which
+    time the Hello's member list names the origin. Dropping it would lose events.
+    """
+
+
 class LocalProtocolError(FederationError):
     """We were asked to do something the link protocol does not allow in this state."""
 

@@ -28,7 +28,7 @@ import grpc
 
 from federation.certs import Identity, verify_member_certificate
 from federation.config import PeerConfig
-from federation.errors import CertificateError, FederationError
+from federation.errors import CertificateError, FederationError, OriginNotYetKnown
 from federation.identity_tls import dial_channel
 from federation.link import AcceptedTransport, DialedTransport, PeerLink
 from federation.messages import EventBatch, Interest, Member, ReplicatedEvent
@@ -341,7 +341,11 @@ class FederationNode:
         self._changed.set()
 
     async def store_batch(self, link: PeerLink, batch: EventBatch) -> None:
-        """Verify, then persist atomically (before the protocol acks it)."""
+        """Verify, then persist atomically (before the protocol acks it).
+
+        Raises OriginNotYetKnown, storing nothing, when an event's origin is not a known member
+        yet: the link closes unacknowledged and the peer resends from its cursor.
+        """
         peer = link.peer_region or "?"
         accepted, rejected = inbound_events(
             batch.events,
@@ -349,6 +353,11 @@ class FederationNode:
             verifier=self._verifier,
             origin_key=self._keys.get,
         )
+        unknown = [r.event.origin_region for r in rejected if r.reason == "unknown_origin"]
+        if unknown:
+            self.metrics.rejected.labels("unknown_origin").inc(len(unknown))
+            unknown = sorted(set(unknown))
+            raise OriginNotYetKnown(f"batch from {peer} carries events of unknown {unknown}")
         for r in rejected:
             self.metrics.rejected.labels(r.reason).inc()
             log.warning(
