@@ -77,6 +77,11 @@ class Dispatcher:
             self.wake_all()
         await self.persist()
 
+    def hand_back(self, member: int) -> None:
+        """`member` will not send what it leased: its leases become pending for anyone."""
+        if self.state.release(member):
+            self.wake_all()
+
     def wake_all(self) -> None:
         for wake in list(self._members.values()):
             wake()

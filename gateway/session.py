@@ -4,8 +4,10 @@ Loop rules (enforced in `SubscriptionSession.deliveries`):
 
 - Never send more events than the client granted credit for (`credits` only shrinks by what
   was sent; it grows by Credit messages).
-- `check_delivery` runs before EVERY batch. Deny ends the stream (AccessDenied); Pause sends
-  nothing until a later check allows (fail closed).
+- `check_delivery` runs before EVERY batch, and again once the batch is read (the view can
+  change while the store is read): Deny ends the stream (AccessDenied); Pause sends nothing
+  until a later check allows (fail closed). A batch read under a decision that no longer
+  holds is handed back unsent.
 - The loop sleeps on one wake event, set by: new credit, acks, store appends on the topic, a
   group member leaving, access view changes, shutdown; and times out only when a lease is due
   for redelivery. There is no polling.
@@ -80,6 +82,9 @@ class SubscriptionSession:
             batch: list[Outgoing] = []
             if isinstance(decision, Allow) and self.credits > 0:
                 batch = await self.dispatcher.fetch(self._member, min(self.credits, MAX_BATCH))
+            if batch and not isinstance(self.access.check_delivery(self.identity, topic), Allow):
+                self.dispatcher.hand_back(self._member)
+                continue
             if batch:
                 self.credits -= len(batch)
                 self._on_sent(topic, len(batch))

@@ -112,23 +112,21 @@ def test_interest_converts_filters() -> None:
 
 
 def test_peer_view_maps_the_peer_table() -> None:
-    from dataclasses import dataclass
+    from federation.node import PeerInfo  # the real rows, so the adapter keeps up with them
 
-    @dataclass
-    class Row:
-        region: str = "us"
-        address: str = "127.0.0.1:1"
-        up: bool = True
-        lag_events: int = 3
-        lag_seconds: float = 0.5
-        last_seen: float = 1_700_000_000.0
-        distance: int = 1
+    def row(**changes: object) -> PeerInfo:
+        base: dict[str, object] = dict(
+            region="us", address="127.0.0.1:1", up=True, lag_events=3, lag_seconds=0.5,
+            last_seen=1_700_000_000.0, distance=1, topics=("orders",),
+        )  # fmt: skip
+        return PeerInfo(**{**base, **changes})  # type: ignore[arg-type]
 
-    view = peer_view(lambda: [Row(), Row(region="ap", up=False, last_seen=0)])()
+    view = peer_view(lambda: [row(), row(region="ap", up=False, last_seen=0, topics=())])()
     us, ap = view.peers
     assert (us.region, us.up, us.lag_events, us.distance) == ("us", True, 3, 1)
+    assert list(us.topics) == ["orders"]
     assert us.last_seen.seconds == 1_700_000_000
-    assert (ap.region, ap.up, ap.HasField("last_seen")) == ("ap", False, False)
+    assert (ap.region, ap.up, ap.HasField("last_seen"), list(ap.topics)) == ("ap", False, False, [])
 
 
 async def test_federation_ports_bundle(store: SqliteEventStore) -> None:
