@@ -7,7 +7,11 @@ Theory of operation:
   MAX_GROUP jobs), runs them in ONE transaction, each under its own SAVEPOINT so one failing job
   does not undo the others, COMMITs (WAL, synchronous=FULL, so fsync), and only then resolves
   each job's future. Rule: nothing is acknowledged before its COMMIT returned.
-- After a commit that appended events, listeners run on the event loop with the touched topics.
+- A commit hands its outcome to the event loop in ONE `call_soon_threadsafe`, which resolves
+  every job's asyncio future and then runs the listeners with the touched topics. (One
+  concurrent future per job, wrapped with `asyncio.wrap_future`, cost a self-pipe write and a
+  loop wake-up per job: with many small publishes that was a large share of the loop's time.)
+- Each touched topic's next offset is saved once per transaction, not once per job.
 - Reads run on a small thread pool, each thread with its own read-only connection (WAL lets
   readers proceed while the writer commits).
 - `aclose()` enqueues a stop marker after the pending jobs, so queued publishes are drained.
@@ -49,10 +53,10 @@ DB_NAME = "events.sqlite3"
 _COLUMNS = "seq, topic, offset, payload, origin_region, replication, received_at, size"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
     run: Callable[[sqlite3.Connection, _Tx], Any]
-    future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
+    future: asyncio.Future[Any]  # bound to the store's loop: only that loop's thread resolves it
 
 
 @dataclass
@@ -60,6 +64,9 @@ class _Tx:
     """What one transaction changed, for listeners and in-memory counters."""
 
     topics: set[str] = field(default_factory=set)
+
+
+_Outcome = tuple[_Job, bool, Any]  # (job, succeeded, result or exception)
 
 
 def _row(r: tuple[Any, ...]) -> StoredEvent:
@@ -166,26 +173,32 @@ class SqliteEventStore:
                         break
                     jobs.append(nxt)
                 # A job whose caller was cancelled before we started it is dropped (never
-                # acknowledged); a started one can no longer be cancelled, so resolving is safe.
-                live = [j for j in jobs if j.future.set_running_or_notify_cancel()]
+                # acknowledged). Reading `cancelled()` off the loop thread is a plain attribute
+                # read; a cancel that lands after this check finds the job committed, and
+                # `_resolve` then leaves the cancelled future alone.
+                live = [j for j in jobs if not j.future.cancelled()]
                 if live:
-                    self._commit_guarded(conn, live)
+                    self._hand_off(*self._commit_guarded(conn, live))
         finally:
             conn.close()
 
-    def _commit_guarded(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+    def _commit_guarded(
+        self, conn: sqlite3.Connection, jobs: list[_Job]
+    ) -> tuple[list[_Outcome], frozenset[str]]:
         """Commit; a bug here fails these jobs instead of killing the writer thread."""
         try:
-            self._commit(conn, jobs)
+            return self._commit(conn, jobs)
         except Exception as exc:
             log.exception("store writer failed a transaction")
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(StoreError(f"write failed: {exc}"))
+            failed = StoreError(f"write failed: {exc}")
+            return [(job, False, failed) for job in jobs], frozenset()
 
-    def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+    def _commit(
+        self, conn: sqlite3.Connection, jobs: list[_Job]
+    ) -> tuple[list[_Outcome], frozenset[str]]:
+        """Run `jobs` in one transaction; return each job's outcome and the topics appended to."""
         tx = _Tx()
-        results: list[tuple[_Job, bool, Any]] = []
+        results: list[_Outcome] = []
         seq_before = self._last_seq
         offsets_before = dict(self._next_offsets)
         try:
@@ -193,16 +206,24 @@ class SqliteEventStore:
             for i, job in enumerate(jobs):
                 conn.execute(f"SAVEPOINT job{i}")
                 job_seq, job_offsets = self._last_seq, dict(self._next_offsets)
+                job_topics = set(tx.topics)
                 try:
                     value = job.run(conn, tx)
                 except Exception as exc:
                     conn.execute(f"ROLLBACK TO job{i}")
                     conn.execute(f"RELEASE job{i}")
                     self._last_seq, self._next_offsets = job_seq, job_offsets
+                    tx.topics = job_topics
                     results.append((job, False, exc))
                 else:
                     conn.execute(f"RELEASE job{i}")
                     results.append((job, True, value))
+            for topic in tx.topics:
+                conn.execute(
+                    "INSERT INTO topics(name, next_offset) VALUES(?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET next_offset=excluded.next_offset",
+                    (topic, self._next_offsets[topic]),
+                )
             if self._last_seq != seq_before:
                 conn.execute(
                     "INSERT INTO meta(key, value) VALUES('last_seq', ?) "
@@ -215,19 +236,38 @@ class SqliteEventStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._last_seq, self._next_offsets = seq_before, offsets_before
-            for job in jobs:
-                job.future.set_exception(StoreError(f"commit failed: {exc}"))
-            return
-        for job, ok, value in results:
+            failed = StoreError(f"commit failed: {exc}")
+            return [(job, False, failed) for job in jobs], frozenset()
+        return results, frozenset(tx.topics)
+
+    def _hand_off(self, outcomes: list[_Outcome], topics: frozenset[str]) -> None:
+        """Writer thread: pass a transaction's outcome to the loop in one wake-up.
+
+        Callers normally share the store's loop; one awaiting on another loop (a test) gets its
+        own hand-off, since a future may only be resolved on its loop's thread.
+        """
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for outcome in outcomes:
+            by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
+        if self._loop is not None and topics:
+            by_loop.setdefault(self._loop, [])
+        for loop, mine in by_loop.items():
+            notify = topics if loop is self._loop else frozenset()
+            # RuntimeError: the loop closed while we committed, nobody is left to wake.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._resolve, mine, notify, self._last_seq)
+
+    def _resolve(self, outcomes: list[_Outcome], topics: frozenset[str], last_seq: int) -> None:
+        """Loop thread: answer the jobs of one transaction, then wake the listeners."""
+        for job, ok, value in outcomes:
+            if job.future.done():  # its caller was cancelled meanwhile
+                continue
             if ok:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
-        if tx.topics and self._loop is not None and not self._loop.is_closed():
-            topics, last = frozenset(tx.topics), self._last_seq
-            # RuntimeError: the loop closed while we committed, nobody is left to wake.
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._notify, topics, last)
+        if topics:
+            self._notify(topics, last_seq)
 
     def _notify(self, topics: frozenset[str], last_seq: int) -> None:
         for listener in list(self._listeners.values()):
@@ -241,9 +281,9 @@ class SqliteEventStore:
             raise GatewayClosing("store is closed")
         if not self._writer.is_alive():
             raise StoreError("store writer is not running")
-        job = _Job(run)
+        job = _Job(run, asyncio.get_running_loop().create_future())
         self._jobs.put(job)
-        result: T = await asyncio.wrap_future(job.future)
+        result: T = await job.future
         return result
 
     # -- appends (writer thread) ------------------------------------------------
@@ -258,7 +298,7 @@ class SqliteEventStore:
         """Insert (topic, event, origin, blob) rows; a known (topic, source, id) is a duplicate.
 
         The unique index decides (INSERT ... DO NOTHING), so a new event costs one statement;
-        each touched topic's next offset is saved once per call.
+        `_commit` saves each touched topic's next offset once per transaction.
         """
         out: list[AppendResult] = []
         touched: set[str] = set()
@@ -295,12 +335,6 @@ class SqliteEventStore:
             self._next_offsets[topic] = offset + 1
             touched.add(topic)
             out.append(AppendResult(offset, False))
-        for topic in touched:
-            cur.execute(
-                "INSERT INTO topics(name, next_offset) VALUES(?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET next_offset=excluded.next_offset",
-                (topic, self._next_offsets[topic]),
-            )
         tx.topics |= touched
         return out
 
