@@ -126,7 +126,11 @@ def topic_interest_to_pb(ti: TopicInterest) -> federation_pb2.TopicInterest:
 # ---- events -----------------------------------------------------------------------------------
 
 
-def replicated_from_pb(pb: federation_pb2.ReplicatedEvent) -> ReplicatedEvent:
+def replicated_from_pb(
+    pb: federation_pb2.ReplicatedEvent, *, with_attributes: bool = True
+) -> ReplicatedEvent:
+    """`with_attributes=False` skips the filter strings, which a received event never needs:
+    routing past this region follows its `destinations`, not filters."""
     sig = None
     if pb.HasField("signature"):
         s = pb.signature
@@ -142,14 +146,16 @@ def replicated_from_pb(pb: federation_pb2.ReplicatedEvent) -> ReplicatedEvent:
         destinations=tuple(pb.destinations),
         hop_limit=pb.hop_limit,
         signature=sig,
-        attributes=event_attributes(pb.event),
+        attributes=event_attributes(pb.event) if with_attributes else {},
     )
 
 
-def replicated_to_pb(ev: ReplicatedEvent) -> federation_pb2.ReplicatedEvent:
+def replicated_to_pb(
+    ev: ReplicatedEvent, *, with_event: bool = True
+) -> federation_pb2.ReplicatedEvent:
     pb = federation_pb2.ReplicatedEvent(
         topic=ev.topic,
-        event=event_from_bytes(ev.event),
+        event=event_from_bytes(ev.event) if with_event else None,
         origin_region=ev.origin_region,
         origin_offset=ev.origin_offset,
         path=list(ev.path),
@@ -170,9 +176,41 @@ def replicated_to_pb(ev: ReplicatedEvent) -> federation_pb2.ReplicatedEvent:
     return pb
 
 
+_EVENT_KEY = bytes([(federation_pb2.ReplicatedEvent.EVENT_FIELD_NUMBER << 3) | 2])  # LEN type
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def encode_replication(ev: ReplicatedEvent) -> bytes:
-    """The opaque blob a gateway stores beside a replicated event (to forward it unchanged)."""
-    return replicated_to_pb(ev).SerializeToString()
+    """The opaque blob a gateway stores beside a replicated event (to forward it unchanged).
+
+    A ReplicatedEvent without its event, followed by the `event` field written from the canonical
+    bytes as they are: protobuf parsers accept fields in any order, so this decodes exactly like
+    a full serialisation, without parsing and re-encoding the event (a hot path per relayed event).
+    """
+    return (
+        replicated_to_pb(ev, with_event=False).SerializeToString()
+        + _EVENT_KEY
+        + _varint(len(ev.event))
+        + ev.event
+    )
+
+
+def replication_hops(blob: bytes) -> tuple[tuple[str, ...], int]:
+    """(path, hop_limit) of a replication blob: enough to decide a relay is not needed."""
+    pb = federation_pb2.ReplicatedEvent()
+    try:
+        pb.ParseFromString(blob)
+    except DecodeError as exc:
+        raise PeerProtocolError(f"corrupt replication metadata: {exc}") from exc
+    return tuple(pb.path), pb.hop_limit
 
 
 def replication_origin(blob: bytes) -> str:
@@ -223,7 +261,10 @@ def message_from_pb(pb: federation_pb2.PeerMessage) -> PeerMessage:
             ),
         )
     if kind == "batch":
-        return EventBatch(pb.batch.seq, tuple(replicated_from_pb(e) for e in pb.batch.events))
+        return EventBatch(
+            pb.batch.seq,
+            tuple(replicated_from_pb(e, with_attributes=False) for e in pb.batch.events),
+        )
     if kind == "ack":
         return BatchAck(pb.ack.seq, pb.ack.credits)
     if kind == "members":

@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from federation.codec import decode_replication, encode_replication
+from federation.codec import decode_replication, encode_replication, replication_hops
 from federation.errors import PeerProtocolError, SignatureError
 from federation.messages import ReplicatedEvent
 from federation.ports import InboundEvent, LogRecord
@@ -57,9 +57,10 @@ def outbound_events(
                     )
                 )
             continue
+        path, hop_limit = replication_hops(rec.replication)
+        if hop_limit <= 1 or peer in path:
+            continue  # decided without decoding the event (most relayed records end here)
         ev = decode_replication(rec.replication)
-        if ev.hop_limit <= 1 or peer in ev.path:
-            continue
         remaining = [d for d in ev.destinations if d != local and d not in ev.path]
         dests = routing.partition(remaining).get(peer)
         if dests:
