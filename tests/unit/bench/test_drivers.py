@@ -68,7 +68,7 @@ async def test_pubsub_is_lossless_on_a_lossless_target() -> None:
 
 async def test_pubsub_reports_lost_events_instead_of_hanging() -> None:
     target = LoopbackTarget(drop_every=7)
-    params = DriverParams(seconds=0.05, concurrency=1, batch=10, window=1000, drain_timeout=0.3)
+    params = DriverParams(seconds=0.5, concurrency=1, batch=10, window=1000, drain_timeout=0.3)
     metrics = await pubsub_throughput(target, params)
     assert metrics["lost"] > 0
 
