@@ -143,6 +143,11 @@ class AccessControl(Protocol):
 
     def check_delivery(self, identity: Identity, topic: str) -> Decision: ...
 
+    def may_read(self, identity: Identity, topic: str) -> bool:
+        """Pure, unaudited: does `identity` still hold read access (paused counts as yes)?
+        Grant-aware interest asks this whenever `view` changes."""
+        ...
+
     async def get_nonce(self) -> NonceChallenge: ...
 
     async def sign_in(self, message: str, signature: bytes) -> Session: ...
@@ -166,6 +171,9 @@ class OpenAccess:
 
     def check_delivery(self, identity: Identity, topic: str) -> Decision:
         return ALLOW
+
+    def may_read(self, identity: Identity, topic: str) -> bool:
+        return True
 
     async def get_nonce(self) -> NonceChallenge:
         raise RegistryNotConfigured("gateway runs without a registry")

@@ -80,7 +80,10 @@ class Gateway:
         self.config = config
         self.access: AccessControl = access if access is not None else OpenAccess()
         self.store: EventStore = store if store is not None else SqliteEventStore(config.data_dir)
-        self.interest = InterestRegistry()
+        # Grant-aware interest: durable groups count only while a reader may still read, and
+        # are re-judged whenever the access view changes (a revoke, an expiry, staleness).
+        self.interest = InterestRegistry(may_read=self.access.may_read)
+        self._unsubscribe_interest = self.access.view.subscribe(self.interest.reevaluate)
         self.metrics = GatewayMetrics()
         self.hub = SubscriptionHub(self.store, self.interest, config.ack_timeout)
         self._service_factories = tuple(services)

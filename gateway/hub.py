@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from gateway import filters
+from gateway.access import Identity
 from gateway.dispatch import Dispatcher
 from gateway.errors import InvalidRequest
 from gateway.interest import Interest, InterestRegistry
@@ -54,7 +55,12 @@ class SubscriptionHub:
         return stats[0].next_offset if start.kind == "latest" else stats[0].first_offset
 
     async def open(
-        self, topic: str, group: str | None, flts: Sequence[filters.Filter], start: Start
+        self,
+        topic: str,
+        group: str | None,
+        flts: Sequence[filters.Filter],
+        start: Start,
+        reader: Identity | None = None,
     ) -> Dispatcher:
         """The dispatcher for a new stream: the group's shared one, or a fresh ephemeral one."""
         interest = Interest(topic, tuple(flts))
@@ -96,7 +102,7 @@ class SubscriptionHub:
                     )
                     await dispatcher.persist()
                     self._groups[(topic, group)] = dispatcher
-            self.interest.add_durable(Interest(topic, dispatcher.filters))
+            self.interest.add_durable(Interest(topic, dispatcher.filters), reader)
         self._by_topic[topic].add(dispatcher)
         self.interest.add(interest)
         return dispatcher

@@ -119,6 +119,11 @@ class RegistryAccess:
             return ALLOW  # stream opens; deliveries are held by check_delivery
         return self._to_gateway(decision)
 
+    def may_read(self, identity: Identity, topic: str) -> bool:
+        if identity.address is None:
+            return False
+        return self.policy.may_read(identity.address.lower(), topic)
+
     def check_delivery(self, identity: Identity, topic: str) -> Decision:
         decision = self.policy.check_delivery(identity, _policy_identity(identity), topic)
         return self._to_gateway(decision)

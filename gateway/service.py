@@ -109,7 +109,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         identity = await self._identity(req.credentials, req.HasField("credentials"))
         # Pause opens the stream with deliveries held: check_delivery fails closed.
         _enforce(self.access.check_subscribe(identity, topic), "subscribe to", topic, hold=True)
-        dispatcher = await self.hub.open(topic, group, flts, start)
+        dispatcher = await self.hub.open(topic, group, flts, start, identity)
         session = SubscriptionSession(
             self.hub,
             self.access,

@@ -104,6 +104,14 @@ class AccessPolicy:
             self._record(now, identity.address, topic, "subscribe", step.audit, decision)
         return decision
 
+    def may_read(self, address: str, topic: str) -> bool:
+        """Pure query (no stream state, no audit): does `address` still hold read access?
+
+        A paused view (stale chain) counts as yes: data for the reader is held, not refused.
+        """
+        decision = decide_read(self.view, address, topic, self._clock(), self.config.decision)
+        return not isinstance(decision, Deny)
+
     def check_delivery(self, stream: object, identity: Identity, topic: str) -> Decision:
         """Decide before a batch; audited only when the stream's state changes."""
         now = self._clock()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from gateway.access import Identity
 from gateway.filters import Exact
 from gateway.interest import Interest, InterestRegistry
 
@@ -30,3 +31,44 @@ async def test_durable_interest_outlives_streams() -> None:
     reg.add(g)
     reg.remove(g)
     assert reg.topics() == {"orders"}
+
+
+async def test_durable_interest_is_withdrawn_when_every_reader_lost_access() -> None:
+    allowed = {"0xalice", "0xbob"}
+    reg = InterestRegistry(may_read=lambda reader, topic: reader.address in allowed)
+    g = Interest("orders")
+    reg.add_durable(g, Identity("0xalice"))
+    reg.add_durable(g, Identity("0xbob"))
+    assert reg.topics() == {"orders"}
+    version = reg.version
+
+    allowed.discard("0xalice")
+    reg.reevaluate()  # the access view changed: Bob still reads, the interest stays
+    assert reg.topics() == {"orders"} and reg.version == version
+
+    allowed.discard("0xbob")
+    waiter = asyncio.create_task(reg.wait_changed(version))
+    reg.reevaluate()
+    assert await asyncio.wait_for(waiter, 10) == version + 1
+    assert reg.topics() == frozenset()
+
+    allowed.add("0xbob")  # granted again: the group attracts the topic again
+    reg.reevaluate()
+    assert reg.topics() == {"orders"}
+
+
+async def test_durable_group_loaded_at_start_counts_until_a_reader_is_known() -> None:
+    reg = InterestRegistry(may_read=lambda reader, topic: False)
+    reg.add_durable(Interest("orders"))  # from the store: reader not known yet
+    assert reg.topics() == {"orders"}
+    reg.add_durable(Interest("orders"), Identity("0xcarol"))  # a denied reader shows up
+    assert reg.topics() == frozenset()
+
+
+def test_readers_are_kept_by_address_not_per_stream() -> None:
+    from gateway.registry_access import SignedInIdentity
+
+    reg = InterestRegistry()
+    for serial in range(100):
+        reg.add_durable(Interest("orders"), SignedInIdentity("0xalice", serial=serial))
+    assert reg._durable[Interest("orders")] == {Identity("0xalice")}
