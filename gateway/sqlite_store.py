@@ -190,8 +190,7 @@ class SqliteEventStore:
             return self._commit(conn, jobs)
         except Exception as exc:
             log.exception("store writer failed a transaction")
-            failed = StoreError(f"write failed: {exc}")
-            return [(job, False, failed) for job in jobs], frozenset()
+            return [(job, False, StoreError(f"write failed: {exc}")) for job in jobs], frozenset()
 
     def _commit(
         self, conn: sqlite3.Connection, jobs: list[_Job]
@@ -236,8 +235,7 @@ class SqliteEventStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._last_seq, self._next_offsets = seq_before, offsets_before
-            failed = StoreError(f"commit failed: {exc}")
-            return [(job, False, failed) for job in jobs], frozenset()
+            return [(job, False, StoreError(f"commit failed: {exc}")) for job in jobs], frozenset()
         return results, frozenset(tx.topics)
 
     def _hand_off(self, outcomes: list[_Outcome], topics: frozenset[str]) -> None:
