@@ -95,14 +95,7 @@ class AccessPolicy:
     def check_subscribe(self, stream: object, identity: Identity, topic: str) -> Decision:
         """Decide at stream open; the stream's state starts from this decision."""
         identity.require_topic(topic)
-        now = self._clock()
-        decision = decide_read(self.view, identity.address, topic, now, self.config.decision)
-        entry = self._stream(stream, topic)
-        step = entry.gate.step(decision)
-        entry.recheck_at = decision.recheck_at if isinstance(decision, Allow) else None
-        if step.audit is not None:
-            self._record(now, identity.address, topic, "subscribe", step.audit, decision)
-        return decision
+        return self._step_stream(stream, identity, topic, "subscribe")
 
     def may_read(self, address: str, topic: str) -> bool:
         """Pure query (no stream state, no audit): does `address` still hold read access?
@@ -114,13 +107,17 @@ class AccessPolicy:
 
     def check_delivery(self, stream: object, identity: Identity, topic: str) -> Decision:
         """Decide before a batch; audited only when the stream's state changes."""
+        return self._step_stream(stream, identity, topic, "stream")
+
+    def _step_stream(self, stream: object, identity: Identity, topic: str, action: str) -> Decision:
+        """Decide a read for one stream, move its state, audit the change if there is one."""
         now = self._clock()
         decision = decide_read(self.view, identity.address, topic, now, self.config.decision)
         entry = self._stream(stream, topic)
         step = entry.gate.step(decision)
         entry.recheck_at = decision.recheck_at if isinstance(decision, Allow) else None
         if step.audit is not None:
-            self._record(now, identity.address, topic, "stream", step.audit, decision)
+            self._record(now, identity.address, topic, action, step.audit, decision)
         return decision
 
     def next_recheck(self, after: float | None = None) -> float | None:
