@@ -286,7 +286,7 @@ class MeshgateSystem:
                 "all deliver, the owner revokes. Lag = last delivery in that region minus "
                 "the moment `eth_sendRawTransaction` of the revoke returned (Ganache mines "
                 "before it answers, so the block was mined within `revoke_tx_ms` before). "
-                "`cut` = the stream ended with PERMISSION_DENIED within 10 s; "
+                "`cut` = the gateway ended the stream within 10 s (`ended with` = its status); "
                 "`events_after_revoke` = deliveries in that region after that moment."
             )
         return notes

@@ -150,8 +150,9 @@ async def revocation_lag(
         await target.aclose()
     metrics: Metrics = {"revoke_tx_ms": (mined_ns - sent_ns) / 1e6}
     for region, r in readers.items():
-        cut = r.end == "PERMISSION_DENIED"
+        cut = r.end != "open"  # the gateway ended the stream within the cut-off
         metrics[f"cut_{region}"] = 1.0 if cut else 0.0
+        metrics[f"end_{region}_{r.end}"] = 1.0
         after = sum(n for ns, n in r.arrivals if ns > mined_ns)
         metrics[f"events_after_revoke_{region}"] = float(after)
         if cut:

@@ -42,15 +42,16 @@ def test_slow_single_publish_is_called_out() -> None:
     text = _render(
         [Outcome("publish_single", MESHGATE, [{"events_per_s": 700.0}], {"events_per_s": 700.0})]
     )
-    assert "capacity here (700 events/s) is below the offered 1,000 events/s" in text
+    assert "capacity here (700 events/s, publisher alone)" in text
 
 
 def test_revocation_table_per_region() -> None:
     run = {
         "revoke_tx_ms": 50.0,
         "cut_east": 1.0,
+        "end_east_PERMISSION_DENIED": 1.0,
         "lag_ms_east": 12.5,
         "events_after_revoke_east": 3.0,
     }
     text = _render([Outcome("revocation_lag", MESHGATE, [run], dict(run))])
-    assert "| east | 12.50 | 1/1 | 3 |" in text
+    assert "| east | 12.50 | 1/1 | PERMISSION_DENIED ×1 | 3 |" in text
