@@ -7,6 +7,7 @@ attracting the topic, and events published afterwards are not replicated there a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -82,16 +83,20 @@ async def test_revoking_the_last_reader_of_a_durable_group_stops_replication(
         GatewayClient(aa.listen, signer=owner_key) as publisher,
         GatewayClient(cc.listen, signer=reader) as consumer,
     ):
-        # The reader joins a durable group in cc, then goes away: cc stays interested.
-        async with consumer.subscribe(topic, group="billing") as sub:
-            await publisher.publish(topic, CloudEvent({"type": "t", "source": "/s"}, {"n": 0}))
-            first = await anext(sub)
-            assert first.offset == 0
 
         async def cc_wants_it() -> bool:
             return topic in await routed_topics(publisher, "cc")
 
-        await async_wait_for(cc_wants_it, timeout=30, what="cc's interest at aa")
+        # The reader joins a durable group in cc, then goes away: cc stays interested.
+        async with consumer.subscribe(topic, group="billing") as sub:
+            # Interest-only routing: aa sends cc nothing before it knows cc wants the topic.
+            await async_wait_for(cc_wants_it, timeout=30, what="cc's interest at aa")
+            await publisher.publish(topic, CloudEvent({"type": "t", "source": "/s"}, {"n": 0}))
+            async with asyncio.timeout(30):
+                first = await anext(sub)
+            assert first.offset == 0
+
+        await async_wait_for(cc_wants_it, timeout=30, what="cc's durable interest at aa")
 
         owner.revoke(topic, reader.address)
 
