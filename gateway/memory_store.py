@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from gateway.errors import GatewayClosing
 from gateway.store import (
     AppendListener,
+    AppendListeners,
     AppendResult,
     GroupRecord,
     NewEvent,
@@ -34,8 +35,7 @@ class MemoryEventStore:
         self._next_offsets: dict[str, int] = {}
         self._groups: dict[tuple[str, str], GroupRecord] = {}
         self._cursors: dict[str, int] = {}
-        self._listeners: dict[int, AppendListener] = {}
-        self._next_listener = 0
+        self._listeners = AppendListeners()
         self._last_seq = 0
         self._open = False
 
@@ -50,14 +50,7 @@ class MemoryEventStore:
         return self._last_seq
 
     def on_append(self, listener: AppendListener) -> Callable[[], None]:
-        key = self._next_listener
-        self._next_listener += 1
-        self._listeners[key] = listener
-
-        def remove() -> None:
-            self._listeners.pop(key, None)
-
-        return remove
+        return self._listeners.add(listener)
 
     def _check_open(self) -> None:
         if not self._open:
@@ -85,7 +78,7 @@ class MemoryEventStore:
             return
         frozen, last = frozenset(topics), self._last_seq
         loop = asyncio.get_running_loop()
-        for listener in list(self._listeners.values()):
+        for listener in self._listeners.snapshot():
             loop.call_soon(listener, frozen, last)
 
     async def append(

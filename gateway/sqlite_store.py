@@ -36,6 +36,7 @@ from gateway import sqlite_schema
 from gateway.errors import GatewayClosing, StoreError
 from gateway.store import (
     AppendListener,
+    AppendListeners,
     AppendResult,
     GroupRecord,
     NewEvent,
@@ -95,8 +96,7 @@ class SqliteEventStore:
         self._reader_conns: list[sqlite3.Connection] = []
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._listeners: dict[int, AppendListener] = {}
-        self._next_listener = 0
+        self._listeners = AppendListeners()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._last_seq = 0
@@ -144,14 +144,7 @@ class SqliteEventStore:
         return self._last_seq
 
     def on_append(self, listener: AppendListener) -> Callable[[], None]:
-        key = self._next_listener
-        self._next_listener += 1
-        self._listeners[key] = listener
-
-        def remove() -> None:
-            self._listeners.pop(key, None)
-
-        return remove
+        return self._listeners.add(listener)
 
     # -- writer thread ---------------------------------------------------------
 
@@ -268,7 +261,7 @@ class SqliteEventStore:
             self._notify(topics, last_seq)
 
     def _notify(self, topics: frozenset[str], last_seq: int) -> None:
-        for listener in list(self._listeners.values()):
+        for listener in self._listeners.snapshot():
             try:
                 listener(topics, last_seq)
             except Exception:

@@ -74,6 +74,28 @@ class GroupRecord:
 AppendListener = Callable[[frozenset[str], int], None]  # (topics touched, last seq)
 
 
+class AppendListeners:
+    """The listener registry every store shares; each store decides how it calls them."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[int, AppendListener] = {}
+        self._next = 0
+
+    def add(self, listener: AppendListener) -> Callable[[], None]:
+        """Register `listener`; returns the function that removes it."""
+        key = self._next
+        self._next += 1
+        self._listeners[key] = listener
+
+        def remove() -> None:
+            self._listeners.pop(key, None)
+
+        return remove
+
+    def snapshot(self) -> list[AppendListener]:
+        return list(self._listeners.values())
+
+
 class EventStore(Protocol):
     """Durable, ordered, deduplicated event storage. All methods may raise StoreError."""
 
