@@ -49,16 +49,8 @@ def register(subparsers: Any) -> None:
     when.add_argument("--expires", help="ISO 8601 time (UTC if no offset)")
     when.add_argument("--for", dest="duration", help="from now on chain: 90s, 15m, 12h, 30d, 2w")
     grant.set_defaults(func=_grant)
-    action("revoke", "revoke read access", "topic", "address").set_defaults(func=_revoke)
-    action("allow-publisher", "let an address publish", "topic", "address").set_defaults(
-        func=_allow
-    )
-    action("deny-publisher", "stop an address publishing", "topic", "address").set_defaults(
-        func=_deny
-    )
-    action("transfer", "hand the topic to a new owner", "topic", "address").set_defaults(
-        func=_transfer
-    )
+    for name, (help_text, _method, _done_text) in ADDRESS_CHANGES.items():
+        action(name, help_text, "topic", "address").set_defaults(func=_address_change, action=name)
     show = action("show", "owner, version, grants and publishers", "topic")
     show.add_argument("--json", action="store_true", help="one JSON object")
     show.set_defaults(func=_show)
@@ -113,28 +105,28 @@ def _grant(args: argparse.Namespace) -> int:
     return _done(f"granted read on {args.topic!r} to {args.address} {until}", tx)
 
 
-def _revoke(args: argparse.Namespace) -> int:
-    args.address = checksum_address(args.address)
-    tx = _client(args).revoke(args.topic, args.address)
-    return _done(f"revoked read on {args.topic!r} from {args.address}", tx)
+# `owner ACTION TOPIC ADDRESS` changes: help, RegistryClient method, what is printed.
+ADDRESS_CHANGES = {
+    "revoke": ("revoke read access", "revoke", "revoked read on {topic!r} from {address}"),
+    "allow-publisher": (
+        "let an address publish",
+        "allow_publisher",
+        "{address} may publish to {topic!r}",
+    ),
+    "deny-publisher": (
+        "stop an address publishing",
+        "deny_publisher",
+        "{address} may no longer publish to {topic!r}",
+    ),
+    "transfer": ("hand the topic to a new owner", "transfer", "transferred {topic!r} to {address}"),
+}
 
 
-def _allow(args: argparse.Namespace) -> int:
-    args.address = checksum_address(args.address)
-    tx = _client(args).allow_publisher(args.topic, args.address)
-    return _done(f"{args.address} may publish to {args.topic!r}", tx)
-
-
-def _deny(args: argparse.Namespace) -> int:
-    args.address = checksum_address(args.address)
-    tx = _client(args).deny_publisher(args.topic, args.address)
-    return _done(f"{args.address} may no longer publish to {args.topic!r}", tx)
-
-
-def _transfer(args: argparse.Namespace) -> int:
-    args.address = checksum_address(args.address)
-    tx = _client(args).transfer(args.topic, args.address)
-    return _done(f"transferred {args.topic!r} to {args.address}", tx)
+def _address_change(args: argparse.Namespace) -> int:
+    _help, method, done = ADDRESS_CHANGES[args.action]
+    address = checksum_address(args.address)
+    tx = getattr(_client(args), method)(args.topic, address)
+    return _done(done.format(topic=args.topic, address=address), tx)
 
 
 def _show(args: argparse.Namespace) -> int:
