@@ -30,11 +30,11 @@ from cloudevents.core.v1.event import CloudEvent
 from eth_account.signers.local import LocalAccount
 
 from federation.certs import create_ca, issue_gateway
-from gateway.client import GatewayClient, Subscription
 from ledger.config import LedgerConfig
 from ledger.devchain import DevChain
 from ledger.keys import load_signer, new_keystore, write_keystore
 from ledger.registry import RegistryClient, deploy_registry
+from meshgate.client import GatewayClient, Subscription
 from meshgate.processes import GatewayProcess
 from policy.audit import audit_path, verify_file
 from proto import gateway_pb2

@@ -20,9 +20,9 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from gateway import filters
-from gateway.client import GatewayClient
 from gateway.wire import Start
 from meshgate.cli import CliError
+from meshgate.client import GatewayClient
 from policy.signin import load_key_file
 
 STDIN_BATCH = 500

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 import pytest
 
-from gateway.client import GatewayClient, Subscription
+from meshgate.client import GatewayClient, Subscription
 from proto import cloudevents_pb2, gateway_pb2
 from tests.support.federation_fixtures import GatewayCluster
 from tests.support.gateway_process import REPO

@@ -18,7 +18,7 @@ from cloudevents.core.v1.event import CloudEvent
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from gateway.client import GatewayClient
+from meshgate.client import GatewayClient
 from meshgate.processes import GatewayProcess
 from proto import gateway_pb2
 from tests.support.chain_fixtures import DeployedRegistry

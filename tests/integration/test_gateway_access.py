@@ -26,8 +26,8 @@ from gateway.access import (
     Session,
 )
 from gateway.app import Gateway
-from gateway.client import GatewayClient
 from gateway.config import GatewayConfig
+from meshgate.client import GatewayClient
 from tests.integration.gateway_helpers import event
 
 

@@ -7,7 +7,7 @@ import asyncio
 import grpc
 import pytest
 
-from gateway.client import GatewayClient
+from meshgate.client import GatewayClient
 from proto import gateway_pb2, gateway_pb2_grpc
 from tests.integration.gateway_helpers import event, metric, scrape
 from tests.support.gateway_process import GatewayProcess

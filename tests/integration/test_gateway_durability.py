@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc
 
-from gateway.client import GatewayClient
+from meshgate.client import GatewayClient
 from tests.integration.gateway_helpers import event
 from tests.support.gateway_process import REPO, GatewayProcess
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gateway.client import GatewayClient
 from gateway.wire import Start
+from meshgate.client import GatewayClient
 from tests.integration.gateway_helpers import event
 from tests.support.gateway_process import GatewayProcess
 from tests.support.waiting import async_wait_for

@@ -6,9 +6,9 @@ import grpc
 import pytest
 
 from gateway import events
-from gateway.client import GatewayClient
 from gateway.filters import Any as AnyOf
 from gateway.filters import Exact, Not, Prefix
+from meshgate.client import GatewayClient
 from tests.integration.gateway_helpers import event
 from tests.support.gateway_process import GatewayProcess
 

@@ -22,10 +22,10 @@ from cloudevents.core.v1.event import CloudEvent
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from gateway.client import GatewayClient, Received, Subscription
 from ledger.devchain import DevChain
 from ledger.keys import write_keystore
 from ledger.registry import RegistryClient
+from meshgate.client import GatewayClient, Received, Subscription
 from policy.audit import audit_path, read_entries
 from policy.identity import Challenge
 from policy.signin import build_message, sign_in, sign_message
