@@ -4,7 +4,8 @@ pragma solidity ^0.8.20;
 /// @title MeshgateRegistry: who owns a topic, who may read it, who may publish to it.
 /// @notice Anyone registers a topic name and becomes its owner. Only the current owner changes
 /// a topic: transfers it, grants/revokes read access (optionally expiring), allows/denies
-/// publishers. Nobody else can, the deployer included: this contract has no admin.
+/// publishers. Nobody else can, the deployer included: this contract has no admin. The owner
+/// always reads and publishes its own topic with no grant (`canRead`, `canPublish`; gateways agree).
 /// Every change bumps the topic's version and emits one event carrying the topic key
 /// (keccak256 of the name, indexed), the name, the affected address (indexed) and the new version.
 /// Grants and publishers are kept enumerable on chain so a client can list them without logs.
@@ -162,15 +163,23 @@ contract MeshgateRegistry {
         return topics[keccak256(bytes(name))].version;
     }
 
-    /// @notice True if `reader` holds a grant that has not expired at this block.
-    /// The owner is not implicitly a reader: owners grant themselves like anyone else.
+    /// @notice True if `reader` owns the topic, or holds a grant that has not expired at this
+    /// block. The owner always reads its own topic (gateways apply the same rule).
     function canRead(string calldata name, address reader) external view returns (bool) {
-        Grant storage g = grants[keccak256(bytes(name))][reader];
+        bytes32 key = keccak256(bytes(name));
+        address owner = topics[key].owner;
+        if (owner != address(0) && owner == reader) return true;
+        Grant storage g = grants[key][reader];
         return g.index != 0 && (g.expiresAt == 0 || block.timestamp < g.expiresAt);
     }
 
+    /// @notice True if `publisher` owns the topic or is an allowed publisher. The owner always
+    /// publishes to its own topic (gateways apply the same rule).
     function canPublish(string calldata name, address publisher) external view returns (bool) {
-        return publisherIndex[keccak256(bytes(name))][publisher] != 0;
+        bytes32 key = keccak256(bytes(name));
+        address owner = topics[key].owner;
+        if (owner != address(0) && owner == publisher) return true;
+        return publisherIndex[key][publisher] != 0;
     }
 
     /// @notice Grant details: whether one exists (expired or not), its expiry and grant time.

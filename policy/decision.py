@@ -5,7 +5,8 @@ Rules, applied in this order (the first that matches wins):
 1. the view is stale (never synced, or the chain node unheard for longer than the bound)
    -> Pause(STALE_VIEW). Fail closed: nothing is allowed on old facts.
 2. the topic is not registered on chain                      -> Deny(UNKNOWN_TOPIC)
-3. the address owns the topic                                  -> Allow (no expiry)
+3. the address owns the topic                                  -> Allow (no expiry): the
+   owner always reads and publishes its own topic, as the contract's canRead/canPublish say
 4. read:    grant revoked -> Deny(REVOKED); no grant -> Deny(NO_GRANT);
             now >= expiry -> Deny(EXPIRED); otherwise Allow(until=expiry)
    publish: address is an authorized publisher -> Allow; otherwise Deny(NOT_PUBLISHER)

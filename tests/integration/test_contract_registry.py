@@ -217,8 +217,26 @@ def test_transfer_moves_every_right(
     ]
     with pytest.raises(errors.NotOwner):
         owner.grant(topic_name, first)
+    new = new_owner.signer.address  # type: ignore[union-attr]
+    assert new_owner.can_read(topic_name, new) and new_owner.can_publish(topic_name, new)
+    assert not new_owner.can_read(topic_name, first)  # the old owner keeps no right
+    assert not new_owner.can_publish(topic_name, first)
     new_owner.grant(topic_name, first)
     assert new_owner.can_read(topic_name, first)
+
+
+def test_the_owner_reads_and_publishes_its_own_topic_without_a_grant(
+    owner: RegistryClient, funded_account: Callable[[], LocalAccount], topic_name: str
+) -> None:
+    """One rule in the contract and the gateways (policy/decision.py): ownership is access."""
+    me = owner.signer.address  # type: ignore[union-attr]
+    assert not owner.can_read(topic_name, me) and not owner.can_publish(topic_name, me)
+    owner.register(topic_name)
+    assert owner.can_read(topic_name, me) and owner.can_publish(topic_name, me)
+    assert owner.grant_of(topic_name, me) is None  # not a grant: no entry in readersOf
+    assert owner.readers_of(topic_name) == [] and owner.publishers_of(topic_name) == []
+    other = funded_account().address
+    assert not owner.can_read(topic_name, other) and not owner.can_publish(topic_name, other)
 
 
 def test_only_the_owner_changes_a_topic_not_even_the_deployer(
