@@ -7,7 +7,11 @@ Every protocol action is carried out by `_execute`; no task decides protocol mat
 
 Resource handling: `run()` returns when the link closed for any reason and always reports
 `link_down` to its host; the stream is cancelled by the transport's owner.
-Error handling: stream errors (`grpc.aio.AioRpcError`, EOF) close the link as PEER_CLOSED.
+Error handling: the transports map `grpc.aio.AioRpcError` to `PeerUnavailable` (`from exc`); it
+and end of stream close the link as PEER_CLOSED, a malformed message (`PeerProtocolError`) as
+PROTOCOL_VIOLATION, a failed store (`FederationError`) as STORE_FAILED; `LocalProtocolError` or
+any other exception is our bug: logged with its traceback, the link closes as INTERNAL_ERROR
+and the node redials. Cancellation closes the link as SHUTDOWN and still reports `link_down`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from typing import Protocol
 import grpc
 
 from federation.codec import message_from_pb, message_to_pb
-from federation.errors import FederationError, PeerProtocolError
+from federation.errors import (
+    FederationError,
+    LocalProtocolError,
+    PeerProtocolError,
+    PeerUnavailable,
+)
 from federation.messages import EventBatch, Interest, Member, PeerMessage, ReplicatedEvent
 from federation.ports import LogRecord
 from federation.protocol import (
@@ -145,7 +154,24 @@ class PeerLink:
         self._execute(self.protocol.abort(reason, detail))
 
     async def run(self) -> CloseReason:
-        """Run until the link closes; returns why."""
+        """Run until the link closes; returns why. Cancelled: closes as SHUTDOWN and re-raises."""
+        try:
+            await self._run_tasks()
+        except asyncio.CancelledError:
+            self._execute(self.protocol.abort(CloseReason.SHUTDOWN, "cancelled"))
+            raise
+        finally:
+            self._streaming.clear()
+            if self._registered:
+                self._registered = False
+                self.host.link_down(self)
+        reason = self.protocol.close_reason or CloseReason.PEER_CLOSED
+        log.info(
+            "link to %s closed: %s %s", self.peer_region or "?", reason.value, self.close_detail
+        )
+        return reason
+
+    async def _run_tasks(self) -> None:
         try:
             self._execute(self.protocol.start())
             async with asyncio.TaskGroup() as tg:
@@ -158,8 +184,12 @@ class PeerLink:
                 raise _Closed
         except* _Closed:
             pass
-        except* (grpc.aio.AioRpcError, EOFError, ConnectionError) as group:
+        except* (PeerUnavailable, EOFError, ConnectionError) as group:
             self._execute(self.protocol.abort(CloseReason.PEER_CLOSED, str(group.exceptions[0])))
+        except* LocalProtocolError as group:  # our bug: say so loudly, close this link
+            bug = group.exceptions[0]
+            log.error("link to %s broke the protocol", self.peer_region or "?", exc_info=bug)
+            self._execute(self.protocol.abort(CloseReason.INTERNAL_ERROR, str(bug)))
         except* PeerProtocolError as group:
             self._execute(
                 self.protocol.abort(CloseReason.PROTOCOL_VIOLATION, str(group.exceptions[0]))
@@ -170,15 +200,6 @@ class PeerLink:
             exc = group.exceptions[0]
             log.error("link to %s failed", self.peer_region or "?", exc_info=exc)
             self._execute(self.protocol.abort(CloseReason.INTERNAL_ERROR, repr(exc)))
-        finally:
-            self._streaming.clear()
-            if self._registered:
-                self.host.link_down(self)
-        reason = self.protocol.close_reason or CloseReason.PEER_CLOSED
-        log.info(
-            "link to %s closed: %s %s", self.peer_region or "?", reason.value, self.close_detail
-        )
-        return reason
 
     def _execute(self, actions: list[Action]) -> None:
         for action in actions:
@@ -267,10 +288,16 @@ class DialedTransport:
         self._call = call
 
     async def send(self, message: federation_pb2.PeerMessage) -> None:
-        await self._call.write(message)
+        try:
+            await self._call.write(message)
+        except grpc.aio.AioRpcError as exc:
+            raise _unavailable(exc) from exc
 
     async def recv(self) -> federation_pb2.PeerMessage | None:
-        msg = await self._call.read()
+        try:
+            msg = await self._call.read()
+        except grpc.aio.AioRpcError as exc:
+            raise _unavailable(exc) from exc
         if msg is grpc.aio.EOF:
             return None
         assert isinstance(msg, federation_pb2.PeerMessage)
@@ -284,11 +311,21 @@ class AcceptedTransport:
         self._context = context
 
     async def send(self, message: federation_pb2.PeerMessage) -> None:
-        await self._context.write(message)
+        try:
+            await self._context.write(message)
+        except grpc.aio.AioRpcError as exc:
+            raise _unavailable(exc) from exc
 
     async def recv(self) -> federation_pb2.PeerMessage | None:
-        msg = await self._context.read()
+        try:
+            msg = await self._context.read()
+        except grpc.aio.AioRpcError as exc:
+            raise _unavailable(exc) from exc
         if msg is grpc.aio.EOF:
             return None
         assert isinstance(msg, federation_pb2.PeerMessage)
         return msg
+
+
+def _unavailable(exc: grpc.aio.AioRpcError) -> PeerUnavailable:
+    return PeerUnavailable(f"stream broke: {exc.code().name} {exc.details() or ''}".rstrip())

@@ -3,10 +3,13 @@
 It is fed decoded peer messages, results of the shell's work and clock ticks, and returns
 actions; it never touches a socket, a store or a clock of its own.
 
-Transition table:
+Transitions are data: `TRANSITIONS` maps (state, message kind) to the handler that applies the
+message and the state the link enters when the handler did not close it. A message kind with no
+entry for the current state is the peer's protocol violation. Summary:
 
     HANDSHAKING --Hello (version + region ok)--> STREAMING
     HANDSHAKING --Hello (bad)-------------------> CLOSED (PROTOCOL_VIOLATION / WRONG_REGION)
+    HANDSHAKING --anything else-----------------> CLOSED (PROTOCOL_VIOLATION)
     HANDSHAKING --handshake_timeout-------------> CLOSED (HANDSHAKE_TIMEOUT)
     STREAMING   --drain()-----------------------> DRAINING  (no new batches; wait for acks)
     DRAINING    --last in-flight batch acked----> CLOSED (SHUTDOWN)
@@ -14,6 +17,11 @@ Transition table:
     any         --nothing heard for stale_after-> CLOSED (PEER_STALE)
     any         --protocol violation------------> CLOSED (PROTOCOL_VIOLATION)
     any         --peer_closed()-----------------> CLOSED (PEER_CLOSED)
+
+Error handling: the peer's violations are raised inside handlers as `PeerProtocolError` and
+turned by `receive()` into `CloseLink(PROTOCOL_VIOLATION, detail)`: a peer can never make us
+raise. Our own misuse (storing out of order, sending while the window is shut) raises
+`LocalProtocolError`: a bug in the shell, not something to recover from.
 
 Rules:
 - Outbound batches start only after the peer's first Interest (routing needs it) and while
@@ -27,8 +35,11 @@ Rules:
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from federation.errors import LocalProtocolError, PeerProtocolError
 from federation.messages import (
     PROTOCOL_VERSION,
     BatchAck,
@@ -212,34 +223,37 @@ class LinkProtocol:
     # ---- inbound messages ---------------------------------------------------------------------
 
     def receive(self, message: PeerMessage, now: float) -> list[Action]:
+        """Apply one peer message (see TRANSITIONS); never raises for what the peer sent."""
         if self.state is LinkState.CLOSED:
             return []
         self._last_heard = now
-        if self.state is LinkState.HANDSHAKING:
-            if not isinstance(message, Hello):
-                return self._violation(f"expected Hello, got {type(message).__name__}")
-            return self._on_hello(message)
-        match message:
-            case Hello():
-                return self._violation("second Hello")
-            case Interest():
-                self._peer_interest_seen = True
-                return [PeerInterest(message)]
-            case Members(members):
-                return [PeerMembers(members)]
-            case EventBatch():
-                return self._on_batch(message)
-            case BatchAck():
-                return self._on_ack(message)
-            case Ping(nonce):
-                return [SendMessage(Pong(nonce))]
-            case Pong():
-                return []
-        return self._violation(f"unknown message {type(message).__name__}")
+        transition = TRANSITIONS.get((self.state, type(message)))
+        try:
+            if transition is None:
+                raise PeerProtocolError(f"{type(message).__name__} while {self.state.value}")
+            actions = transition.handler(self, message)
+        except PeerProtocolError as exc:
+            return self._violation(str(exc))
+        if transition.next_state is not None and self.state is not LinkState.CLOSED:
+            self.state = transition.next_state
+        return actions
+
+    def _on_interest(self, interest: Interest) -> list[Action]:
+        self._peer_interest_seen = True
+        return [PeerInterest(interest)]
+
+    def _on_members(self, members: Members) -> list[Action]:
+        return [PeerMembers(members.members)]
+
+    def _on_ping(self, ping: Ping) -> list[Action]:
+        return [SendMessage(Pong(ping.nonce))]
+
+    def _on_pong(self, pong: Pong) -> list[Action]:
+        return []
 
     def _on_hello(self, hello: Hello) -> list[Action]:
         if hello.protocol_version != PROTOCOL_VERSION:
-            return self._violation(f"protocol version {hello.protocol_version}")
+            raise PeerProtocolError(f"protocol version {hello.protocol_version}")
         if hello.region == self.local_region:
             return self._close(CloseReason.WRONG_REGION, "peer claims our own region")
         if self.expected_region is not None and hello.region != self.expected_region:
@@ -248,14 +262,13 @@ class LinkProtocol:
                 f"Hello says {hello.region!r}, certificate says {self.expected_region!r}",
             )
         self.peer_region = hello.region
-        self.state = LinkState.STREAMING
         return [PeerHello(hello.region, hello.members)]
 
     def _on_batch(self, batch: EventBatch) -> list[Action]:
         if batch.seq <= self._last_inbound:
-            return self._violation(f"batch seq {batch.seq} not after {self._last_inbound}")
+            raise PeerProtocolError(f"batch seq {batch.seq} not after {self._last_inbound}")
         if len(self._unacked_inbound) >= self._settings.window:
-            return self._violation("peer exceeded its window")
+            raise PeerProtocolError("peer exceeded its window")
         self._last_inbound = batch.seq
         self._unacked_inbound.append(batch.seq)
         self.batches_received += 1
@@ -263,7 +276,7 @@ class LinkProtocol:
 
     def _on_ack(self, ack: BatchAck) -> list[Action]:
         if ack.seq not in self._inflight:
-            return self._violation(f"ack for unsent batch {ack.seq}")
+            raise PeerProtocolError(f"ack for unsent batch {ack.seq}")
         while self._inflight and self._inflight[0] <= ack.seq:
             self._inflight.pop(0)
         self.acked_seq = ack.seq
@@ -278,7 +291,7 @@ class LinkProtocol:
         if self.state is LinkState.CLOSED:
             return []
         if not self._unacked_inbound or self._unacked_inbound[0] != seq:
-            raise ValueError(f"batch {seq} stored out of order")
+            raise LocalProtocolError(f"batch {seq} stored out of order")
         self._unacked_inbound.pop(0)
         return [SendMessage(BatchAck(seq, self._settings.window))]
 
@@ -293,9 +306,9 @@ class LinkProtocol:
     def send_batch(self, seq: int, events: tuple[ReplicatedEvent, ...]) -> list[Action]:
         """Send what the shell read up to `seq` (events may be empty: the cursor still moves)."""
         if self.next_read() is None:
-            raise ValueError("send_batch while the link cannot send")
+            raise LocalProtocolError("send_batch while the link cannot send")
         if seq <= self._read_seq:
-            raise ValueError(f"batch seq {seq} does not advance past {self._read_seq}")
+            raise LocalProtocolError(f"batch seq {seq} does not advance past {self._read_seq}")
         self._read_seq = seq
         self._inflight.append(seq)
         self.batches_sent += 1
@@ -329,3 +342,28 @@ class LinkProtocol:
         self.state = LinkState.CLOSED
         self.close_reason = reason
         return [CloseLink(reason, detail)]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """How a message kind is handled in a state; `next_state` applies unless the handler closed."""
+
+    handler: Callable[[LinkProtocol, Any], list[Action]]
+    next_state: LinkState | None = None
+
+
+_STREAMING_MESSAGES: Mapping[type, Transition] = {
+    Interest: Transition(LinkProtocol._on_interest),
+    Members: Transition(LinkProtocol._on_members),
+    EventBatch: Transition(LinkProtocol._on_batch),
+    BatchAck: Transition(LinkProtocol._on_ack),
+    Ping: Transition(LinkProtocol._on_ping),
+    Pong: Transition(LinkProtocol._on_pong),
+}
+
+TRANSITIONS: Mapping[tuple[LinkState, type], Transition] = {
+    (LinkState.HANDSHAKING, Hello): Transition(LinkProtocol._on_hello, LinkState.STREAMING),
+    **{(LinkState.STREAMING, kind): t for kind, t in _STREAMING_MESSAGES.items()},
+    # Draining stops only our new batches: the peer may still send, and we still store and ack.
+    **{(LinkState.DRAINING, kind): t for kind, t in _STREAMING_MESSAGES.items()},
+}

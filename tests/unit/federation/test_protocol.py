@@ -2,6 +2,7 @@
 
 import pytest
 
+from federation.errors import LocalProtocolError
 from federation.messages import BatchAck, EventBatch, Hello, Interest, Ping, Pong
 from federation.protocol import (
     AdvanceCursor,
@@ -63,7 +64,7 @@ def test_no_batches_before_peer_interest_then_window_limits() -> None:
     assert p.next_read() is None  # window of 2 full
     assert p.receive(BatchAck(15, 2), 0.3) == [AdvanceCursor(15)]
     assert p.next_read() == 20
-    with pytest.raises(ValueError):
+    with pytest.raises(LocalProtocolError):
         p.send_batch(20, ())
 
 
@@ -77,7 +78,7 @@ def test_persist_before_ack_and_in_order() -> None:
     p = streaming()
     assert p.receive(EventBatch(3, ()), 0.3) == [StoreBatch(EventBatch(3, ()))]
     assert p.receive(EventBatch(5, ()), 0.3) == [StoreBatch(EventBatch(5, ()))]
-    with pytest.raises(ValueError):
+    with pytest.raises(LocalProtocolError):
         p.batch_stored(5)  # 3 first
     assert p.batch_stored(3) == [SendMessage(BatchAck(3, 2))]
     [close] = p.receive(EventBatch(4, ()), 0.4)  # seq went backwards
