@@ -3,7 +3,10 @@
 Theory of operation: a client asks for a challenge (`SignInVerifier.challenge`): a fresh,
 single-use, short-lived nonce plus the domain, URI and chain id its message must name. It
 signs an EIP-4361 message (see `policy.signin`) that lists the topics it wants as resources
-(`meshgate://topic/<percent-encoded name>`). `SignInVerifier.verify` checks, in order:
+(`meshgate://topic/<percent-encoded name>`, or the wildcard `meshgate://topic/*` for every
+topic). Scope is explicit: a message with no topic resource is valid for no topic (it still
+signs in; every publish or subscribe with it fails as out of scope). `SignInVerifier.verify`
+checks, in order:
 parse -> domain -> URI -> chain id -> expiration / not-before / issued-at -> signature ->
 nonce. The nonce is consumed only once everything else holds, so a forged attempt cannot
 burn someone's nonce, and a second use of a valid message fails as replayed.
@@ -39,6 +42,10 @@ from policy.errors import (
 )
 
 TOPIC_RESOURCE_PREFIX = "meshgate://topic/"
+# The wildcard resource: every topic. `*` is no legal topic name, and a topic resource
+# percent-encodes every reserved character, so no topic's resource can collide with it.
+ALL_TOPICS = "*"
+ALL_TOPICS_RESOURCE = TOPIC_RESOURCE_PREFIX + ALL_TOPICS
 # Clock difference tolerated between a client's issued-at and ours.
 DEFAULT_CLOCK_SKEW = 60.0
 
@@ -73,7 +80,8 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """A proven address; `topics` None means the proof was not limited to topics."""
+    """A proven address and its scope: `topics` None = every topic (the wildcard resource);
+    otherwise exactly those topics (an empty set: none)."""
 
     address: str
     expires_at: float
@@ -81,26 +89,35 @@ class Identity:
 
     def require_topic(self, topic: str) -> None:
         """Raise SignInOutOfScope unless the proof covers `topic`."""
-        if self.topics is not None and topic not in self.topics:
+        if self.topics is None or topic in self.topics:
+            return
+        if not self.topics:
             raise SignInOutOfScope(
-                f"sign-in does not list topic {topic!r} among its resources "
-                f"({topic_resource(topic)})"
+                f"sign-in lists no topic resources, so it is valid for no topic: add "
+                f"{topic_resource(topic)} (or {ALL_TOPICS_RESOURCE} for every topic)"
             )
+        raise SignInOutOfScope(
+            f"sign-in does not list topic {topic!r} among its resources ({topic_resource(topic)})"
+        )
 
 
 def topic_resource(topic: str) -> str:
-    """The resource URI naming `topic` in a sign-in message."""
+    """The resource URI naming `topic` (or, for `ALL_TOPICS`, every topic) in a sign-in."""
+    if topic == ALL_TOPICS:
+        return ALL_TOPICS_RESOURCE
     return TOPIC_RESOURCE_PREFIX + quote(topic, safe="")
 
 
 def topics_from_resources(resources: list[str] | None) -> frozenset[str] | None:
-    """Topics named by `resources`; None if none of them is a topic resource."""
-    topics = {
+    """The scope `resources` grant: None (every topic) if they hold the wildcard resource,
+    else the topics they name, an empty set when they name none (no topic)."""
+    if ALL_TOPICS_RESOURCE in (resources or []):
+        return None
+    return frozenset(
         unquote(r[len(TOPIC_RESOURCE_PREFIX) :])
         for r in resources or []
         if r.startswith(TOPIC_RESOURCE_PREFIX)
-    }
-    return frozenset(topics) if topics else None
+    )
 
 
 class NonceRegistry:

@@ -1,7 +1,9 @@
 """Sign-In with Ethereum, client side: build and sign the EIP-4361 message for a challenge.
 
 Used by the CLI (`--key-file`) and the Python client. The message lists the topics the
-client wants as resources, so a stolen session is no good for other topics.
+client wants as resources, so a stolen session is no good for other topics. Scope is
+explicit: no topics means a sign-in valid for no topic; `ALL_TOPICS` ("*") among the topics
+asks for every topic (the wildcard resource `meshgate://topic/*`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from eth_utils import to_checksum_address
 
 from ledger.keys import load_signer
 from policy.errors import KeyFileError
-from policy.identity import Challenge, topic_resource
+from policy.identity import ALL_TOPICS, Challenge, topic_resource
+
+__all__ = ["ALL_TOPICS", "SignedProof", "build_message", "load_key_file", "sign_in", "sign_message"]
 
 DEFAULT_MESSAGE_TTL = 600.0
 KEY_PASSWORD_ENV = "MESHGATE_KEY_PASSWORD"
@@ -40,8 +44,12 @@ def build_message(
     now: float,
     ttl: float = DEFAULT_MESSAGE_TTL,
 ) -> str:
-    """The EIP-4361 text for `address` answering `challenge`, valid for `ttl` seconds."""
-    resources = [topic_resource(t) for t in sorted(set(topics))]
+    """The EIP-4361 text for `address` answering `challenge`, valid for `ttl` seconds, scoped
+    to `topics` (as resources; `ALL_TOPICS` among them: every topic, and no other resource)."""
+    wanted = set(topics)
+    resources = [
+        topic_resource(t) for t in sorted({ALL_TOPICS} if ALL_TOPICS in wanted else wanted)
+    ]
     message = siwe.SiweMessage(
         domain=challenge.domain,
         address=_checksum(address),

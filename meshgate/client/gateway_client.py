@@ -15,14 +15,18 @@ Errors: RPC failures raise `grpc.aio.AioRpcError` (status code + one-line detail
 
 Sign-in: pass `signer=` (an eth-account LocalAccount) and the client signs in with
 Sign-In with Ethereum (GetNonce + SignIn) before its first call, then sends the session
-token, signing in again shortly before the session expires. `signin_topics` limits the proof
-to those topics (EIP-4361 resources); empty means not limited.
+token, signing in again shortly before the session expires. The proof's scope (EIP-4361
+resources) is explicit: it lists `signin_topics` plus every topic this client has published
+to or subscribed to; a call on a topic outside the current session signs in again with the
+topic added. `signin_topics=[ALL_TOPICS]` (`policy.signin.ALL_TOPICS`, "*") asks for a
+session valid on every topic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,7 +40,7 @@ from gateway import events, wire
 from gateway.access import Credentials
 from gateway.filters import Filter
 from policy.identity import Challenge
-from policy.signin import sign_in
+from policy.signin import ALL_TOPICS, sign_in
 from proto import cloudevents_pb2, gateway_pb2, gateway_pb2_grpc
 
 ACK_BATCH = 128
@@ -206,6 +210,8 @@ class GatewayClient:
         self.signer = signer
         self.signin_topics = tuple(signin_topics)
         self.session_expires_at: float | None = None
+        self._scope: set[str] = set(signin_topics)  # what the next sign-in lists
+        self._session_scope: frozenset[str] = frozenset()  # what the current session lists
         self._channel = grpc.aio.insecure_channel(
             target,
             options=[
@@ -241,22 +247,32 @@ class GatewayClient:
             nonce.chain_id,
             nonce.expires_at.seconds + nonce.expires_at.nanos / 1e9,
         )
-        proof = sign_in(self.signer, challenge, self.signin_topics, time.time())
+        scope = frozenset(self._scope)
+        proof = sign_in(self.signer, challenge, scope, time.time())
         request = gateway_pb2.SignInRequest(
             proof=gateway_pb2.SignInProof(message=proof.message, signature=proof.signature)
         )
         response = await self.stub.SignIn(request, timeout=self.timeout)
         self.credentials = Credentials(session_token=response.session_token)
         self.session_expires_at = response.expires_at.seconds + response.expires_at.nanos / 1e9
+        self._session_scope = scope
         return self.credentials
 
-    async def _current_credentials(self) -> Credentials | None:
-        if self.signer is not None and (
+    async def _current_credentials(self, topic: str | None = None) -> Credentials | None:
+        """Credentials for a call on `topic`: signs in (again) when the session is missing,
+        near its expiry, or does not list `topic`."""
+        if self.signer is None:
+            return self.credentials
+        if topic is not None:
+            self._scope.add(topic)
+        covered = ALL_TOPICS in self._session_scope or topic in self._session_scope
+        if (
             self.credentials is None
             or self.session_expires_at is None
             or time.time() > self.session_expires_at - SESSION_RENEW_MARGIN
+            or (topic is not None and not covered)
         ):
-            await self.sign_in()
+            return await self.sign_in()  # this call's own token, even if another signs in too
         return self.credentials
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
@@ -276,7 +292,7 @@ class GatewayClient:
         request = gateway_pb2.PublishRequest(
             topic=topic, batch=cloudevents_pb2.CloudEventBatch(events=pbs)
         )
-        creds = _credentials_pb(await self._current_credentials())
+        creds = _credentials_pb(await self._current_credentials(topic))
         if creds is not None:
             request.credentials.CopyFrom(creds)
         response = await self.stub.Publish(request, timeout=self.timeout)
@@ -302,7 +318,10 @@ class GatewayClient:
             credits=credits,
         )
         return Subscription(
-            self.stub, open_pb, auto_ack=auto_ack, credentials=self._current_credentials
+            self.stub,
+            open_pb,
+            auto_ack=auto_ack,
+            credentials=functools.partial(self._current_credentials, topic),
         )
 
     async def topics(self) -> list[gateway_pb2.TopicInfo]:

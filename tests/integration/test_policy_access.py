@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
 
 import grpc
@@ -22,13 +22,14 @@ from cloudevents.core.v1.event import CloudEvent
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from gateway import events
 from ledger.devchain import DevChain
 from ledger.keys import write_keystore
 from ledger.registry import RegistryClient
 from meshgate.client import GatewayClient, Received, Subscription
 from policy.audit import audit_path, read_entries
 from policy.identity import Challenge
-from policy.signin import build_message, sign_in, sign_message
+from policy.signin import ALL_TOPICS, build_message, sign_in, sign_message
 from proto import gateway_pb2, gateway_pb2_grpc
 from tests.support.chain_fixtures import DeployedRegistry, deploy
 from tests.support.gateway_process import GatewayProcess
@@ -289,6 +290,63 @@ async def test_bad_sign_ins_are_unauthenticated_and_say_why(
         await call.read()
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "session invalid" in str(info.value.details())
+
+
+async def test_sign_in_scope_is_explicit_and_the_client_fills_it(
+    gateway: GatewayProcess, owner: RegistryClient, topic: str, clients: list[GatewayClient]
+) -> None:
+    other = f"{topic}-b"
+    owner.register(topic)
+    owner.register(other)
+    stub = client_for(clients, gateway, None).stub
+
+    async def publish_with(resources: list[str]) -> None:
+        proof = sign_in(owner.signer, await _challenge(stub), resources, time.time())
+        signed = await stub.SignIn(
+            gateway_pb2.SignInRequest(
+                proof=gateway_pb2.SignInProof(message=proof.message, signature=proof.signature)
+            ),
+            timeout=20,
+        )
+        request = gateway_pb2.PublishRequest(
+            topic=topic,
+            credentials=gateway_pb2.Credentials(session_token=signed.session_token),
+        )
+        request.batch.events.append(events.to_pb(event(9)))
+        await stub.Publish(request, timeout=20)
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await publish_with([])  # no topic resource: valid for no topic
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "sign-in out of scope" in str(info.value.details())
+    assert "no topic resources" in str(info.value.details())
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await publish_with([other])
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    await async_wait_for(
+        lambda: _accepted(publish_with([ALL_TOPICS])), timeout=45, what="wildcard scope"
+    )
+
+    client = client_for(clients, gateway, owner.signer)  # no signin_topics given
+    await client.publish(topic, event(10))
+    first = client.credentials
+    await client.publish(other, event(11))  # a new topic: signs in again, listing both
+    assert client.credentials != first
+    second = client.credentials
+    async with client.subscribe(topic) as sub:  # already covered: no new sign-in
+        async with asyncio.timeout(30):
+            assert (await anext(sub)).event is not None
+    assert client.credentials == second
+
+
+async def _accepted(call: Awaitable[None]) -> bool:
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAVAILABLE):
+            return False
+        raise
+    return True
 
 
 def _cli(*args: str, password: str = "pw", timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -15,6 +15,8 @@ from policy.errors import (
     Unauthenticated,
 )
 from policy.identity import (
+    ALL_TOPICS,
+    ALL_TOPICS_RESOURCE,
     Challenge,
     NonceRegistry,
     SignInConfig,
@@ -51,10 +53,39 @@ def test_session_never_outlives_message_nor_session_ttl() -> None:
         SignInConfig(domain=CONFIG.domain, uri=CONFIG.uri, chain_id=1337, session_ttl=10)
     )
     now = time.time()
-    proof = sign_in(ALICE, short.challenge(now), [], now, ttl=600)
+    proof = sign_in(ALICE, short.challenge(now), ["t"], now, ttl=600)
     identity = short.verify(proof.message, proof.signature, now)
     assert identity.expires_at == pytest.approx(now + 10)
+
+
+def test_a_sign_in_without_topic_resources_is_valid_for_no_topic(verifier: SignInVerifier) -> None:
+    now = time.time()
+    proof = sign_in(ALICE, verifier.challenge(now), [], now)
+    assert "Resources" not in proof.message
+    identity = verifier.verify(proof.message, proof.signature, now)
+    assert identity.topics == frozenset()
+    with pytest.raises(SignInOutOfScope, match=r"no topic resources.*meshgate://topic/\*"):
+        identity.require_topic("orders")
+
+
+def test_the_wildcard_resource_covers_every_topic(verifier: SignInVerifier) -> None:
+    now = time.time()
+    proof = sign_in(ALICE, verifier.challenge(now), [ALL_TOPICS, "orders"], now)
+    assert "- meshgate://topic/*" in proof.message and "orders" not in proof.message
+    identity = verifier.verify(proof.message, proof.signature, now)
     assert identity.topics is None
+    identity.require_topic("orders")
+    identity.require_topic("anything.else")
+
+
+def test_a_hand_written_message_with_a_foreign_resource_only_has_no_topic(
+    verifier: SignInVerifier,
+) -> None:
+    now = time.time()
+    text = build_message(ALICE.address, verifier.challenge(now), [], now)
+    message = text + "\nResources:\n- https://example.com/"
+    identity = verifier.verify(message, sign_message(ALICE, message), now)
+    assert identity.topics == frozenset()
 
 
 def test_replayed_message_is_rejected(verifier: SignInVerifier) -> None:
@@ -170,5 +201,8 @@ def test_nonce_registry_is_bounded_and_single_use() -> None:
 def test_topic_resources_round_trip() -> None:
     names = ["plain", "a/b", "with space", "ünï"]
     assert topics_from_resources([topic_resource(n) for n in names]) == frozenset(names)
-    assert topics_from_resources(["https://example.com/"]) is None
-    assert topics_from_resources(None) is None
+    assert topics_from_resources(["https://example.com/"]) == frozenset()
+    assert topics_from_resources(None) == frozenset()
+    assert topics_from_resources([ALL_TOPICS_RESOURCE, topic_resource("a")]) is None
+    assert topic_resource(ALL_TOPICS) == ALL_TOPICS_RESOURCE == "meshgate://topic/*"
+    assert topic_resource("*x") == "meshgate://topic/%2Ax"  # no topic resource is the wildcard
