@@ -33,6 +33,7 @@ STATUS_TABLE: dict[type[BaseException], grpc.StatusCode] = {
     policy_errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     policy_errors.AccessDenied: grpc.StatusCode.PERMISSION_DENIED,
     policy_errors.AccessPaused: grpc.StatusCode.UNAVAILABLE,
+    policy_errors.AuditTampered: grpc.StatusCode.UNAVAILABLE,
     ledger_errors.ChainUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 

@@ -1,18 +1,40 @@
-"""The append-only audit log file (JSON lines) in a gateway's data dir.
+"""The append-only audit log file (JSON lines) in a gateway's data dir, and its signed head.
 
-Resource handling: `AuditLog.open` reads the file once to find the tail (and refuses to
-append to a broken chain: AuditLogCorrupt); `append` writes one line and flushes it before
-returning, so an entry is on disk before the decision it records takes effect; `close`
-is idempotent. One writer per file (the gateway); readers (`read_entries`, `verify_file`)
-may run at any time and see whole lines only.
+Files (all in the data dir): `audit.jsonl` (the hash chain, `policy.audit_chain`),
+`audit.head` (the signed head after the last append, `policy.audit_head`, rewritten in
+place) and `audit.key` (the Ed25519 seed that signs heads, created 0600 at first open).
+
+Tamper rules:
+- `AuditLog.open` refuses (AuditLogCorrupt) a log that does not verify against its signed
+  head: broken chain, fewer entries than the head (cut tail, emptied), an entry whose hash
+  differs from the head's (recomputed), a head with a bad signature, a head or log without
+  its key. A log with neither head nor key (written before signed heads) is adopted with
+  one WARNING and signed from then on.
+- A running `AuditLog` checks before each append that the file is still the one it wrote
+  (same inode, the size it left, its last line unchanged). If not, it logs one ERROR line,
+  refuses every later append and raises AuditTampered: callers fail closed.
+- Every HEAD_LOG_INTERVAL seconds (at an append) and at close it logs the signed head as one
+  INFO line `audit head seq=... hash=...`, for an external log collector: the check against
+  an operator who holds the key and rewrites everything (`meshgate audit verify --head`).
+
+Resource handling: `append` writes one line with one write() before returning (fsync too if
+asked), so an entry is on disk before the decision it records takes effect, then the head;
+`close` is idempotent. One writer per file (the gateway); readers (`read_entries`,
+`check_log`) may run at any time: they read the head before the log, so a concurrent append
+never looks like a cut tail.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+import nacl.exceptions
+import nacl.signing
 
 from policy.audit_chain import (
     GENESIS,
@@ -22,36 +44,236 @@ from policy.audit_chain import (
     parse_line,
     verify_lines,
 )
-from policy.errors import AuditLogCorrupt
+from policy.audit_head import SignedHead, head_problem, parse_head, public_key_hex, sign_head
+from policy.errors import AuditLogCorrupt, AuditTampered
+
+log = logging.getLogger(__name__)
 
 AUDIT_FILE_NAME = "audit.jsonl"
+HEAD_FILE_NAME = "audit.head"
+KEY_FILE_NAME = "audit.key"
+HEAD_WIDTH = 512  # bytes: the head is rewritten in place with one pwrite, padded to this
+HEAD_LOG_INTERVAL = 60.0  # s between "audit head" log lines while appending
+_TAIL_CHUNK = 4096
 
 
 def audit_path(data_dir: Path) -> Path:
     return data_dir / AUDIT_FILE_NAME
 
 
+def head_path(log_path: Path) -> Path:
+    return log_path.with_name(HEAD_FILE_NAME)
+
+
+def key_path(log_path: Path) -> Path:
+    return log_path.with_name(KEY_FILE_NAME)
+
+
+# -- the key and the head files ---------------------------------------------------------
+
+
+def load_key(path: Path) -> nacl.signing.SigningKey:
+    """The signing key in `path` (hex seed); AuditLogCorrupt if unreadable or malformed."""
+    try:
+        seed = bytes.fromhex(path.read_text(encoding="ascii").strip())
+        return nacl.signing.SigningKey(seed)
+    except (OSError, ValueError, nacl.exceptions.CryptoError) as exc:
+        raise AuditLogCorrupt(f"audit key {path} unreadable: {exc}") from exc
+
+
+def create_key(path: Path) -> nacl.signing.SigningKey:
+    """A new key written to `path` (0600, must not exist)."""
+    key = nacl.signing.SigningKey.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, bytes(key).hex().encode("ascii") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return key
+
+
+def public_key_of(path: Path) -> str:
+    """The hex public key of the key file at `path`."""
+    return public_key_hex(load_key(path))
+
+
+def read_head(path: Path) -> SignedHead | None:
+    """The signed head in `path`, None if there is none; AuditLogCorrupt if malformed."""
+    problem = ""
+    for _attempt in range(3):  # a read racing the writer's in-place pwrite: read again
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AuditLogCorrupt(f"signed head {path} unreadable: {exc}") from exc
+        try:
+            return parse_head(text)
+        except ValueError as exc:
+            problem = str(exc)
+    raise AuditLogCorrupt(f"signed head {path} malformed: {problem}")
+
+
+# -- checking a log ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCheck:
+    result: VerifyResult  # the chain, against the head and any extra anchors
+    head: SignedHead | None
+    key: str  # hex public key the head was checked against
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+
+def check_log(
+    path: Path,
+    *,
+    public_key: str | None = None,
+    anchors: Mapping[int, str] | None = None,
+    require_head: bool = True,
+) -> AuditCheck:
+    """Verify the log at `path` against its signed head (and `anchors`, e.g. a head kept
+    elsewhere). `public_key` (hex) pins the key; by default the key file beside the log.
+
+    Raises AuditLogCorrupt only when there is no log at all; every other problem is in
+    the result (`result.problem`, one line)."""
+    head = _read_head_or_problem(head_path(path))
+    if not path.exists():
+        raise AuditLogCorrupt(f"no audit log at {path}")
+    if public_key is None:
+        try:
+            public_key = public_key_of(key_path(path))
+        except AuditLogCorrupt as exc:
+            return AuditCheck(_problem(f"{exc}; pass the public key to check against"), None, "")
+    if isinstance(head, str):
+        return AuditCheck(_problem(head), None, public_key)
+    all_anchors = dict(anchors or {})
+    if head is None:
+        if require_head:
+            return AuditCheck(
+                _problem(f"no signed head at {head_path(path)} (removed?)"), None, public_key
+            )
+    else:
+        problem = head_problem(head, public_key)
+        if problem is not None:
+            return AuditCheck(_problem(f"signed head: {problem}"), head, public_key)
+        if all_anchors.get(head.seq, head.hash) != head.hash:
+            return AuditCheck(
+                _problem(f"signed head for entry {head.seq} differs from the given head"),
+                head,
+                public_key,
+            )
+        all_anchors[head.seq] = head.hash
+    return AuditCheck(verify_lines(_lines(path), all_anchors), head, public_key)
+
+
+def verify_file(path: Path, *, public_key: str | None = None) -> VerifyResult:
+    """The chain of the log at `path`, checked against its signed head (see check_log)."""
+    return check_log(path, public_key=public_key).result
+
+
+def _read_head_or_problem(path: Path) -> SignedHead | str | None:
+    try:
+        return read_head(path)
+    except AuditLogCorrupt as exc:
+        return str(exc)
+
+
+def _problem(text: str) -> VerifyResult:
+    return VerifyResult(0, GENESIS, 0, text)
+
+
+# -- the writer -------------------------------------------------------------------------
+
+
 class AuditLog:
-    def __init__(self, path: Path, handle: IO[str], seq: int, last_hash: str, fsync: bool):
+    """The gateway's one writer of an audit log; see the module docstring for its rules."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fd: int,
+        head_fd: int,
+        key: nacl.signing.SigningKey,
+        seq: int,
+        last_hash: str,
+        last_line: bytes,
+        fsync: bool,
+        clock: Callable[[], float],
+    ) -> None:
         self.path = path
-        self._handle: IO[str] | None = handle
+        self._fd: int | None = fd
+        self._head_fd = head_fd
+        self._key = key
         self._seq = seq
         self._last_hash = last_hash
+        self._last_line = last_line
+        stat = os.fstat(fd)
+        self._ident = (stat.st_dev, stat.st_ino)
+        self._size = stat.st_size
         self._fsync = fsync
+        self._clock = clock
+        self._tampered: str | None = None
+        self._head_logged_at = float("-inf")
+        self._head: SignedHead | None = None
 
     @classmethod
-    def open(cls, path: Path, *, fsync: bool = False) -> AuditLog:
-        """Open (creating) the log at `path`; raise AuditLogCorrupt if it does not verify."""
+    def open(
+        cls, path: Path, *, fsync: bool = False, clock: Callable[[], float] = time.time
+    ) -> AuditLog:
+        """Open (creating) the log at `path`; AuditLogCorrupt if it does not verify."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        result = verify_file(path) if path.exists() else VerifyResult(0, GENESIS, None, None)
-        if not result.ok:
-            raise AuditLogCorrupt(f"{path}: {result.problem}; refusing to append")
-        handle = path.open("a", encoding="utf-8")
-        return cls(path, handle, result.entries, result.last_hash, fsync)
+        if not path.exists() and (head_path(path).exists() or key_path(path).exists()):
+            raise AuditLogCorrupt(f"{path} is missing but its signed head or key exists; refusing")
+        had_key = key_path(path).exists()
+        key = _open_key(path)
+        if path.exists():
+            check = check_log(path, public_key=public_key_hex(key), require_head=had_key)
+            if not check.ok:
+                raise AuditLogCorrupt(f"{path}: {check.result.problem}; refusing to append")
+            result = check.result
+        else:
+            result = VerifyResult(0, GENESIS, None, None)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        head_fd = os.open(head_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+        last_line = _last_line(fd, path) if result.entries else b""
+        audit = cls(
+            path,
+            fd=fd,
+            head_fd=head_fd,
+            key=key,
+            seq=result.entries,
+            last_hash=result.last_hash,
+            last_line=last_line,
+            fsync=fsync,
+            clock=clock,
+        )
+        audit._write_head()
+        log.info(
+            "audit log %s: %d entries, heads signed by key %s",
+            path,
+            result.entries,
+            public_key_hex(key),
+        )
+        return audit
 
     @property
     def last_seq(self) -> int:
         return self._seq
+
+    @property
+    def tampered(self) -> str | None:
+        """Why appending stopped (the file changed under the gateway), or None."""
+        return self._tampered
+
+    @property
+    def head(self) -> SignedHead | None:
+        return self._head
 
     def append(
         self,
@@ -64,8 +286,10 @@ class AuditLog:
         reason: str,
         block: int | None,
     ) -> AuditEntry:
-        if self._handle is None:
+        """Write one entry (and the signed head); AuditTampered if the file was edited."""
+        if self._fd is None:
             raise AuditLogCorrupt(f"{self.path}: audit log is closed")
+        self._check_untouched(self._fd)
         entry = next_entry(
             self._last_hash,
             self._seq + 1,
@@ -77,24 +301,123 @@ class AuditLog:
             reason=reason,
             block=block,
         )
-        self._handle.write(entry.to_json() + "\n")
-        self._handle.flush()
+        line = (entry.to_json() + "\n").encode("utf-8")
+        _write_all(self._fd, line)
         if self._fsync:
-            os.fsync(self._handle.fileno())
+            os.fsync(self._fd)
+        self._size += len(line)
         self._seq = entry.seq
         self._last_hash = entry.hash
+        self._last_line = line
+        self._write_head()
+        if self._head is not None and self._head.time - self._head_logged_at >= HEAD_LOG_INTERVAL:
+            self._log_head()
         return entry
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        if self._fd is None:
+            return
+        try:
+            if self._tampered is None:
+                self._log_head()
+        finally:
+            os.close(self._fd)
+            os.close(self._head_fd)
+            self._fd = None
 
     def __enter__(self) -> AuditLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _check_untouched(self, fd: int) -> None:
+        if self._tampered is None:
+            self._tampered = _changed(self.path, fd, self._ident, self._size, self._last_line)
+            if self._tampered is not None:
+                log.error(
+                    "audit log %s changed under the gateway (%s): refusing access decisions "
+                    "that need auditing until it is checked (meshgate audit verify) and restarted",
+                    self.path,
+                    self._tampered,
+                )
+        if self._tampered is not None:
+            raise AuditTampered(f"audit log unavailable: edited while running ({self._tampered})")
+
+    def _write_head(self) -> None:
+        head = sign_head(self._key, self._seq, self._last_hash, self._clock())
+        record = head.to_json().encode("ascii")
+        os.pwrite(self._head_fd, record.ljust(HEAD_WIDTH - 1) + b"\n", 0)
+        if self._fsync:
+            os.fsync(self._head_fd)
+        self._head = head
+
+    def _log_head(self) -> None:
+        head = self._head
+        if head is None:
+            return
+        self._head_logged_at = head.time
+        log.info(
+            "audit head seq=%d hash=%s time=%.3f key=%s sig=%s",
+            head.seq,
+            head.hash,
+            head.time,
+            head.key,
+            head.sig,
+        )
+
+
+def _open_key(path: Path) -> nacl.signing.SigningKey:
+    """The log's key; a new one only for a log that has never had a signed head."""
+    where = key_path(path)
+    if where.exists():
+        return load_key(where)
+    if head_path(path).exists():
+        raise AuditLogCorrupt(f"audit key {where} is missing but {path} has a signed head")
+    if path.exists() and path.stat().st_size > 0:
+        log.warning(
+            "audit log %s has no signed head (written before signed heads, or its head and key "
+            "were removed): adopting it as it is and signing from here on",
+            path,
+        )
+    return create_key(where)
+
+
+def _changed(
+    path: Path, fd: int, ident: tuple[int, int], size: int, last_line: bytes
+) -> str | None:
+    """Why the file at `path` is not the one this writer left (open as `fd`), or None."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return "file removed"
+    if (stat.st_dev, stat.st_ino) != ident:
+        return "file replaced"
+    if stat.st_size != size:
+        return f"size {stat.st_size} bytes, expected {size}"
+    if last_line and os.pread(fd, len(last_line), size - len(last_line)) != last_line:
+        return "last entry rewritten"
+    return None
+
+
+def _last_line(fd: int, path: Path) -> bytes:
+    """The file's last line (with its newline), read backwards from the end."""
+    size = os.fstat(fd).st_size
+    with path.open("rb") as handle:
+        tail = b""
+        while True:
+            start = max(0, size - len(tail) - _TAIL_CHUNK)
+            handle.seek(start)
+            tail = handle.read(size - start)
+            cut = tail.rfind(b"\n", 0, len(tail) - 1)
+            if cut >= 0 or start == 0:
+                return tail[cut + 1 :]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -104,12 +427,6 @@ def _lines(path: Path) -> Iterator[str]:
                 yield line.rstrip("\n")
             elif line:  # a torn last line: show it so verify names it
                 yield line
-
-
-def verify_file(path: Path) -> VerifyResult:
-    if not path.exists():
-        raise AuditLogCorrupt(f"no audit log at {path}")
-    return verify_lines(_lines(path))
 
 
 def read_entries(

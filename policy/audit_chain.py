@@ -5,15 +5,18 @@ reason, block, prev_hash, hash. `hash` is the SHA-256 hex of the canonical JSON 
 keys, no spaces, UTF-8) of every other key, `prev_hash` included; the first entry's
 prev_hash is GENESIS. seq starts at 1 and grows by one. Editing, removing, inserting or
 reordering any entry breaks the chain at that entry; `verify_lines` names the first one.
-(Truncating the tail is not detectable from the log alone; the last hash can be exported.)
+A cut tail, an emptied log or a chain recomputed from one entry on still verify alone: they
+show only against an anchor kept outside the log, a (seq, hash) pair the log must contain
+(the signed head, `policy.audit_head`, or a head the operator kept elsewhere).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 GENESIS = "0" * 64
@@ -34,7 +37,11 @@ class AuditEntry:
     hash: str
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        row = {name: getattr(self, name) for name in _ENTRY_FIELDS}  # asdict deep-copies
+        return json.dumps(row, sort_keys=True, separators=(",", ":"))
+
+
+_ENTRY_FIELDS = tuple(f.name for f in dataclasses.fields(AuditEntry))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +105,15 @@ def parse_line(line: str) -> AuditEntry:
         raise ValueError(f"wrong keys: {exc}") from exc
 
 
-def verify_lines(lines: Iterable[str]) -> VerifyResult:
-    """Check the chain; stop at the first entry that does not verify."""
+def verify_lines(lines: Iterable[str], anchors: Mapping[int, str] | None = None) -> VerifyResult:
+    """Check the chain; stop at the first entry that does not verify.
+
+    `anchors` maps seq -> the hash that entry must have (seq 0: GENESIS); an anchor past the
+    log's end means entries were removed from the tail.
+    """
+    anchors = anchors or {}
+    if 0 in anchors and anchors[0] != GENESIS:
+        return VerifyResult(0, GENESIS, 0, "anchor for entry 0 is not the genesis hash")
     prev = GENESIS
     count = 0
     for number, line in enumerate(lines, start=1):
@@ -120,6 +134,23 @@ def verify_lines(lines: Iterable[str]) -> VerifyResult:
             return VerifyResult(
                 count, prev, entry.seq, f"entry {entry.seq}: content does not match its hash"
             )
+        expected = anchors.get(entry.seq)
+        if expected is not None and expected != entry.hash:
+            return VerifyResult(
+                count,
+                prev,
+                entry.seq,
+                f"entry {entry.seq}: hash differs from its signed head (rewritten here or before)",
+            )
         prev = entry.hash
         count += 1
+    beyond = [seq for seq in anchors if seq > count]
+    if beyond:
+        return VerifyResult(
+            count,
+            prev,
+            count + 1,
+            f"log ends at entry {count} but its head names entry {max(beyond)}: "
+            f"{'emptied' if count == 0 else 'tail cut'}",
+        )
     return VerifyResult(count, prev, None, None)

@@ -17,6 +17,7 @@ Exception tree (the gateway maps classes to gRPC status codes in `gateway/status
     ├── AccessDenied               signed in, but the chain does not allow it (has a reason)
     ├── AccessPaused               cannot decide now (stale view): fail closed, retry later
     ├── AuditLogCorrupt            the audit log's hash chain is broken
+    │   └── AuditTampered          the log changed under a running gateway: fail closed
     └── KeyFileError               a key file cannot be read or decrypted
 """
 
@@ -98,6 +99,10 @@ class AccessPaused(PolicyError):
 
 class AuditLogCorrupt(PolicyError):
     """The audit log's hash chain does not verify."""
+
+
+class AuditTampered(AuditLogCorrupt):
+    """The audit log file changed under the gateway that writes it; it appends no more."""
 
 
 class KeyFileError(PolicyError):
