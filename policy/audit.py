@@ -260,6 +260,7 @@ class AuditLog:
             result.entries,
             public_key_hex(key),
         )
+        audit._log_head()
         return audit
 
     @property

@@ -323,3 +323,16 @@ def test_property_any_tampering_fails_and_only_an_untouched_log_verifies(
         how = "none"
     check = check_log(path)
     assert check.ok is (how == "none"), (how, k, check.result.problem)
+
+
+def test_signed_head_is_logged_at_open_and_close_for_an_external_collector(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="policy.audit"):
+        path = make_log(tmp_path, n=3)
+    heads = [r.getMessage() for r in caplog.records if r.getMessage().startswith("audit head")]
+    assert len(heads) == 2 and heads[0].startswith("audit head seq=0 ")
+    seq, head_hash = heads[-1].split()[2:4]
+    assert seq == "seq=3"
+    kept = head_hash.removeprefix("hash=")
+    assert check_log(path, anchors={3: kept}).ok
