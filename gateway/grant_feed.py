@@ -6,6 +6,11 @@ freshness moves forward and, if any topic changed or the view just turned fresh 
 being stale, every open stream is told to re-check (`RegistryAccess.changed`). Staleness
 itself needs no item: the adapter's timer wakes streams when the view goes stale.
 
+A `Rewound` (the chain no longer holds what came after its block: a reorg, a node restarted
+without its database, the registry gone) rewinds the view to that block and leaves it stale,
+so access pauses (fails closed) until the follower has re-read the new chain and the next
+checkpoint makes the view fresh again; every open stream re-checks at once.
+
 Resource handling: `run()` consumes the follower until cancelled; the follower's own retry
 and reconnect logic lives in ledger. `wait_synced()` lets start-up hold the readiness line
 until the view covers the chain head it saw at start.
@@ -25,7 +30,7 @@ from policy import grant_view as view
 log = logging.getLogger(__name__)
 
 
-def to_policy(item: ledger.FollowItem) -> view.RegistryChange | view.Checkpoint:
+def to_policy(item: ledger.Change | ledger.Synced) -> view.RegistryChange | view.Checkpoint:
     """The policy layer's value for one follower item (expiry 0 = never -> None)."""
     if isinstance(item, ledger.Synced):
         return view.Checkpoint(
@@ -73,6 +78,19 @@ class GrantFeed:
         bound = self.access.policy.config.decision.staleness_bound
         dirty = False
         async for item in self._items:
+            if isinstance(item, ledger.Rewound):
+                grants.rewind(item.block_number)
+                log.warning(
+                    "chain rewound (%s): grant view back at block %d, access paused until "
+                    "it re-syncs",
+                    item.reason,
+                    item.block_number,
+                )
+                self.access.changed()
+                dirty = False
+                async with self._synced:
+                    self.synced_block = min(self.synced_block, item.block_number)
+                continue
             value = to_policy(item)
             if not isinstance(value, view.Checkpoint):
                 dirty = grants.apply(value) is not None or dirty

@@ -1,10 +1,15 @@
 """Registry changes as frozen values, decoded from raw logs without web3 (pure).
 
 Each change carries its chain `Position` (block, log_index): positions are strictly increasing
-along the chain, so a consumer persists the last one it processed and resumes after it.
+along the chain, so a consumer persists the last one it processed and resumes after it. It
+also carries the hash of its block, so the follower can tell a reorganised block from the one
+it read.
 `Synced` is not a change: it says "every change up to `block_number` has been handed out",
 with that block's timestamp (the contract's clock, for expiry) and the wall time at which the
 node was last heard from (for staleness bounds).
+`Rewound` is not a change either: the chain no longer holds what was handed out after
+`block_number` (a reorg, a node restarted without its database, a registry gone); the consumer
+drops it and counts its view incomplete until the next `Synced`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Change:
     topic_key: str  # 0x-hex keccak256 of the name
     version: int
     tx_hash: str
+    block_hash: str = ""  # 0x-hex; "" when the node did not say (then it is not compared)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +98,34 @@ class Synced:
         return Position.end_of(self.block_number)
 
 
-FollowItem = Change | Synced
+@dataclass(frozen=True, kw_only=True)
+class Rewound:
+    """Everything handed out after `block_number` is void: drop it, then wait for a `Synced`.
+
+    `block_number` is the newest block still on the chain as it was read (the common ancestor),
+    or `from_block - 1` when none is known (start over: the registry is gone, or the fork is
+    deeper than the follower remembers). Changes after it come again, from the new chain.
+    """
+
+    block_number: int
+    reason: str
+
+    @property
+    def position(self) -> Position:
+        return Position.end_of(self.block_number)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockHeader:
+    """What the follower needs of a block: where it sits in the chain, and its time."""
+
+    number: int
+    hash: str  # 0x-hex
+    parent_hash: str
+    timestamp: int
+
+
+FollowItem = Change | Synced | Rewound
 
 _CLASSES: dict[str, type[Change]] = {
     "TopicRegistered": TopicRegistered,
@@ -173,5 +206,6 @@ def decode_change(log: Mapping[str, Any]) -> Change | None:
         position=Position(_as_int(log["blockNumber"]), _as_int(log["logIndex"])),
         topic_key=args["topic"],
         tx_hash="0x" + _as_bytes(log["transactionHash"]).hex(),
+        block_hash="0x" + _as_bytes(log["blockHash"]).hex() if log.get("blockHash") else "",
         **fields,
     )

@@ -1,10 +1,10 @@
 """Where the follower reads the chain: HTTP polling or a WebSocket with a newHeads wake-up.
 
-Both sources answer the same four questions (head, logs in a range, a block's timestamp,
-wait for a new head). The WebSocket source subscribes to `newHeads` only as a wake-up call:
-logs are always read with `eth_getLogs` over a block range, so a missed notification can
-delay a change by one poll interval but never lose or repeat it. If the node refuses the
-subscription, the WebSocket source degrades to polling.
+Both sources answer the same five questions (head, logs in a range, a block's header, is
+the registry deployed, wait for a new head). The WebSocket source subscribes to `newHeads`
+only as a wake-up call: logs are always read with `eth_getLogs` over a block range, so a
+missed notification can delay a change by one poll interval but never lose or repeat it. If
+the node refuses the subscription, the WebSocket source degrades to polling.
 
 Error handling: every failure that a reconnect may cure (socket closed, refused, timed out,
 node error) is raised as `ChainUnavailable`; a wrong chain id as `WrongChainId`.
@@ -19,10 +19,11 @@ from typing import Any, Protocol
 
 import aiohttp
 import websockets
+from eth_utils import to_checksum_address
 from web3 import AsyncHTTPProvider, AsyncWeb3, WebSocketProvider
 from web3.exceptions import Web3Exception
 
-from ledger.changes import Change, decode_change
+from ledger.changes import BlockHeader, Change, decode_change
 from ledger.config import LedgerConfig
 from ledger.errors import ChainUnavailable, LedgerError, WrongChainId
 
@@ -40,7 +41,8 @@ class ChainSource(Protocol):
 
     async def head(self) -> int: ...
     async def changes(self, first: int, last: int) -> list[Change]: ...
-    async def timestamp(self, block: int) -> int: ...
+    async def header(self, block: int) -> BlockHeader: ...
+    async def registry_deployed(self) -> bool: ...
     async def wait_for_head(self, timeout: float) -> None: ...
 
 
@@ -76,12 +78,32 @@ class _Web3Source:
         logs = await self._bounded(self.w3.eth.get_logs(params))
         return [c for c in (decode_change(log) for log in logs) if c is not None]
 
-    async def timestamp(self, block: int) -> int:
-        header = await self._bounded(self.w3.eth.get_block(block))
-        return int(header["timestamp"])
+    async def header(self, block: int) -> BlockHeader:
+        raw = await self._bounded(self.w3.eth.get_block(block))
+        if raw is None or raw.get("hash") is None:
+            raise ChainUnavailable(f"node has no block {block} (yet)")
+        return BlockHeader(
+            number=int(raw["number"]),
+            hash=_hex(raw["hash"]),
+            parent_hash=_hex(raw["parentHash"]),
+            timestamp=int(raw["timestamp"]),
+        )
+
+    async def registry_deployed(self) -> bool:
+        """Is there code at the registry address on the node's current chain?"""
+        if self.registry is None:
+            return False
+        code = await self._bounded(self.w3.eth.get_code(to_checksum_address(self.registry)))
+        return len(bytes(code)) > 0
 
     async def wait_for_head(self, timeout: float) -> None:
         await asyncio.sleep(timeout)
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, str):
+        return value.lower() if value.startswith("0x") else "0x" + value.lower()
+    return "0x" + bytes(value).hex()
 
 
 class _WebSocketSource(_Web3Source):

@@ -7,16 +7,22 @@
 The decisions live in `ledger.follow_state.FollowState` (pure); this shell owns the
 connection (`ledger.follow_source`) and one background task that feeds a bounded queue.
 
-Guarantees: changes come out in (block, log_index) order, each exactly once per follower,
-after `config.confirmations` blocks; a `Synced` follows every fetched range and is repeated
-at least once per `poll_interval` while the node answers, so a consumer can bound how stale
-its view is (no `Synced` for a while = the chain is unreachable). A new follower started with
-`resume_after=<last position processed>` continues without repeating or skipping a change.
+Guarantees: changes come out in (block, log_index) order, each exactly once per follower
+and chain, after `config.confirmations` blocks; a `Synced` follows every fetched range and is
+repeated at least once per `poll_interval` while the node answers, so a consumer can bound how
+stale its view is (no `Synced` for a while = the chain is unreachable). A new follower started
+with `resume_after=<last position processed>` continues without repeating or skipping a change.
+When the chain no longer holds what was handed out (a reorg, a node restarted without its
+database, no registry code at the address), a `Rewound(block)` says so: the consumer drops
+every change after `block` and the changes of the new chain follow (see `follow_state`).
+The registry's code is checked on every (re)connect and after every rewind; while it is
+missing the follower hands out nothing (no `Synced`: the consumer's view stays stale).
 
-Error handling: a dropped or unreachable node (`ChainUnavailable`) is retried forever with
-exponential backoff (`statistics()` shows it); the core keeps its place, so the reconnect
-neither misses nor repeats a change. Any other error (`WrongChainId`, an undecodable log)
-ends the iteration by raising it from `__anext__`.
+Error handling: a dropped or unreachable node, or a registry address without code
+(`ChainUnavailable`), is retried forever with exponential backoff (`statistics()` shows
+it); the core keeps its place, so the reconnect neither misses nor repeats a change. Any
+other error (`WrongChainId`, an undecodable log) ends the iteration by raising it from
+`__anext__`.
 
 Resource handling: `aclose()` (or leaving the `async with`) cancels the task and closes the
 connection; it is idempotent.
@@ -32,11 +38,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-from ledger.changes import FollowItem, Position
+from ledger.changes import FollowItem, Position, Rewound, Synced
 from ledger.config import LedgerConfig
 from ledger.errors import ChainUnavailable, LedgerError
 from ledger.follow_source import ChainSource, open_source
-from ledger.follow_state import FetchHeader, FetchLogs, FollowState, Idle
+from ledger.follow_state import FetchHeader, FetchLogs, FollowState
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,7 @@ class FollowerStatistics:
     mode: str  # "websocket", "polling" or "disconnected"
     synced_block: int
     handed_out: int
+    rewinds: int
     reconnects: int
     last_error: str | None
 
@@ -120,6 +127,7 @@ class RegistryFollower:
             mode=self._mode,
             synced_block=self._state.synced_block,
             handed_out=self._state.handed_out,
+            rewinds=self._state.rewinds,
             reconnects=self._reconnects,
             last_error=self._last_error,
         )
@@ -161,20 +169,52 @@ class RegistryFollower:
             await self._queue.put(_Failed(exc))
 
     async def _follow(self, source: ChainSource) -> None:
+        await self._check_registry(source)
         while True:
             head = await source.head()
             observed_at = self._clock()
             step = self._state.step(head, observed_at)
+            items: list[FollowItem]
             if isinstance(step, FetchLogs):
+                # header(last) before the logs, header(first) after: a chain that changed in
+                # between shows up as a mismatch (see follow_state)
+                last = await source.header(step.last)
                 changes = await source.changes(step.first, step.last)
-                stamp = await source.timestamp(step.last)
-                for item in self._state.logs_fetched(step, changes, stamp, observed_at):
-                    await self._queue.put(item)
-                if not self._state.caught_up(head):
-                    continue  # a long backlog: keep reading ranges without waiting
+                first = last if step.first == step.last else await source.header(step.first)
+                items = self._state.logs_fetched(
+                    step, changes, first=first, last=last, observed_at=observed_at
+                )
             elif isinstance(step, FetchHeader):
-                stamp = await source.timestamp(step.block)
-                await self._queue.put(self._state.header_fetched(step.block, stamp, observed_at))
-            elif not isinstance(step, Idle):
-                await self._queue.put(step)
+                items = self._state.header_fetched(await source.header(step.block), observed_at)
+            elif isinstance(step, Synced | Rewound):
+                items = [step]
+            else:
+                items = []  # Idle
+            for item in items:
+                await self._queue.put(item)
+            if any(isinstance(item, Rewound) for item in items):
+                for item in items:
+                    if isinstance(item, Rewound):
+                        log.warning(
+                            "registry follower: %s: rewound to block %d",
+                            item.reason,
+                            item.block_number,
+                        )
+                await self._check_registry(source)
+                continue
+            if self._state.searching:
+                continue  # locating a rewind: a few header reads, bounded by the window
+            if isinstance(step, FetchLogs) and items and not self._state.caught_up(head):
+                continue  # a long backlog: keep reading ranges without waiting
             await source.wait_for_head(self.config.poll_interval)
+
+    async def _check_registry(self, source: ChainSource) -> None:
+        """No code at the registry address: void what was handed out, retry later."""
+        if await source.registry_deployed():
+            return
+        reason = f"no contract at registry {self.config.registry} on this chain"
+        rewound = self._state.registry_missing(reason)
+        if rewound is not None:
+            log.warning("registry follower: %s: rewound to block %d", reason, rewound.block_number)
+            await self._queue.put(rewound)
+        raise ChainUnavailable(reason)

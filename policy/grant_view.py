@@ -14,7 +14,10 @@ Invariants:
 - changes for topics never registered are counted in `statistics()` and otherwise ignored
   (the registry contract does not emit them; the view must not invent owners);
 - freshness only moves forward: a checkpoint for an older block than the last one is ignored
-  for the block fields but still refreshes `observed_at` (the node answered).
+  for the block fields but still refreshes `observed_at` (the node answered);
+- `rewind(block)` (the chain no longer holds what came after `block`) leaves the view exactly
+  as if only the changes up to `block` had been applied (it replays them: rewinds are rare,
+  registry changes few) and never synced: stale until the next checkpoint.
 """
 
 from __future__ import annotations
@@ -142,11 +145,30 @@ class GrantView:
         self._freshness: Freshness | None = None
         self._applied = 0
         self._ignored = 0
+        self._history: list[RegistryChange] = []  # every change fed, in order, for rewind()
 
     # -- feeding ---------------------------------------------------------------------------
 
     def apply(self, change: RegistryChange) -> str | None:
         """Apply one change; return the topic it changed, or None if it was ignored."""
+        self._history.append(change)
+        return self._apply(change)
+
+    def rewind(self, block: int) -> set[str]:
+        """Forget every change after `block` and the freshness; return the topics that changed.
+
+        The view is stale afterwards (`freshness` None) until the next `checkpoint`.
+        """
+        kept = [c for c in self._history if c.block <= block]
+        dropped = {c.topic for c in self._history if c.block > block}
+        self._topics, self._applied, self._ignored = {}, 0, 0
+        self._history = []
+        self._freshness = None
+        for change in kept:
+            self.apply(change)
+        return dropped
+
+    def _apply(self, change: RegistryChange) -> str | None:
         if isinstance(change, TopicRegistered):
             self._topics[change.topic] = _TopicState(owner=normalize_address(change.owner))
             return self._bump(change.topic)

@@ -108,3 +108,32 @@ async def test_view_turning_fresh_again_wakes_paused_streams() -> None:
     fresh = GrantFeed(acc, items([synced(2, now)]))
     await fresh.run()
     assert wakes == [1]
+
+
+async def test_a_rewind_drops_later_grants_and_pauses_until_resynced() -> None:
+    acc = access(bound=5.0)
+    wakes: list[int] = []
+    acc.view.subscribe(lambda: wakes.append(1))
+    now = time.time()
+    reader = "0x" + "ee" * 20
+    feed = GrantFeed(
+        acc,
+        items(
+            [
+                change(ledger.TopicRegistered, 1, owner=OWNER),
+                synced(1, now),
+                change(ledger.AccessGranted, 2, reader=reader, expires_at=0),
+                synced(2, now),
+                ledger.Rewound(block_number=1, reason="chain head 1 is behind applied block 2"),
+            ]
+        ),
+    )
+    await feed.run()
+    grants = acc.policy.view
+    assert grants.grant("t", reader) is None  # the rolled-back grant is gone
+    assert grants.owner("t") == OWNER.lower()  # what the chain still holds stays
+    assert grants.is_stale(now, 5.0)  # and access pauses until the next checkpoint
+    assert feed.synced_block == 1
+    assert len(wakes) == 3  # first sync, the grant, the rewind
+    await GrantFeed(acc, items([synced(3, now)])).run()
+    assert not grants.is_stale(now, 5.0)

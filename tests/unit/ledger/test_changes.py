@@ -62,10 +62,12 @@ def test_ownership_transferred_from_bytes_log() -> None:
         "blockNumber": 3,
         "logIndex": 0,
         "transactionHash": b"\x01" * 32,
+        "blockHash": b"\x0c" * 32,
     }
     change = decode_change(log)
     assert isinstance(change, OwnershipTransferred)
     assert (change.owner, change.previous_owner, change.version) == (B, A, 9)
+    assert change.block_hash == "0x" + "0c" * 32  # compared by the follower against headers
 
 
 def test_foreign_logs_are_ignored() -> None:

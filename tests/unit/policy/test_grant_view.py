@@ -80,3 +80,23 @@ def test_freshness_never_moves_backwards() -> None:
     assert fresh is not None and fresh.synced_block == 11 and fresh.observed_at == 60.0
     assert not view.is_stale(now=90.0, bound=30)
     assert view.is_stale(now=90.1, bound=30)
+
+
+def test_rewind_forgets_later_changes_and_the_freshness() -> None:
+    view = registered()
+    view.apply(GrantSet(topic="t", grantee=READER, expires_at=None, block=2))
+    view.checkpoint(Checkpoint(block=2, block_timestamp=20, observed_at=1.0))
+    view.apply(GrantRevoked(topic="t", grantee=READER, block=3))
+    view.apply(TopicRegistered(topic="u", owner=OWNER, block=3))
+    view.checkpoint(Checkpoint(block=3, block_timestamp=30, observed_at=2.0))
+
+    assert view.rewind(2) == {"t", "u"}
+    grant = view.grant("t", READER)
+    assert grant is not None and not grant.revoked  # the revoke is gone, the grant is back
+    assert view.topics() == ["t"] and view.topic("t").version == 2  # type: ignore[union-attr]
+    assert view.freshness is None and view.is_stale(2.0, 30.0)  # stale until re-synced
+    view.checkpoint(Checkpoint(block=2, block_timestamp=20, observed_at=3.0))
+    assert not view.is_stale(3.0, 30.0)
+
+    assert view.rewind(-1) == {"t"}  # a full re-sync: nothing left
+    assert view.topics() == [] and view.statistics().changes_applied == 0
