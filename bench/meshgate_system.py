@@ -167,7 +167,8 @@ class MeshgateSystem:
         if self.help is None:
             return self
         try:
-            self._start_gateway(SINGLE, SINGLE, [])
+            open_flag = ["--open"] if "--open" in (self.help or "") else []
+            self._start_gateway(SINGLE, SINGLE, open_flag)
             if self.has_policy:
                 self._start_secure()
         except BaseException:

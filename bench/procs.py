@@ -1,34 +1,25 @@
-"""Child processes for the bench: each in its own process group, always stopped by that group.
+"""The bench's waiting helpers; children are `meshgate.processes.ChildProcess` like everywhere.
 
-Resource handling: `Child.stop()` sends SIGTERM to the group, waits, then SIGKILL; it is
-idempotent, so every `finally` may call it. Output goes to a log file, never a pipe that
-could fill up and stall the child.
+`Child` is the one child-process type (own process group, output to a log file, stopped by
+group), with the bench's error type for readiness failures.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from meshgate.processes import ChildProcess, ChildProcessError, free_port
+
 T = TypeVar("T")
+
+__all__ = ["BenchError", "Child", "free_port", "wait_until"]
 
 
 class BenchError(Exception):
     """Something the bench needs could not be started or did not become ready."""
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that was free a moment ago (for configs that need it up front)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], T | None], *, timeout: float, what: str) -> T:
@@ -47,8 +38,8 @@ def wait_until(predicate: Callable[[], T | None], *, timeout: float, what: str) 
     raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}") from last
 
 
-class Child:
-    """One child process running in a new session (its own process group)."""
+class Child(ChildProcess):
+    """A bench child: stdout and stderr to one log file."""
 
     def __init__(
         self,
@@ -58,62 +49,17 @@ class Child:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> None:
-        self.argv = list(argv)
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env=env,
-            cwd=cwd,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
+        super().__init__(argv, stdout_path=log_path, env=env, cwd=cwd)
 
     def log_text(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        return self.output()
 
-    def wait_for_line(self, marker: str, *, timeout: float) -> str:
+    def wait_for_line(self, marker: str, *, timeout: float) -> str:  # type: ignore[override]
         """The first log line containing `marker`; fails early if the child exits."""
+        try:
+            return super().wait_for_line(marker, timeout=timeout).string
+        except ChildProcessError as exc:
+            raise BenchError(str(exc)) from exc
 
-        def find() -> str | None:
-            for line in self.log_text().splitlines():
-                if marker in line:
-                    return line
-            if not self.alive():
-                tail = "\n".join(self.log_text().splitlines()[-15:])
-                raise BenchError(f"{self.argv[0]} exited ({self.proc.returncode}):\n{tail}")
-            return None
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = find()
-            if line is not None:
-                return line
-            time.sleep(0.05)
-        tail = "\n".join(self.log_text().splitlines()[-15:])
-        raise BenchError(f"no line with {marker!r} from {self.argv[0]} in {timeout:.0f}s:\n{tail}")
-
-    def stop(self, grace: float = 10.0) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=grace)
-        # Anything the leader left behind in its group goes too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self._log.close()
+    def stop(self, grace: float = 10.0) -> int | None:
+        return super().stop(grace)

@@ -1,11 +1,13 @@
-"""`Gateway`: one region's gateway process, built from GatewayConfig plus pluggable parts.
+"""`Gateway`: one region's gateway (store, client API, delivery), from GatewayConfig and parts.
 
-Parts other layers add (they never edit this file):
+The process is assembled top down by `meshgate.assemble`, which builds the parts first and
+hands them in; the gateway never builds another layer's parts:
 
 - `access`: an AccessControl (gateway/access.py); default OpenAccess (logs loudly).
-- `services`: factories `(GatewayRuntime) -> GatewayService`-like objects with
-  `async run()` (runs until cancelled, inside serve()'s TaskGroup) and `async aclose()`.
-  Federation uses this: it gets the store, interest registry and region from the runtime.
+- `store`, `interest`, `metrics`: built by the caller when another part shares them (the
+  federation node reads the store and the interest); defaults for a stand-alone gateway.
+- `services`: objects with `async run()` (runs until cancelled, inside serve()'s TaskGroup)
+  and `async aclose()` (closed before the store, in reverse order).
 - `servicers`: callables `(grpc.aio.Server) -> None` that add servicers to the client port.
 - `peers`: a callable returning the PeerView for ListPeers.
 
@@ -22,7 +24,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
@@ -36,33 +37,28 @@ from gateway.hub import SubscriptionHub
 from gateway.interest import InterestRegistry
 from gateway.metrics import REFRESH, GatewayMetrics
 from gateway.service import GatewayService, PeerView
+from gateway.service import add_to_server as add_gateway_service
 from gateway.sqlite_store import SqliteEventStore
 from gateway.store import EventStore
-from proto import gateway_pb2, gateway_pb2_grpc
+from proto import gateway_pb2
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
-
-
-@dataclass(frozen=True)
-class GatewayRuntime:
-    """What services receive: the live parts of the gateway they extend."""
-
-    config: GatewayConfig
-    store: EventStore
-    interest: InterestRegistry
-    access: AccessControl
-    metrics: GatewayMetrics
+# Health-checked only while the gateway runs without access control: monitoring can alert on
+# an open gateway with one standard health query (NOT_FOUND means access control is on).
+OPEN_ACCESS_HEALTH = "meshgate.access.open"
 
 
 class Service(Protocol):
+    """A background part of the process: runs inside serve()'s TaskGroup, closed before the
+    store."""
+
     async def run(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
 
-ServiceFactory = Callable[[GatewayRuntime], Service]
 ServicerAdder = Callable[[grpc.aio.Server], None]
 
 
@@ -72,30 +68,44 @@ class Gateway:
         config: GatewayConfig,
         *,
         access: AccessControl | None = None,
-        services: Sequence[ServiceFactory] = (),
+        services: Sequence[Service] = (),
         servicers: Sequence[ServicerAdder] = (),
         peers: Callable[[], PeerView] = PeerView,
         store: EventStore | None = None,
+        interest: InterestRegistry | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.config = config
         self.access: AccessControl = access if access is not None else OpenAccess()
         self.store: EventStore = store if store is not None else SqliteEventStore(config.data_dir)
         # Grant-aware interest: durable groups count only while a reader may still read, and
         # are re-judged whenever the access view changes (a revoke, an expiry, staleness).
-        self.interest = InterestRegistry(may_read=self.access.may_read)
+        self.interest = (
+            interest if interest is not None else InterestRegistry(may_read=self.access.may_read)
+        )
         self._unsubscribe_interest = self.access.view.subscribe(self.interest.reevaluate)
-        self.metrics = GatewayMetrics()
-        self.hub = SubscriptionHub(self.store, self.interest, config.ack_timeout)
-        self._service_factories = tuple(services)
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
+        self.hub = SubscriptionHub(
+            self.store,
+            self.interest,
+            config.ack_timeout,
+            max_ack_pending=config.max_ack_pending,
+            max_redelivery_delay=config.max_redelivery_delay,
+        )
+        self.services: tuple[Service, ...] = tuple(services)
         self._servicer_adders = tuple(servicers)
         self._peers = peers
-        self.services: list[Service] = []
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.metrics_port: int | None = None
         self._stop = asyncio.Event()
         self._closed = False
         self._health = health.HealthServicer()
+
+    @property
+    def open_access(self) -> bool:
+        """True when anyone may publish and read (no registry: the operator chose --open)."""
+        return isinstance(self.access, OpenAccess)
 
     @property
     def listen(self) -> str:
@@ -123,14 +133,14 @@ class Gateway:
         await self.hub.load_durable_interest()
         server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.max_receive_message_length", self.config.max_message_bytes),
+                ("grpc.max_send_message_length", self.config.max_message_bytes),
             ]
         )
         self.service = GatewayService(
             self.config, self.store, self.hub, self.access, self.metrics, self._peers
         )
-        gateway_pb2_grpc.add_GatewayServicer_to_server(self.service, server)
+        add_gateway_service(self.service, server)  # malformed requests: INVALID_ARGUMENT
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for add in self._servicer_adders:
             add(server)
@@ -144,10 +154,11 @@ class Gateway:
         self.server = server
         self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        if self.open_access:
+            self._health.set(OPEN_ACCESS_HEALTH, health_pb2.HealthCheckResponse.SERVING)
+        self.metrics.access_open.set(1 if self.open_access else 0)
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
-        runtime = GatewayRuntime(self.config, self.store, self.interest, self.access, self.metrics)
-        self.services = [factory(runtime) for factory in self._service_factories]
         log.info("gateway %s serving on %s", self.config.region, self.listen)
 
     def request_stop(self) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import grpc
 
+from meshgate.errors import MeshgateError
+
 # Sub-command groups, in the order `meshgate --help` lists them.
 COMMAND_MODULES = (
     "gateway",
@@ -46,10 +48,6 @@ EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 1."""
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser, or with `only` the one command module that owns that command."""
     parser = argparse.ArgumentParser(
@@ -72,9 +70,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     """The base errors of each layer: all are the user's to fix, not bugs."""
-    types: list[type[BaseException]] = [CliError]
+    types: list[type[BaseException]] = [MeshgateError]
     for module_name, class_name in (
         ("gateway.errors", "GatewayError"),
+        ("eventmodel.errors", "EventModelError"),
         ("ledger.errors", "LedgerError"),
         ("policy.errors", "PolicyError"),
         ("federation.errors", "FederationError"),

@@ -2,10 +2,13 @@
 
 Prints ONE readiness line to stdout once serving (actual ports, so port 0 works)::
 
-    meshgate gateway ready region=eu listen=127.0.0.1:40123 metrics=127.0.0.1:40124
+    meshgate gateway ready region=eu listen=127.0.0.1:40123 metrics=127.0.0.1:40124 access=registry
 
-and logs to stderr. SIGTERM: stop accepting, end streams, drain in-flight publishes, close
-the store, exit 0.
+(`access=open` when started with `--open`) and logs to stderr. SIGTERM: stop accepting, end
+streams, drain in-flight publishes, close the store, exit 0.
+
+This module only declares the flags: `meshgate.settings` turns flags, environment and the
+config file into one `GatewaySettings`, and `meshgate.assemble` builds the process from it.
 """
 
 from __future__ import annotations
@@ -13,26 +16,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from gateway.app import Gateway
-from gateway.config import (
-    GatewayConfig,
-    build_config,
-    flag_defaults,
-    join_host_port,
-    parse_listen,
-)
-from gateway.federation_wiring import add_federation_arguments, federation_parts
-from gateway.registry_wiring import (
-    add_registry_arguments,
-    parse_duration,
-    registry_settings,
-    serve_gateway,
-)
+from gateway.config import join_host_port
+from meshgate.config_file import read_config_file
+from meshgate.errors import SettingsError
+from meshgate.settings import REGISTRY_ENV, RPC_ENV, GatewaySettings, parse_duration, resolve
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def register(subparsers: Any) -> None:
@@ -44,77 +44,83 @@ def register(subparsers: Any) -> None:
     run.add_argument("--listen", help="HOST:PORT for the client API (port 0 = pick one)")
     run.add_argument("--data", type=Path, help="data directory (SQLite store)")
     run.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0 = pick one)")
-    run.add_argument("--config", type=Path, help="TOML config file (CLI flags win)")
+    run.add_argument("--config", type=Path, help="TOML config file (flags and env win)")
     run.add_argument("--max-event-bytes", type=int, help="largest event accepted (bytes)")
     run.add_argument("--ack-timeout", type=float, help="seconds before an unacked event is resent")
     run.add_argument("--retention-interval", type=float, help="seconds between retention passes")
-    run.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    run.add_argument("--log-level", help="stderr log level (default INFO)")
     add_registry_arguments(run)
     add_federation_arguments(run)
-    run.set_defaults(func=_run, run_parser=run)
+    run.set_defaults(func=_run)
 
 
-def config_from_args(args: argparse.Namespace) -> GatewayConfig:
-    host, port = parse_listen(args.listen) if args.listen else (None, None)
-    return build_config(
-        args.config,
-        region=args.region,
-        host=host,
-        port=port,
-        data_dir=args.data,
-        metrics_port=args.metrics_port,
-        max_event_bytes=args.max_event_bytes,
-        ack_timeout=args.ack_timeout,
-        retention_interval=args.retention_interval,
+def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("access control (on-chain registry, or --open)")
+    group.add_argument(
+        "--open",
+        action="store_true",
+        default=None,
+        help="run WITHOUT access control: anyone may publish and read (never implied)",
+    )
+    group.add_argument("--rpc", help=f"chain node URL, http(s):// or ws(s):// (env {RPC_ENV})")
+    group.add_argument("--registry", help=f"registry contract address (env {REGISTRY_ENV})")
+    group.add_argument("--chain-id", type=int, help="expected chain id (checked on connect)")
+    group.add_argument(
+        "--staleness",
+        type=_duration,
+        help="pause access when the chain is unheard for this long (default 30s)",
+    )
+    group.add_argument(
+        "--confirmations",
+        type=int,
+        help="blocks on top of a registry change before it applies (default 0; see deploying.md)",
+    )
+    group.add_argument("--from-block", type=int, help="registry deployment block (default 0)")
+    group.add_argument(
+        "--signin-domain", help="domain sign-in messages must name (default meshgate-REGION)"
     )
 
 
-async def serve(gateway: Gateway) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, gateway.request_stop)
-    async with gateway:
-        metrics = (
-            join_host_port(gateway.config.host, gateway.metrics_port)
-            if gateway.metrics_port is not None
-            else "off"
-        )
-        print(
-            f"meshgate gateway ready region={gateway.config.region} "
-            f"listen={gateway.listen} metrics={metrics}",
-            flush=True,
-        )
-        await gateway.serve()
+def add_federation_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("federation")
+    group.add_argument("--peer-listen", help="HOST:PORT of the mTLS peer listener (enables it)")
+    group.add_argument("--tls-dir", type=Path, help="this region's dir from `meshgate certs issue`")
+    group.add_argument("--peer", action="append", help="HOST:PORT of any member (repeatable)")
+    group.add_argument("--peer-advertise", help="HOST:PORT other gateways dial (default: listen)")
+    group.add_argument(
+        "--no-mesh",
+        action="store_true",
+        default=None,
+        help="dial only the --peer addresses, not every member learnt (line, hub and spoke)",
+    )
 
 
-def apply_file_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Fill flags left at their defaults from the config file's [registry]/[federation]."""
-    if args.config is None:
-        return
-    for dest, value in flag_defaults(args.config).items():
-        if getattr(args, dest) != parser.get_default(dest):
-            continue  # the command line wins
-        if dest == "staleness":
-            value = parse_duration(str(value))
-        elif dest == "tls_dir":
-            value = Path(value)
-        elif dest == "peer":
-            value = [value] if isinstance(value, str) else list(value)
-        setattr(args, dest, value)
+def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
+    """Flags, then the environment, then the config file. Raises SettingsError."""
+    file = read_config_file(args.config) if args.config is not None else None
+    return resolve(vars(args), os.environ, file)
+
+
+def ready_line(gateway: Gateway) -> str:
+    metrics = (
+        join_host_port(gateway.config.host, gateway.metrics_port)
+        if gateway.metrics_port is not None
+        else "off"
+    )
+    return (
+        f"meshgate gateway ready region={gateway.config.region} listen={gateway.listen} "
+        f"metrics={metrics} access={'open' if gateway.open_access else 'registry'}"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
-    apply_file_flags(args, args.run_parser)
+    from meshgate.assemble import serve_process
+
+    settings = settings_from_args(args)
     logging.basicConfig(
         stream=sys.stderr,
-        level=args.log_level.upper(),
+        level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = config_from_args(args)
-    services, peers = federation_parts(args, config)
-    asyncio.run(
-        serve_gateway(
-            config, registry_settings(args, config.region), serve, services=services, peers=peers
-        )
-    )
+    asyncio.run(serve_process(settings, on_ready=lambda gw: print(ready_line(gw), flush=True)))
     return 0

@@ -19,7 +19,7 @@ from ledger.keys import (
     read_password,
     write_keystore,
 )
-from meshgate.cli import CliError
+from meshgate.errors import CliError
 
 
 def register(subparsers: Any) -> None:

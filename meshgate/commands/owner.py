@@ -20,8 +20,8 @@ from typing import Any
 
 from ledger.names import checksum_address
 from ledger.registry import RegistryClient, TopicInfo, TxResult
-from meshgate.cli import CliError
 from meshgate.commands.chain import add_chain_args, ledger_config, signer_from
+from meshgate.errors import CliError
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

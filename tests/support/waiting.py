@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from meshgate.processes import free_port
+
+__all__ = ["async_wait_for", "free_port", "wait_for"]
 
 T = TypeVar("T")
 
@@ -46,10 +49,3 @@ async def async_wait_for(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that was free a moment ago (for processes that need it up front)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -1,8 +1,6 @@
-"""Wiring the on-chain registry into a gateway: CLI flags, settings, and the running service.
+"""The on-chain registry as a running part of a gateway process: follower, grant feed, access.
 
-`meshgate gateway run --rpc URL --registry ADDR [--chain-id N] [--staleness 30s]` (or env
-MESHGATE_RPC / MESHGATE_REGISTRY) turns access control on; without a registry the gateway
-runs open (gateway.access.OpenAccess logs that loudly).
+Built by `meshgate.assemble` from `meshgate.settings.RegistrySettings`.
 
 Start-up order (`RegistryService.open`): check the registry is a contract on the configured
 chain, start the ledger follower from block 0 (or --from-block), and hold until the grant
@@ -17,97 +15,29 @@ log; idempotent.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
-import re
 from asyncio import FIRST_COMPLETED
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.app import Gateway, ServiceFactory
-from gateway.config import GatewayConfig
-from gateway.errors import ConfigError
 from gateway.grant_feed import GrantFeed
 from gateway.registry_access import RegistryAccess
-from gateway.service import PeerView
+from gateway.view_catch_up import DEFAULT_CATCH_UP_TIMEOUT, ViewCatchUp
 from ledger.config import LedgerConfig
 from ledger.errors import ChainUnavailable
 from ledger.follower import RegistryFollower
-from ledger.registry import RegistryClient
+from ledger.registry import ChainHead, RegistryClient
+from meshgate.settings import RegistrySettings
 from policy.access_policy import AccessPolicy, AccessPolicyConfig
 from policy.audit import AuditLog, audit_path
-from policy.decision import DEFAULT_STALENESS_BOUND, DecisionConfig
+from policy.decision import DecisionConfig
 from policy.grant_view import GrantView
 from policy.identity import SignInConfig
 from policy.sessions import new_secret
 
 log = logging.getLogger(__name__)
 
-RPC_ENV = "MESHGATE_RPC"
-REGISTRY_ENV = "MESHGATE_REGISTRY"
 INITIAL_SYNC_TIMEOUT = 60.0  # s; a long history on a slow node, else start failing closed
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from '30', '30s', '2.5s', '500ms' or '1m'."""
-    match = _DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 30s, 500ms)")
-    value = float(match[1])
-    return value * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match[2]]
-
-
-def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("access control (on-chain registry)")
-    group.add_argument("--rpc", help=f"chain node URL, http(s):// or ws(s):// (env {RPC_ENV})")
-    group.add_argument("--registry", help=f"registry contract address (env {REGISTRY_ENV})")
-    group.add_argument("--chain-id", type=int, help="expected chain id (checked on connect)")
-    group.add_argument(
-        "--staleness",
-        type=parse_duration,
-        default=DEFAULT_STALENESS_BOUND,
-        help="pause access when the chain is unheard for this long (default 30s)",
-    )
-    group.add_argument("--from-block", type=int, default=0, help="registry deployment block")
-    group.add_argument(
-        "--signin-domain", help="domain sign-in messages must name (default meshgate-REGION)"
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RegistrySettings:
-    ledger: LedgerConfig
-    staleness: float
-    from_block: int
-    domain: str
-
-
-def registry_settings(args: argparse.Namespace, region: str) -> RegistrySettings | None:
-    """Settings from flags (or env); None when no registry is configured (open gateway)."""
-    rpc = args.rpc or os.environ.get(RPC_ENV)
-    registry = args.registry or os.environ.get(REGISTRY_ENV)
-    if not registry:
-        if rpc:
-            raise ConfigError(f"--rpc given without --registry (or {REGISTRY_ENV})")
-        return None
-    if not rpc:
-        raise ConfigError(f"--registry needs --rpc (or {RPC_ENV})")
-    try:
-        ledger = LedgerConfig(rpc_url=rpc, registry=registry, chain_id=args.chain_id)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    if args.staleness <= 0:
-        raise ConfigError("--staleness must be positive")
-    return RegistrySettings(
-        ledger=ledger,
-        staleness=args.staleness,
-        from_block=args.from_block,
-        domain=args.signin_domain or f"meshgate-{region}",
-    )
 
 
 class RegistryService:
@@ -124,6 +54,13 @@ class RegistryService:
         self.access = access
         self.follower = follower
         self.feed = GrantFeed(access, follower)
+        # Before a denial the adapter catches its view up to the chain head (issue 10).
+        access.catch_up = ViewCatchUp(
+            ChainHead(settings.ledger).block_number,
+            self.feed.wait_synced,
+            confirmations=settings.ledger.confirmations,
+            timeout=min(DEFAULT_CATCH_UP_TIMEOUT, settings.staleness),
+        )
         self.audit = audit
         self._closed = False
 
@@ -200,32 +137,3 @@ def _probe(config: LedgerConfig) -> tuple[int, int | None]:
     """Chain id and head block, after checking the registry is a contract there (blocking)."""
     client = RegistryClient(config)
     return int(client.w3.eth.chain_id), client.block_number()
-
-
-async def serve_gateway(
-    config: GatewayConfig,
-    settings: RegistrySettings | None,
-    serve: Callable[[Gateway], Awaitable[None]],
-    *,
-    services: Sequence[ServiceFactory] = (),
-    peers: Callable[[], PeerView] = PeerView,
-) -> None:
-    """Build the gateway (open, or with registry access control) and `serve` it.
-
-    `services`/`peers`: further parts (federation) passed through to `Gateway`.
-    """
-    if settings is None:
-        await serve(Gateway(config, services=services, peers=peers))
-        return
-    service = await RegistryService.open(settings, config.data_dir)
-    try:
-        await serve(
-            Gateway(
-                config,
-                access=service.access,
-                services=[lambda runtime: service, *services],
-                peers=peers,
-            )
-        )
-    finally:
-        await service.aclose()

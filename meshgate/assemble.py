@@ -1,0 +1,123 @@
+"""The composition root: one gateway process, built top down in one place.
+
+Start-up order (`serve_process`), each step only after the one before it succeeded:
+
+1. access: `RegistryService.open` (probe the chain, open the audit log, start the follower,
+   wait for the initial sync) or `OpenAccess` when the settings say `--open`;
+2. the parts the gateway shares with federation: store (not yet opened), metrics, interest;
+3. the federation node over the gateway's ports (`gateway.federation_port`), when configured;
+4. the `Gateway` with all of them; entering it opens the store and starts gRPC;
+5. `on_ready(gateway)` (the CLI prints the readiness line), then `gateway.serve()` runs every
+   service in one TaskGroup until `request_stop()`.
+
+Teardown is the reverse, under one AsyncExitStack: the gateway (stop accepting, end streams,
+drain publishes, close federation, close the store), then the registry (follower, audit log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+
+from federation.certs import load_identity
+from federation.metrics import FederationMetrics
+from federation.node import FederationNode
+from gateway.access import AccessControl, OpenAccess
+from gateway.app import Gateway, Service
+from gateway.federation_port import federation_ports, peer_view
+from gateway.interest import InterestRegistry
+from gateway.metrics import GatewayMetrics
+from gateway.service import PeerView
+from gateway.sqlite_store import SqliteEventStore
+from gateway.store import EventStore
+from meshgate.registry_service import RegistryService
+from meshgate.settings import FederationSettings, GatewaySettings
+
+
+class FederationService:
+    """The FederationNode as a gateway service: runs until serve() cancels it."""
+
+    def __init__(self, node: FederationNode) -> None:
+        self.node = node
+
+    async def run(self) -> None:
+        await self.node.start()
+        await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        await self.node.aclose()
+
+
+class ClosedAfterStore:
+    """Runs a part inside the gateway's TaskGroup, but leaves closing it to the exit stack, so
+    the ledger closes after the store (the gateway closes its services before its store)."""
+
+    def __init__(self, part: Service) -> None:
+        self.part = part
+
+    async def run(self) -> None:
+        await self.part.run()
+
+    async def aclose(self) -> None:
+        return None
+
+
+def build_federation(
+    settings: FederationSettings,
+    store: EventStore,
+    interest: InterestRegistry,
+    metrics: GatewayMetrics,
+) -> FederationNode:
+    log_port, cursors, interest_port = federation_ports(store, interest)
+    return FederationNode(
+        config=settings.peer,
+        identity=load_identity(settings.tls_dir),
+        log_port=log_port,
+        cursors=cursors,
+        interest=interest_port,
+        metrics=FederationMetrics(metrics.registry),
+    )
+
+
+async def serve_process(
+    settings: GatewaySettings, *, on_ready: Callable[[Gateway], None] = lambda gateway: None
+) -> None:
+    """Build the gateway process from `settings` and serve it until SIGTERM/SIGINT."""
+    config = settings.gateway
+    if settings.federation is not None:
+        load_identity(settings.federation.tls_dir)  # fail fast, before the chain or the store
+    async with contextlib.AsyncExitStack() as stack:
+        access: AccessControl
+        services: list[Service] = []
+        if settings.registry is not None:
+            registry = await RegistryService.open(settings.registry, config.data_dir)
+            stack.push_async_callback(registry.aclose)
+            access = registry.access
+            services.append(ClosedAfterStore(registry))
+        else:
+            access = OpenAccess()
+        store = SqliteEventStore(config.data_dir)
+        metrics = GatewayMetrics()
+        interest = InterestRegistry(may_read=access.may_read)
+        peers: Callable[[], PeerView] = PeerView
+        if settings.federation is not None:
+            node = build_federation(settings.federation, store, interest, metrics)
+            services.append(FederationService(node))
+            peers = peer_view(node.peers)
+        gateway = Gateway(
+            config,
+            access=access,
+            store=store,
+            interest=interest,
+            metrics=metrics,
+            services=services,
+            peers=peers,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, gateway.request_stop)
+        await stack.enter_async_context(gateway)
+        on_ready(gateway)
+        await gateway.serve()

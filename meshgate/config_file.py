@@ -1,0 +1,145 @@
+"""The gateway's TOML config file, read once into plain tables (`meshgate gateway run --config`).
+
+A file looks like::
+
+    region = "eu"
+    listen = "127.0.0.1:0"
+    data_dir = "/var/lib/meshgate"
+    metrics_port = 0
+    max_event_bytes = 1048576
+    ack_timeout = 30.0
+    open = false           # true: run without access control (no [registry]); never implied
+
+    [retention]            # defaults for every topic
+    max_age_seconds = 0    # 0 = unbounded
+    max_bytes = 0
+
+    [retention.topics.orders]
+    max_age_seconds = 3600
+
+    [registry]             # access control; the same names as the `gateway run` flags
+    rpc = "wss://rpc.example.org"
+    registry = "0x..."
+    chain_id = 1
+    staleness = "30s"
+    confirmations = 12
+
+    [federation]
+    peer_listen = "0.0.0.0:7443"
+    tls_dir = "/etc/meshgate/tls"
+    peer = ["us.example.org:7443"]
+
+Top-level keys are `GatewayConfig` fields (plus `listen` and `open`); the `[registry]` and
+`[federation]` tables use the flags' names, so each setting has one name everywhere.
+`meshgate.settings` merges this file with the environment and the flags (flags win).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from gateway.config import GatewayConfig, Retention, parse_listen
+from gateway.errors import ConfigError
+from meshgate.errors import SettingsError
+
+# Which keys each flag table may hold (the `gateway run` flags' argparse dests).
+REGISTRY_KEYS = (
+    "rpc",
+    "registry",
+    "chain_id",
+    "staleness",
+    "from_block",
+    "signin_domain",
+    "confirmations",
+)
+FEDERATION_KEYS = ("peer_listen", "tls_dir", "peer", "peer_advertise", "no_mesh")
+FLAG_TABLES = {"registry": REGISTRY_KEYS, "federation": FEDERATION_KEYS}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigFile:
+    """One file's contents: `GatewayConfig` keyword arguments and the flag tables.
+
+    A table the file does not have is None (an empty table is `{}`: an error where it
+    would otherwise mean "open")."""
+
+    path: Path
+    gateway: Mapping[str, Any] = field(default_factory=dict)
+    registry: Mapping[str, Any] | None = None
+    federation: Mapping[str, Any] | None = None
+    open_access: bool | None = None
+
+
+def read_config_file(path: Path) -> ConfigFile:
+    """Parse and check a config file. Raises SettingsError naming the file and the key."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read config {path}: {exc}") from exc
+    tables: dict[str, Mapping[str, Any] | None] = {}
+    for table, allowed in FLAG_TABLES.items():
+        values = raw.pop(table, None)
+        if values is not None:
+            if not isinstance(values, Mapping):
+                raise SettingsError(f"{path}: [{table}] must be a table")
+            unknown = set(values) - set(allowed)
+            if unknown:
+                raise SettingsError(f"{path}: [{table}] unknown keys {sorted(unknown)}")
+        tables[table] = values
+    open_access = raw.pop("open", None)
+    if open_access is not None and not isinstance(open_access, bool):
+        raise SettingsError(f"{path}: open must be true or false")
+    try:
+        gateway = _gateway_kwargs(raw, path)
+    except ConfigError as exc:
+        raise SettingsError(str(exc)) from exc
+    return ConfigFile(
+        path=path,
+        gateway=gateway,
+        registry=tables["registry"],
+        federation=tables["federation"],
+        open_access=open_access,
+    )
+
+
+def _gateway_kwargs(raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    known = {f.name for f in fields(GatewayConfig)} | {"listen"}
+    unknown = set(raw) - known
+    if unknown:
+        raise SettingsError(f"{path}: unknown keys {sorted(unknown)}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "listen":
+            out["host"], out["port"] = parse_listen(str(value))
+        elif key == "data_dir":
+            out["data_dir"] = Path(value)
+        elif key == "retention":
+            out["retention"] = _retention(value, "[retention]")
+            topics = value.get("topics", {})
+            if not isinstance(topics, Mapping):
+                raise SettingsError(f"{path}: [retention.topics] must be a table")
+            out["topic_retention"] = {
+                name: _retention(sub, f"[retention.topics.{name}]") for name, sub in topics.items()
+            }
+        else:
+            out[key] = value
+    return out
+
+
+def _retention(raw: Any, where: str) -> Retention:
+    if not isinstance(raw, Mapping):
+        raise SettingsError(f"{where} must be a table")
+    unknown = set(raw) - {"max_age_seconds", "max_bytes", "topics"}
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}")
+    try:
+        return Retention(
+            max_age_seconds=float(raw.get("max_age_seconds", 0)),
+            max_bytes=int(raw.get("max_bytes", 0)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{where}: {exc}") from exc

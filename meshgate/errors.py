@@ -1,0 +1,23 @@
+"""Errors of the command line and the process assembly.
+
+    MeshgateError           base: the CLI prints it as one line, exit status 1
+    ├── CliError            a command's input is wrong (a file, a flag's value)
+    └── SettingsError       the gateway's settings (file, environment, flags) do not add up
+
+Errors of the layers below (`GatewayError`, `LedgerError`, `PolicyError`, `FederationError`)
+are printed the same way; only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MeshgateError(Exception):
+    """Base of the errors raised by `meshgate/` itself."""
+
+
+class CliError(MeshgateError):
+    """A user-facing error of a command: printed as one line, exit code 1."""
+
+
+class SettingsError(MeshgateError):
+    """The gateway's settings are missing, contradictory or malformed."""
