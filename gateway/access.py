@@ -8,6 +8,8 @@ The gateway calls an `AccessControl` at four points:
 2. `check_publish(identity, topic)` before a publish is stored.
 3. `check_subscribe(identity, topic)` when a stream opens; only allowed subscriptions count
    as interest (gateway/interest.py).
+   Before 2 and 3 the gateway awaits `wait_current(identity, topic, publish=...)`: an access
+   layer whose view lags its source (the chain) catches up there before it would deny.
 4. `check_delivery(identity, topic)` before EVERY batch is sent. It must be pure and cheap
    (answer from a cache); `Deny` ends the stream with PERMISSION_DENIED, `Pause` holds
    deliveries until a later call answers `Allow` (fail closed: nothing is sent while paused).
@@ -137,6 +139,8 @@ class AccessControl(Protocol):
 
     async def authenticate(self, credentials: Credentials | None) -> Identity: ...
 
+    async def wait_current(self, identity: Identity, topic: str, *, publish: bool) -> None: ...
+
     def check_publish(self, identity: Identity, topic: str) -> Decision: ...
 
     def check_subscribe(self, identity: Identity, topic: str) -> Decision: ...
@@ -162,6 +166,9 @@ class OpenAccess:
 
     async def authenticate(self, credentials: Credentials | None) -> Identity:
         return ANONYMOUS
+
+    async def wait_current(self, identity: Identity, topic: str, *, publish: bool) -> None:
+        return
 
     def check_publish(self, identity: Identity, topic: str) -> Decision:
         return ALLOW

@@ -13,6 +13,9 @@ Mapping rules:
 - publish: Pause raises AccessPaused (UNAVAILABLE: retry later); Deny is returned.
 - subscribe: Pause opens the stream with deliveries held (policy audits it as a pause);
   the first `check_delivery` holds them until the view is fresh again.
+- before a publish or subscribe is decided, `wait_current` catches the grant view up to
+  the chain head when (and only when) the answer would be a Deny
+  (`gateway.view_catch_up`): a grant mined before the call is never denied as absent.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from gateway.access import (
     Pause,
     Session,
 )
+from gateway.view_catch_up import ViewCatchUp
 from policy import decision as policy_decision
 from policy.access_policy import AccessPolicy
 from policy.errors import AccessPaused, CredentialsMissing
@@ -68,6 +72,9 @@ class RegistryAccess:
 
     def __init__(self, policy: AccessPolicy, clock: Callable[[], float] = time.time) -> None:
         self.policy = policy
+        # Set by the wiring once the grant feed exists (it needs the feed's wait_synced);
+        # None: decisions use the view as it is.
+        self.catch_up: ViewCatchUp | None = None
         self.view = AccessView()
         self._clock = clock
         self._serials = itertools.count(1)
@@ -106,6 +113,19 @@ class RegistryAccess:
         return Session(token, to_checksum_address(proven.address), _utc(proven.expires_at))
 
     # -- decisions ------------------------------------------------------------------------
+
+    async def wait_current(self, identity: Identity, topic: str, *, publish: bool) -> None:
+        """Before `check_publish`/`check_subscribe`: if the answer would be a Deny, wait
+        (bounded) until the view covers the chain head seen now, so the decision that
+        follows is not taken on a view older than what the caller saw mined."""
+        if self.catch_up is None or not isinstance(identity, SignedInIdentity):
+            return
+        who = identity.as_policy()
+        if who.topics is not None and topic not in who.topics:
+            return  # out of scope: the check raises; the chain cannot change that
+        allowed = self.policy.may_publish if publish else self.policy.may_read
+        if not allowed(who.address, topic):
+            await self.catch_up.wait()
 
     def check_publish(self, identity: Identity, topic: str) -> Decision:
         decision = self.policy.check_publish(_policy_identity(identity), topic)

@@ -69,6 +69,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         if not request.batch.events:
             raise InvalidRequest("publish carries no events")
         identity = await self._identity(request.credentials, request.HasField("credentials"))
+        await self.access.wait_current(identity, topic, publish=True)
         _enforce(self.access.check_publish(identity, topic), "publish to", topic)
         staged = []
         for pb in request.batch.events:
@@ -108,6 +109,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
             check_topic_name(group)  # same character rules keep group names printable
         identity = await self._identity(req.credentials, req.HasField("credentials"))
         # Pause opens the stream with deliveries held: check_delivery fails closed.
+        await self.access.wait_current(identity, topic, publish=False)
         _enforce(self.access.check_subscribe(identity, topic), "subscribe to", topic, hold=True)
         dispatcher = await self.hub.open(topic, group, flts, start, identity)
         session = SubscriptionSession(

@@ -1,4 +1,5 @@
-"""A typed, synchronous client for the MeshgateRegistry contract (web3.py 7.16 over HTTP).
+"""A typed, synchronous client for the MeshgateRegistry contract (web3.py 7.16 over HTTP),
+and `ChainHead`, the one async read a gateway makes on demand (the head block).
 
 Transactions are signed locally (`sign_transaction` + `send_raw_transaction`); the node never
 holds a key. Gas is estimated first, so a rule violation surfaces as the contract's custom
@@ -12,6 +13,7 @@ problems -> `ChainUnavailable`, other node refusals -> `TransactionFailed`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,6 +117,32 @@ def connect_web3(config: LedgerConfig) -> Web3:
     if config.chain_id is not None and actual != config.chain_id:
         raise WrongChainId(config.chain_id, actual)
     return w3
+
+
+class ChainHead:
+    """The chain's head block number on demand, for a gateway about to deny (async-safe).
+
+    Gateways call this only before a denial (to catch their grant view up first), so it
+    is one `eth_blockNumber` over HTTP, run in a worker thread so the event loop never
+    blocks; concurrent callers share one request in flight. No chain-id check on
+    construction: a node that is down at start answers `ChainUnavailable` per call.
+
+    Raises: `ChainUnavailable` (unreachable, timed out), `TransactionFailed` (node error).
+    """
+
+    def __init__(self, config: LedgerConfig, *, timeout: float = 2.0) -> None:
+        self._w3 = Web3(HTTPProvider(config.http_url, request_kwargs={"timeout": timeout}))
+        self._pending: asyncio.Future[int] | None = None
+
+    async def block_number(self) -> int:
+        pending = self._pending
+        if pending is None or pending.done():
+            pending = self._pending = asyncio.ensure_future(asyncio.to_thread(self._read))
+        return await asyncio.shield(pending)
+
+    def _read(self) -> int:
+        with _translated():
+            return int(self._w3.eth.block_number)
 
 
 def deploy_registry(config: LedgerConfig, signer: LocalAccount) -> tuple[str, TxResult]:

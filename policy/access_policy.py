@@ -105,6 +105,11 @@ class AccessPolicy:
         decision = decide_read(self.view, address, topic, self._clock(), self.config.decision)
         return not isinstance(decision, Deny)
 
+    def may_publish(self, address: str, topic: str) -> bool:
+        """Pure query like `may_read`: would a publish by `address` not be denied now?"""
+        decision = decide_publish(self.view, address, topic, self._clock(), self.config.decision)
+        return not isinstance(decision, Deny)
+
     def check_delivery(self, stream: object, identity: Identity, topic: str) -> Decision:
         """Decide before a batch; audited only when the stream's state changes."""
         return self._step_stream(stream, identity, topic, "stream")

@@ -11,6 +11,9 @@ Rules, applied in this order (the first that matches wins):
             now >= expiry -> Deny(EXPIRED); otherwise Allow(until=expiry)
    publish: address is an authorized publisher -> Allow; otherwise Deny(NOT_PUBLISHER)
 
+Every Deny's detail names the block the view had synced ("... at block 123"), so a reader who
+saw its grant mined in a later block knows the gateway's view was behind, not its grant absent.
+
 Expiry is by wall clock (`now`, unix seconds), not block time: a grant ends at its time
 whether or not a block is mined. `Allow.recheck_at` tells the shell when the answer can
 change without any registry change (the expiry, or the moment the view turns stale).
@@ -86,16 +89,18 @@ def decide_read(
         return gate
     stale_at = gate
     grant = view.grant(topic, address)
+    at = _at_block(view)
     if grant is None:
-        return Deny(DenyReason.NO_GRANT, f"{address} has no read grant on {topic!r}")
+        return Deny(DenyReason.NO_GRANT, f"no read grant for {address} on {topic!r}{at}")
     if grant.revoked:
         return Deny(
-            DenyReason.REVOKED, f"read grant of {address} on {topic!r} revoked at {grant.block}"
+            DenyReason.REVOKED,
+            f"read grant of {address} on {topic!r} revoked in block {grant.block}{at}",
         )
     if grant.expires_at is not None and now >= grant.expires_at:
         return Deny(
             DenyReason.EXPIRED,
-            f"read grant of {address} on {topic!r} expired at {grant.expires_at}",
+            f"read grant of {address} on {topic!r} expired at {grant.expires_at}{at}",
         )
     if grant.expires_at is None:
         return Allow(until=None, recheck_at=stale_at)
@@ -115,7 +120,9 @@ def decide_publish(
         return gate
     if view.is_publisher(topic, address):
         return Allow(until=None, recheck_at=gate)
-    return Deny(DenyReason.NOT_PUBLISHER, f"{address} may not publish to {topic!r}")
+    return Deny(
+        DenyReason.NOT_PUBLISHER, f"{address} may not publish to {topic!r}{_at_block(view)}"
+    )
 
 
 def _common(
@@ -134,7 +141,16 @@ def _common(
     stale_at = fresh.observed_at + config.staleness_bound
     owner = view.owner(topic)
     if owner is None:
-        return Deny(DenyReason.UNKNOWN_TOPIC, f"topic {topic!r} is not registered on chain")
+        return Deny(
+            DenyReason.UNKNOWN_TOPIC,
+            f"topic {topic!r} is not registered on chain{_at_block(view)}",
+        )
     if owner == address.lower():
         return Allow(until=None, recheck_at=stale_at)
     return stale_at
+
+
+def _at_block(view: GrantView) -> str:
+    """' at block N': the block the view had synced when it decided (for Deny details)."""
+    fresh = view.freshness
+    return "" if fresh is None else f" at block {fresh.synced_block}"
