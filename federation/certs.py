@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from nacl.signing import SigningKey
 
 from federation.errors import CertificateError
+from federation.messages import Member
 
 # A private-arc OID for "Ed25519 event-signing public key of this region" (raw 32 bytes).
 SIGNING_KEY_OID = x509.ObjectIdentifier("1.3.6.1.4.1.59999.7.1")
@@ -227,6 +229,28 @@ def verify_member_certificate(cert_pem: bytes, ca_pem: bytes) -> PeerIdentity:
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise CertificateError("certificate expired or not yet valid")
     return PeerIdentity(region=certificate_region(cert), verify_key=_signing_key(cert))
+
+
+def verified_members(
+    members: Sequence[Member], *, ca_pem: bytes, local: str
+) -> tuple[list[tuple[Member, bytes]], list[str]]:
+    """Gossiped members whose certificate our CA issued for the region they claim, each with its
+    signing key; and one line per member refused. Our own region is skipped."""
+    ok: list[tuple[Member, bytes]] = []
+    refused: list[str] = []
+    for m in members:
+        if m.region == local:
+            continue
+        try:
+            ident = verify_member_certificate(m.certificate_pem, ca_pem)
+        except CertificateError as exc:
+            refused.append(f"ignoring member {m.region}: {exc}")
+            continue
+        if ident.region != m.region:
+            refused.append(f"ignoring member {m.region}: certificate names {ident.region}")
+            continue
+        ok.append((m, ident.verify_key))
+    return ok, refused
 
 
 def certificate_region(cert: x509.Certificate) -> str:

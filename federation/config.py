@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from federation.protocol import LinkSettings
+
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_WINDOW = 8
 DEFAULT_HOP_LIMIT = 8
@@ -39,7 +41,6 @@ class PeerConfig:
     drain_timeout: float = 3.0
     reconnect_initial: float = 0.2
     reconnect_max: float = 5.0
-    interest_poll: float = 0.2
 
     def __post_init__(self) -> None:
         if not self.region or not all(c.isalnum() or c in "-_" for c in self.region):
@@ -56,3 +57,13 @@ class PeerConfig:
             raise ValueError("stale_after must exceed ping_interval")
         if not 0 < self.reconnect_initial <= self.reconnect_max:
             raise ValueError("need 0 < reconnect_initial <= reconnect_max")
+
+    @property
+    def link_settings(self) -> LinkSettings:
+        return LinkSettings(
+            window=self.window,
+            ping_interval=self.ping_interval,
+            stale_after=self.stale_after,
+            handshake_timeout=self.handshake_timeout,
+            drain_timeout=self.drain_timeout,
+        )

@@ -157,6 +157,7 @@ class PeerLink:
         """Run until the link closes; returns why. Cancelled: closes as SHUTDOWN and re-raises."""
         try:
             await self._run_tasks()
+            await self._flush_cursor()
         except asyncio.CancelledError:
             self._execute(self.protocol.abort(CloseReason.SHUTDOWN, "cancelled"))
             raise
@@ -170,6 +171,18 @@ class PeerLink:
             "link to %s closed: %s %s", self.peer_region or "?", reason.value, self.close_detail
         )
         return reason
+
+    async def _flush_cursor(self) -> None:
+        """The peer acked up to a seq the pump had no time to save (e.g. the ack that ended a
+        drain): save it now, so a clean close never leaves the cursor behind the peer."""
+        if self._cursor_pending is None:
+            return
+        seq, self._cursor_pending = self._cursor_pending, None
+        try:
+            async with asyncio.timeout(2.0):
+                await self.host.save_cursor(self, seq)
+        except Exception as exc:  # the peer resends from the older cursor: duplicates, no loss
+            log.warning("cursor for %s not saved at close: %r", self.peer_region or "?", exc)
 
     async def _run_tasks(self) -> None:
         try:
@@ -255,8 +268,10 @@ class PeerLink:
     async def _pump(self) -> None:
         while True:
             if self._cursor_pending is not None:
-                seq, self._cursor_pending = self._cursor_pending, None
-                await self.host.save_cursor(self, seq)
+                seq = self._cursor_pending
+                await self.host.save_cursor(self, seq)  # cancelled here: _flush_cursor retries
+                if self._cursor_pending == seq:
+                    self._cursor_pending = None
             pos = self.protocol.next_read()
             if pos is None:
                 self._wake.clear()

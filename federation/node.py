@@ -1,14 +1,18 @@
-"""FederationNode: one gateway's membership, routing and links, over its host's ports.
+"""FederationNode: the asyncio shell that runs one gateway's federation over its host's ports.
 
-Owns: the mTLS peer server, one dial loop per known peer address, the registered links (one per
-peer region), the routing table, the member table (CA-verified certificates and signing keys),
-and an interest poller. `async with FederationNode(...)` starts it; `aclose()` drains links, then
-stops dialing and the server. Idempotent.
+Decisions live in pure cores: `Membership` (who is a member, whom to dial when, which duplicate
+link wins, dial backoff), `RoutingTable` (who wants what, through whom), `LinkProtocol` (one
+link) and `replication` (what goes out, what comes in). This shell carries out their actions.
 
-Of two gossiped members, only the lexicographically smaller region dials the other (one link per
-pair). Duplicates that remain (seeds dialing each other at once) are resolved the same way on
-both sides: the link dialed by the smaller region wins. A seed address whose region is unknown is
-dialed once without a TLS name check to learn it ("probe"), then redialed as that region.
+Resource handling: `run()` owns the mTLS peer server and one TaskGroup holding every background
+task: the dialer, each dial, each accepted link, the interest watcher and the gauges. On
+cancellation or `request_stop()` it drains the links (at most `drain_timeout` + 1 s), cancels
+the rest and stops the server. `start()`/`aclose()` (and `async with`) run `run()` as one task
+for hosts without a TaskGroup of their own; `aclose()` is idempotent and re-raises its failure.
+Error handling: a link that fails closes with its CloseReason (INTERNAL_ERROR for a bug, logged
+with its traceback) and is redialed with backoff; a dial that raises is logged and counts as a
+failed dial. A failure of the dialer, the interest watcher or the gauges ends `run()` with that
+error (the gateway stops loudly instead of running without federation).
 """
 
 from __future__ import annotations
@@ -17,45 +21,33 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import random
 import time
-from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
 
 import grpc
 
-from federation.certs import Identity, verify_member_certificate
+from federation.certs import Identity, verified_members
 from federation.config import PeerConfig
-from federation.errors import CertificateError, FederationError, OriginNotYetKnown
+from federation.datapath import DataPath
+from federation.errors import CertificateError
 from federation.identity_tls import dial_channel
 from federation.link import AcceptedTransport, DialedTransport, PeerLink
+from federation.membership import Close, Dial, DialOutcome, Membership, Register
 from federation.messages import EventBatch, Interest, Member, ReplicatedEvent
 from federation.metrics import FederationMetrics
+from federation.peer_table import PeerInfo, peer_table
 from federation.ports import CursorStore, InterestSource, LogRecord, ReplicationLog
-from federation.protocol import CloseReason, LinkProtocol, LinkSettings, LinkState
-from federation.replication import inbound_events, outbound_events
+from federation.protocol import CloseReason, LinkProtocol, LinkState
 from federation.routing import RoutingTable
 from federation.server import start_peer_server
-from federation.signing import SignatureVerifier
 from proto import federation_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PeerInfo:
-    """One row of the peer table (what `ListPeers` reports)."""
-
-    region: str
-    address: str
-    up: bool
-    lag_events: int
-    lag_seconds: float
-    last_seen: float  # unix time, 0 if never
-    distance: int  # 0 if no route
-    topics: tuple[str, ...] = ()  # what that region wants, as routed from here
+class _Stopped(Exception):
+    pass
 
 
 class FederationNode:
@@ -77,28 +69,108 @@ class FederationNode:
         self.identity = identity
         self.region = config.region
         self.metrics = metrics or FederationMetrics()
-        self._log = log_port
         self._cursors = cursors
         self._interest = interest
         self.routing = RoutingTable(self.region)
-        self._verifier = SignatureVerifier()
+        self.membership: Membership[PeerLink] = Membership(
+            local_region=self.region,
+            seeds=config.seeds,
+            mesh=config.mesh,
+            reconnect_initial=config.reconnect_initial,
+            reconnect_max=config.reconnect_max,
+        )
         self._keys: dict[str, bytes] = {self.region: identity.verify_key}
-        self._members: dict[str, Member] = {}
-        self._addresses: dict[str, str | None] = {s: None for s in config.seeds}
-        self._links: dict[str, PeerLink] = {}
+        self.data = DataPath(
+            config=config,
+            log_port=log_port,
+            cursors=cursors,
+            routing=self.routing,
+            metrics=self.metrics,
+            signing_seed=identity.signing_seed,
+            keys=self._keys,
+        )
         self._last_seen: dict[str, float] = {}
-        self._saved_cursors: dict[str, int] = {}
         self._versions = itertools.count(int(time.time() * 1000))
-        self._dialers: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tg: asyncio.TaskGroup | None = None
         self._link_tasks: set[asyncio.Task[CloseReason]] = set()
-        self._server: grpc.aio.Server | None = None
-        self._changed = asyncio.Event()
+        self._changed = asyncio.Event()  # links or routes changed (wait_linked, wait_route)
+        self._wake_dialer = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._done = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
         self._closing = False
-        self._closed = False
         self.port = 0
+        self.address = ""
 
     # ---- lifecycle ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the federation until cancelled or `request_stop()` (see the module docstring)."""
+        server: grpc.aio.Server | None = None
+        try:
+            c = self.config
+            server, self.port = await start_peer_server(
+                self, self.identity, c.listen_host, c.listen_port
+            )
+            self.address = c.advertise_address or f"{c.listen_host}:{self.port}"
+            self.membership.listening(Member(self.region, self.address, self.identity.cert_pem))
+            self.routing.set_local(self._interest.local_interest())
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self._dialer(), name=f"{self.region}-dialer")
+                tg.create_task(self._watch_interest(), name=f"{self.region}-interest")
+                tg.create_task(self._update_gauges(), name=f"{self.region}-gauges")
+                self._ready.set()
+                try:
+                    await self._stop.wait()
+                finally:
+                    await self._drain_links()
+                raise _Stopped
+        except* _Stopped:
+            pass
+        finally:
+            self._closing, self._tg = True, None
+            try:
+                if server is not None:
+                    async with asyncio.timeout(2.0):
+                        await server.stop(grace=0.5)
+            finally:
+                self._done.set()
+
+    def request_stop(self) -> None:
+        self._closing = True
+        self._stop.set()
+
+    async def _drain_links(self) -> None:
+        """Stop dialing; let every link finish its in-flight batches (bounded)."""
+        self._closing = True
+        self._wake_dialer.set()
+        for link in list(self.membership.linked().values()):
+            link.drain()
+        if self._link_tasks:
+            await asyncio.wait(list(self._link_tasks), timeout=self.config.drain_timeout + 1)
+
+    async def start(self) -> None:
+        """Run `run()` as this node's one task until `aclose()`; returns once it listens."""
+        if self._runner is not None:
+            return
+        self._runner = asyncio.create_task(self.run(), name=f"{self.region}-federation")
+        ready = asyncio.create_task(self._ready.wait())
+        try:
+            await asyncio.wait({self._runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        if self._runner.done():
+            self._runner.result()  # raises why it could not start
+
+    async def aclose(self) -> None:
+        """Stop (idempotent); re-raises what made `run()` fail, if it did."""
+        self.request_stop()
+        if self._runner is not None:
+            await self._runner
+        elif self._ready.is_set():
+            await self._done.wait()
 
     async def __aenter__(self) -> FederationNode:
         await self.start()
@@ -112,54 +184,18 @@ class FederationNode:
     ) -> None:
         await self.aclose()
 
-    async def start(self) -> None:
-        self._server, self.port = await start_peer_server(
-            self, self.identity, self.config.listen_host, self.config.listen_port
-        )
-        self.address = self.config.advertise_address or f"{self.config.listen_host}:{self.port}"
-        self._members[self.region] = Member(self.region, self.address, self.identity.cert_pem)
-        self.routing.set_local(self._interest.local_interest())
-        self._spawn(self._poll_interest())
-        self._spawn(self._update_gauges())
-        for address in list(self._addresses):
-            self._ensure_dialer(address)
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._closing = True
-        for link in list(self._links.values()):
-            link.drain()
-        if self._link_tasks:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.drain_timeout + 1):
-                    await asyncio.gather(*self._link_tasks, return_exceptions=True)
-        for task in [*self._dialers.values(), *self._tasks, *self._link_tasks]:
-            task.cancel()
-        await asyncio.gather(
-            *self._dialers.values(), *self._tasks, *self._link_tasks, return_exceptions=True
-        )
-        if self._server is not None:
-            await self._server.stop(grace=0.5)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     # ---- queries --------------------------------------------------------------------------------
 
     def links(self) -> dict[str, PeerLink]:
-        return dict(self._links)
+        return dict(self.membership.linked())
 
     def members(self) -> tuple[Member, ...]:
-        return tuple(self._members[r] for r in sorted(self._members))
+        return self.membership.members()
 
     async def wait_linked(self, regions: Sequence[str], timeout: float = 30.0) -> None:
         """Wait until links to all `regions` stream (and their interest arrived)."""
         async with asyncio.timeout(timeout):
-            while not all(r in self._links for r in regions):
+            while not all(r in self.membership.linked() for r in regions):
                 self._changed.clear()
                 await self._changed.wait()
 
@@ -174,44 +210,37 @@ class FederationNode:
                 await self._changed.wait()
 
     def peers(self) -> list[PeerInfo]:
-        routes = self.routing.routes()
-        last = self._log.last_seq()
-        now = time.time()
-        out = []
-        for region in sorted(set(self._members) | set(routes) | set(self._links)):
-            if region == self.region:
-                continue
-            link = self._links.get(region)
-            route = routes.get(region)
-            member = self._members.get(region)
-            lag = max(0, last - link.protocol.acked_seq) if link else 0
-            out.append(
-                PeerInfo(
-                    region=region,
-                    address=member.peer_address if member else "",
-                    up=link is not None,
-                    lag_events=lag,
-                    lag_seconds=(now - link.caught_up_at) if link and lag else 0.0,
-                    last_seen=link.last_seen if link else self._last_seen.get(region, 0.0),
-                    distance=route.distance if route and not route.stale else 0,
-                    topics=tuple(sorted({t.topic for t in route.topics})) if route else (),
-                )
-            )
-        return out
+        return peer_table(
+            local_region=self.region,
+            members=self.members(),
+            routes=self.routing.routes(),
+            links=self.membership.linked(),
+            last_seq=self.data.log.last_seq(),
+            last_seen=self._last_seen,
+            now=time.time(),
+        )
 
     # ---- accepting and dialing ------------------------------------------------------------------
 
     async def accept(self, context: grpc.aio.ServicerContext, peer_region: str) -> None:
         """Serve an inbound Link stream from a peer whose certificate names `peer_region`."""
-        if self._closing:
+        tg = self._tg
+        if tg is None or self._closing:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "shutting down")
+            return
         link = await self._new_link(AcceptedTransport(context), peer_region, dialed=False)
-        task = asyncio.ensure_future(link.run())
+        await tg.create_task(self._run_link(link))  # the RPC lasts as long as the link
+
+    async def _run_link(self, link: PeerLink) -> CloseReason:
+        task = asyncio.current_task()
+        assert task is not None
         self._link_tasks.add(task)
         try:
-            self.metrics.link_closes.labels((await task).value).inc()
+            reason = await link.run()
         finally:
             self._link_tasks.discard(task)
+        self.metrics.link_closes.labels(reason.value).inc()
+        return reason
 
     async def _new_link(
         self,
@@ -221,94 +250,84 @@ class FederationNode:
         dialed: bool,
         address: str = "",
     ) -> PeerLink:
-        cursor = await self._cursors.load(region) if region else 0
-        c = self.config
         protocol = LinkProtocol(
             local_region=self.region,
             expected_region=region,
             members=self.members(),
-            cursor=cursor,
-            settings=LinkSettings(
-                window=c.window,
-                ping_interval=c.ping_interval,
-                stale_after=c.stale_after,
-                handshake_timeout=c.handshake_timeout,
-                drain_timeout=c.drain_timeout,
-            ),
+            cursor=await self._cursors.load(region) if region else 0,
+            settings=self.config.link_settings,
             now=asyncio.get_running_loop().time(),
         )
         return PeerLink(
             host=self, transport=transport, protocol=protocol, dialed=dialed, address=address
         )
 
-    def _ensure_dialer(self, address: str) -> None:
-        if (
-            address in self._dialers
-            or self._closing
-            or address == self._members[self.region].peer_address
-        ):
-            return
-        self._dialers[address] = asyncio.ensure_future(self._dial_loop(address))
-
-    async def _dial_loop(self, address: str) -> None:
-        """Keep one link to the region at `address`; exponential backoff with jitter."""
-        c = self.config
-        delay = c.reconnect_initial
+    async def _dialer(self) -> None:
+        """Start the dials Membership says are due; sleep until the next one or a change."""
+        loop = asyncio.get_running_loop()
         while not self._closing:
-            region = self._addresses.get(address)
-            if region is not None and region in self._links:
-                self._changed.clear()
-                await self._changed.wait()
-                continue
-            reason = await self._dial_once(address, region)
-            if reason is CloseReason.PROBED:
-                continue
-            if reason in (CloseReason.SHUTDOWN, CloseReason.PEER_CLOSED) and region is not None:
-                delay = c.reconnect_initial
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(c.reconnect_max, delay * 2)
+            self._wake_dialer.clear()
+            for dial in self.membership.due(loop.time()):
+                assert self._tg is not None
+                self._tg.create_task(self._dial(dial), name=f"{self.region}-dial-{dial.address}")
+            delay = self.membership.next_due(loop.time())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):  # None: until woken
+                    await self._wake_dialer.wait()
 
-    async def _dial_once(self, address: str, region: str | None) -> CloseReason:
+    async def _dial(self, dial: Dial) -> None:
+        outcome = DialOutcome.FAILED
+        try:
+            outcome = await self._dial_once(dial.address, dial.region)
+        except Exception:  # a bug on our dial path: say so, back off, dial again
+            log.exception("dial %s failed", dial.address)
+        finally:
+            self.membership.dial_ended(dial.address, outcome, asyncio.get_running_loop().time())
+            self._wake_dialer.set()
+
+    async def _dial_once(self, address: str, region: str | None) -> DialOutcome:
+        """One link over a fresh channel. Any dial that never streamed (the TLS name check
+        refused it, the peer is down, its Hello named another region) is FAILED: backed off."""
         channel = dial_channel(self.identity, address, region)
         try:
-            stub = federation_pb2_grpc.FederationStub(channel)
-            call = stub.Link()
+            call = federation_pb2_grpc.FederationStub(channel).Link()
             link = await self._new_link(DialedTransport(call), region, dialed=True, address=address)
-            task = asyncio.ensure_future(link.run())
-            self._link_tasks.add(task)
             try:
-                reason = await task
+                reason = await self._run_link(link)
             finally:
-                self._link_tasks.discard(task)
                 call.cancel()
-            self.metrics.link_closes.labels(reason.value).inc()
-            return reason
-        except (grpc.aio.AioRpcError, FederationError) as exc:
-            log.debug("dial %s failed: %s", address, exc)
-            return CloseReason.PEER_CLOSED
         finally:
-            await channel.close()
+            async with asyncio.timeout(2.0):
+                await channel.close()
+        if reason is CloseReason.PROBED:
+            return DialOutcome.PROBED
+        return DialOutcome.STREAMED if link.peer_region is not None else DialOutcome.FAILED
 
     # ---- LinkHost -------------------------------------------------------------------------------
 
     def link_up(self, link: PeerLink, members: tuple[Member, ...]) -> bool:
+        """The link's handshake completed; False: it lost (duplicate, probe) and is closed."""
         region = link.peer_region
         assert region is not None
         self._learn_members(members)
-        if link.dialed and link.protocol.expected_region is None:
-            # a probed seed: we now know who listens there; redial with a TLS name check
-            self._addresses[link.address] = region
-            link.close(CloseReason.PROBED)
-            return True
-        if link.dialed:
-            self._addresses[link.address] = region
-        existing = self._links.get(region)
-        if existing is not None and existing.state is not LinkState.CLOSED:
-            preferred_dialed = self.region < region
-            if existing.dialed == preferred_dialed or link.dialed != preferred_dialed:
-                return False
-            existing.close(CloseReason.DUPLICATE)
-        self._links[region] = link
+        existing = self.membership.linked().get(region)
+        if existing is not None and existing.state is LinkState.CLOSED:
+            self.link_down(existing)  # closed, not yet reported: it never blocks a new link
+        registered = False
+        for action in self.membership.link_up(
+            link,
+            region=region,
+            dialed=link.dialed,
+            address=link.address,
+            probe=link.dialed and link.protocol.expected_region is None,
+        ):
+            match action:
+                case Register():
+                    registered = True
+                case Close(loser, reason):
+                    loser.close(reason)
+        if not registered:
+            return False
         self.routing.peer_up(region)
         self.metrics.peer_up.labels(region).set(1)
         link.send(link.protocol.send_interest(self._advertisement(region)))
@@ -320,7 +339,7 @@ class FederationNode:
 
     def link_interest(self, link: PeerLink, interest: Interest) -> None:
         region = link.peer_region
-        if region is None or self._links.get(region) is not link:
+        if region is None or self.membership.linked().get(region) is not link:
             return
         if self.routing.peer_advertised(region, interest):
             self._readvertise()
@@ -330,115 +349,59 @@ class FederationNode:
         self._learn_members(members)
 
     def link_down(self, link: PeerLink) -> None:
-        region = link.peer_region
-        if region is None or self._links.get(region) is not link:
+        region = self.membership.link_down(link)
+        if region is None:
             return
-        del self._links[region]
         self._last_seen[region] = link.last_seen
         self.metrics.peer_up.labels(region).set(0)
         if self.routing.peer_down(region):
             self._readvertise()
         self._changed.set()
+        self._wake_dialer.set()
 
     async def store_batch(self, link: PeerLink, batch: EventBatch) -> None:
-        """Verify, then persist atomically (before the protocol acks it).
-
-        Raises OriginNotYetKnown, storing nothing, when an event's origin is not a known member
-        yet: the link closes unacknowledged and the peer resends from its cursor.
-        """
-        peer = link.peer_region or "?"
-        accepted, rejected = inbound_events(
-            batch.events,
-            local_region=self.region,
-            verifier=self._verifier,
-            origin_key=self._keys.get,
-        )
-        unknown = [r.event.origin_region for r in rejected if r.reason == "unknown_origin"]
-        if unknown:
-            self.metrics.rejected.labels("unknown_origin").inc(len(unknown))
-            unknown = sorted(set(unknown))
-            raise OriginNotYetKnown(f"batch from {peer} carries events of unknown {unknown}")
-        for r in rejected:
-            self.metrics.rejected.labels(r.reason).inc()
-            log.warning(
-                "rejected event %s/%s from %s: %s",
-                r.event.origin_region,
-                r.event.origin_offset,
-                peer,
-                r.reason,
-            )
-        if accepted:
-            new = await self._log.append_replicated(accepted)
-            fresh = sum(1 for n in new if n)
-            self.metrics.stored.labels(peer).inc(fresh)
-            self.metrics.duplicates.labels(peer).inc(len(new) - fresh)
+        await self.data.store_batch(link.peer_region or "?", batch)
 
     async def read_log(self, seq: int) -> Sequence[LogRecord]:
-        return await self._log.read_since(seq, self.config.batch_size)
+        return await self.data.read_log(seq)
 
     async def wait_log(self, seq: int, timeout: float) -> bool:
-        return await self._log.wait_beyond(seq, timeout)
+        return await self.data.wait_log(seq, timeout)
 
     def outbound(self, link: PeerLink, records: Sequence[LogRecord]) -> tuple[ReplicatedEvent, ...]:
         assert link.peer_region is not None
-        events = outbound_events(
-            records,
-            peer=link.peer_region,
-            routing=self.routing,
-            hop_limit=self.config.hop_limit,
-            signing_seed=self.identity.signing_seed,
-        )
-        self.metrics.sent.labels(link.peer_region).inc(len(events))
-        return events
+        return self.data.outbound(link.peer_region, records)
 
     async def save_cursor(self, link: PeerLink, seq: int) -> None:
-        """Persist a peer's cursor; never backwards (a replaced duplicate link may lag)."""
-        peer = link.peer_region
-        if peer is None or seq <= self._saved_cursors.get(peer, -1):
-            return
-        self._saved_cursors[peer] = seq
-        await self._cursors.save(peer, seq)
+        if link.peer_region is not None:
+            await self.data.save_cursor(link.peer_region, seq)
 
     # ---- internals ------------------------------------------------------------------------------
 
     def _learn_members(self, members: Sequence[Member]) -> None:
-        learnt = False
-        for m in members:
-            if m.region == self.region:
-                continue
-            try:
-                ident = verify_member_certificate(m.certificate_pem, self.identity.ca_pem)
-            except CertificateError as exc:
-                log.warning("ignoring member %s: %s", m.region, exc)
-                continue
-            if ident.region != m.region:
-                log.warning("ignoring member %s: certificate names %s", m.region, ident.region)
-                continue
-            known = self._members.get(m.region)
-            self._keys[m.region] = ident.verify_key
-            if known != m:
-                self._members[m.region] = m
-                learnt = True
-            if m.peer_address and self._addresses.get(m.peer_address) is None:
-                self._addresses[m.peer_address] = m.region
-                if m.peer_address in self.config.seeds or (
-                    self.config.mesh and self.region < m.region
-                ):
-                    self._ensure_dialer(m.peer_address)
-        if learnt:
-            for link in list(self._links.values()):
+        """Verify gossiped members against our CA; Membership decides what follows."""
+        ca = self.identity.ca_pem
+        verified, refused = verified_members(members, ca_pem=ca, local=self.region)
+        for line in refused:
+            log.warning("%s", line)
+        self._keys.update((m.region, key) for m, key in verified)
+        if self.membership.learn([m for m, _ in verified]):
+            for link in list(self.membership.linked().values()):
                 link.send(link.protocol.send_members(self.members()))
+        self._wake_dialer.set()
 
     def _advertisement(self, peer: str) -> Interest:
         return Interest(next(self._versions), self.routing.advertisement_for(peer))
 
     def _readvertise(self) -> None:
-        for region, link in list(self._links.items()):
+        for region, link in list(self.membership.linked().items()):
             link.send(link.protocol.send_interest(self._advertisement(region)))
 
-    async def _poll_interest(self) -> None:
+    async def _watch_interest(self) -> None:
+        """Re-advertise when local interest changes (woken by the InterestSource, no polling)."""
+        version = -1
         while True:
-            await asyncio.sleep(self.config.interest_poll)
+            version = await self._interest.wait_changed(version)
             if self.routing.set_local(self._interest.local_interest()):
                 self._readvertise()
 

@@ -6,7 +6,8 @@ Contract (the same contract tests run against every implementation):
   `append_replicated` stores a batch atomically and durably (all or none) before returning, and
   deduplicates by (topic, CloudEvent source, id): it reports per event whether it was new.
 - CursorStore persists, per peer region, the highest seq of our log that the peer holds durably.
-- InterestSource says what this region's local (authorized) subscribers want.
+- InterestSource says what this region's local (authorized) subscribers want, and wakes the
+  node when that changes (`wait_changed`), so interest is re-advertised without polling.
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ class LogRecord:
 
 @dataclass(frozen=True)
 class InboundEvent:
+    """A verified event to store. `origin_region` travels as a field: the host never needs to
+    parse `replication`, which is federation's private blob."""
+
     topic: str
     event: bytes
     replication: bytes
+    origin_region: str
 
 
 class ReplicationLog(Protocol):
@@ -57,3 +62,10 @@ class CursorStore(Protocol):
 
 class InterestSource(Protocol):
     def local_interest(self) -> Sequence[TopicInterest]: ...
+
+    async def wait_changed(self, seen_version: int) -> int:
+        """Return the interest's version as soon as it differs from `seen_version`.
+
+        Versions are >= 0, so `wait_changed(-1)` returns the current version at once.
+        """
+        ...

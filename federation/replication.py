@@ -105,5 +105,5 @@ def inbound_events(
         except PeerProtocolError:
             rejected.append(Rejection(ev, "malformed"))
             continue
-        accepted.append(InboundEvent(ev.topic, ev.event, blob))
+        accepted.append(InboundEvent(ev.topic, ev.event, blob, ev.origin_region))
     return accepted, rejected

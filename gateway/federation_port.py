@@ -7,8 +7,8 @@ wake-ups. Mapping rules:
 
 - LogRecord.event = the stored canonical CloudEvent bytes (deterministic serialisation, the
   same bytes federation signs); attributes are the filterable strings of gateway/events.py.
-- The origin region of a relayed event is read from its replication blob (federation's codec)
-  and stored in `origin_region`; the blob itself is kept opaque.
+- The origin region of a relayed event arrives as `InboundEvent.origin_region` and is stored in
+  `origin_region`; the replication blob is kept opaque (never parsed here).
 - Cursors are stored under `peer:<region>`.
 - Interest filters are converted from gateway/filters.py to federation's filter types.
 - `peer_view(node.peers)` turns the federation's peer table into what ListPeers answers.
@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from federation import messages as fm
-from federation.codec import replication_origin
 from federation.ports import CursorStore, InboundEvent, InterestSource, LogRecord, ReplicationLog
 from gateway import events
 from gateway import filters as gf
@@ -58,9 +57,8 @@ class GatewayReplicationLog:
         entries = []
         for ev in inbound:
             pb = events.PbEvent.FromString(ev.event)
-            origin = replication_origin(ev.replication)
             new = NewEvent(pb.source, pb.id, pb.type, ev.event)
-            entries.append((ev.topic, ReplicatedItem(new, origin, ev.replication)))
+            entries.append((ev.topic, ReplicatedItem(new, ev.origin_region, ev.replication)))
         return await self._store.append_replicated_batch(entries)
 
     async def wait_beyond(self, seq: int, timeout: float) -> bool:
@@ -120,6 +118,9 @@ class GatewayInterest:
             ),
             key=repr,
         )
+
+    async def wait_changed(self, seen_version: int) -> int:
+        return await self._interest.wait_changed(seen_version)
 
 
 class PeerRow(Protocol):

@@ -76,6 +76,20 @@ class MemoryCursors:
 class MemoryInterest:
     def __init__(self, topics: Sequence[TopicInterest] = ()) -> None:
         self.topics = list(topics)
+        self.version = 0
+        self._changed = asyncio.Condition()
 
     def local_interest(self) -> Sequence[TopicInterest]:
         return list(self.topics)
+
+    async def set(self, topics: Sequence[TopicInterest]) -> None:
+        """Replace the interest and wake `wait_changed` (what a subscribe or revoke does)."""
+        self.topics = list(topics)
+        self.version += 1
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_changed(self, seen_version: int) -> int:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.version != seen_version)
+        return self.version

@@ -27,7 +27,7 @@ def ce(i: int) -> bytes:
 
 def inbound(i: int) -> InboundEvent:
     ev = ReplicatedEvent("orders", ce(i), "aa", i, ("aa",), ("cc",), 8, None)
-    return InboundEvent("orders", ev.event, encode_replication(ev))
+    return InboundEvent("orders", ev.event, encode_replication(ev), ev.origin_region)
 
 
 @dataclass

@@ -46,7 +46,7 @@ def inbound(topic: str, i: int, origin: str = "us") -> InboundEvent:
             attributes={},
         )
     )
-    return InboundEvent(topic, payload(i), blob)
+    return InboundEvent(topic, payload(i), blob, origin)
 
 
 @pytest.fixture
