@@ -36,20 +36,6 @@ from meshgate.registry_service import RegistryService
 from meshgate.settings import FederationSettings, GatewaySettings
 
 
-class FederationService:
-    """The FederationNode as a gateway service: runs until serve() cancels it."""
-
-    def __init__(self, node: FederationNode) -> None:
-        self.node = node
-
-    async def run(self) -> None:
-        await self.node.start()
-        await asyncio.Event().wait()
-
-    async def aclose(self) -> None:
-        await self.node.aclose()
-
-
 class ClosedAfterStore:
     """Runs a part inside the gateway's TaskGroup, but leaves closing it to the exit stack, so
     the ledger closes after the store (the gateway closes its services before its store)."""
@@ -104,7 +90,7 @@ async def serve_process(
         peers: Callable[[], PeerView] = PeerView
         if settings.federation is not None:
             node = build_federation(settings.federation, store, interest, metrics)
-            services.append(FederationService(node))
+            services.append(node)  # FederationNode.run() / aclose(): a gateway service
             peers = peer_view(node.peers)
         gateway = Gateway(
             config,
