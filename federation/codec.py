@@ -1,39 +1,34 @@
 """Maps between federation value types and the pb2 wire messages (`proto/federation.proto`).
 
 The only federation module besides the gRPC shells that imports pb2. Decoding raises
-PeerProtocolError for messages that cannot be valid.
+PeerProtocolError for messages that cannot be valid. Filters and attribute strings come from
+`eventmodel` (the one codec and rendering, shared with the gateway).
 """
 
 from __future__ import annotations
 
-import base64
-
 from google.protobuf.message import DecodeError
 
+from eventmodel.attributes import attribute_strings
+from eventmodel.errors import InvalidFilter
+from eventmodel.filter_codec import filter_to_pb, filters_from_pb
 from federation.errors import PeerProtocolError
 from federation.messages import (
-    AllOf,
-    AnyOf,
     BatchAck,
     EventBatch,
-    Exact,
-    Filter,
     Hello,
     Interest,
     Member,
     Members,
-    Not,
     OriginSignature,
     PeerMessage,
     Ping,
     Pong,
-    Prefix,
     RegionInterest,
     ReplicatedEvent,
-    Suffix,
     TopicInterest,
 )
-from proto import cloudevents_pb2, federation_pb2, gateway_pb2
+from proto import cloudevents_pb2, federation_pb2
 
 # ---- CloudEvents ------------------------------------------------------------------------------
 
@@ -41,29 +36,6 @@ from proto import cloudevents_pb2, federation_pb2, gateway_pb2
 def canonical_event(event: cloudevents_pb2.CloudEvent) -> bytes:
     """The bytes an origin signs: deterministic serialisation (map entries sorted)."""
     return event.SerializeToString(deterministic=True)
-
-
-def event_attributes(event: cloudevents_pb2.CloudEvent) -> dict[str, str]:
-    """Context attributes as strings, for filter matching."""
-    attrs = {
-        "id": event.id,
-        "source": event.source,
-        "specversion": event.spec_version,
-        "type": event.type,
-    }
-    for name, value in event.attributes.items():
-        kind = value.WhichOneof("attr")
-        if kind == "ce_boolean":
-            attrs[name] = "true" if value.ce_boolean else "false"
-        elif kind == "ce_integer":
-            attrs[name] = str(value.ce_integer)
-        elif kind == "ce_bytes":
-            attrs[name] = base64.b64encode(value.ce_bytes).decode()
-        elif kind == "ce_timestamp":
-            attrs[name] = value.ce_timestamp.ToJsonString()
-        elif kind is not None:
-            attrs[name] = str(getattr(value, kind))
-    return attrs
 
 
 def event_from_bytes(raw: bytes) -> cloudevents_pb2.CloudEvent:
@@ -78,43 +50,11 @@ def event_from_bytes(raw: bytes) -> cloudevents_pb2.CloudEvent:
 # ---- filters ----------------------------------------------------------------------------------
 
 
-def filter_from_pb(pb: gateway_pb2.Filter) -> Filter:
-    kind = pb.WhichOneof("dialect")
-    if kind == "exact":
-        return Exact(pb.exact.attribute, pb.exact.value)
-    if kind == "prefix":
-        return Prefix(pb.prefix.attribute, pb.prefix.value)
-    if kind == "suffix":
-        return Suffix(pb.suffix.attribute, pb.suffix.value)
-    if kind == "all":
-        return AllOf(tuple(filter_from_pb(f) for f in pb.all.filters))
-    if kind == "any":
-        return AnyOf(tuple(filter_from_pb(f) for f in pb.any.filters))
-    if kind == "not":
-        return Not(filter_from_pb(getattr(pb, "not")))
-    raise PeerProtocolError("filter without a dialect")
-
-
-def filter_to_pb(filt: Filter) -> gateway_pb2.Filter:
-    pb = gateway_pb2.Filter()
-    match filt:
-        case Exact(a, v):
-            pb.exact.attribute, pb.exact.value = a, v
-        case Prefix(a, v):
-            pb.prefix.attribute, pb.prefix.value = a, v
-        case Suffix(a, v):
-            pb.suffix.attribute, pb.suffix.value = a, v
-        case AllOf(fs):
-            pb.all.filters.extend(filter_to_pb(f) for f in fs)
-        case AnyOf(fs):
-            pb.any.filters.extend(filter_to_pb(f) for f in fs)
-        case Not(inner):
-            getattr(pb, "not").CopyFrom(filter_to_pb(inner))
-    return pb
-
-
 def topic_interest_from_pb(pb: federation_pb2.TopicInterest) -> TopicInterest:
-    return TopicInterest(pb.topic, tuple(filter_from_pb(f) for f in pb.filters))
+    try:
+        return TopicInterest(pb.topic, filters_from_pb(pb.filters))
+    except InvalidFilter as exc:
+        raise PeerProtocolError(f"interest in {pb.topic!r}: {exc}") from exc
 
 
 def topic_interest_to_pb(ti: TopicInterest) -> federation_pb2.TopicInterest:
@@ -146,7 +86,7 @@ def replicated_from_pb(
         destinations=tuple(pb.destinations),
         hop_limit=pb.hop_limit,
         signature=sig,
-        attributes=event_attributes(pb.event) if with_attributes else {},
+        attributes=attribute_strings(pb.event) if with_attributes else {},
     )
 
 

@@ -3,72 +3,16 @@
 The cores (`protocol`, `routing`, `signing`) work on these frozen values only, never on pb2.
 A CloudEvent travels as its canonical bytes (deterministic protobuf serialisation of
 `io.cloudevents.v1.CloudEvent`): that is what the origin signs and what relays forward unchanged.
+Interest filters are the one filter model, `eventmodel.filters`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from eventmodel.filters import Filter, matches_all
+
 PROTOCOL_VERSION = 1
-
-
-# ---- filters (the CloudEvents Subscriptions API dialects) ------------------------------------
-
-
-@dataclass(frozen=True)
-class Exact:
-    attribute: str
-    value: str
-
-
-@dataclass(frozen=True)
-class Prefix:
-    attribute: str
-    value: str
-
-
-@dataclass(frozen=True)
-class Suffix:
-    attribute: str
-    value: str
-
-
-@dataclass(frozen=True)
-class AllOf:
-    filters: tuple[Filter, ...]
-
-
-@dataclass(frozen=True)
-class AnyOf:
-    filters: tuple[Filter, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    filter: Filter
-
-
-Filter = Exact | Prefix | Suffix | AllOf | AnyOf | Not
-
-
-def matches(filt: Filter, attributes: dict[str, str]) -> bool:
-    """Whether an event with these context attributes passes `filt`."""
-    match filt:
-        case Exact(attribute, value):
-            return attributes.get(attribute) == value
-        case Prefix(attribute, value):
-            got = attributes.get(attribute)
-            return got is not None and got.startswith(value)
-        case Suffix(attribute, value):
-            got = attributes.get(attribute)
-            return got is not None and got.endswith(value)
-        case AllOf(filters):
-            return all(matches(f, attributes) for f in filters)
-        case AnyOf(filters):
-            return any(matches(f, attributes) for f in filters)
-        case Not(inner):
-            return not matches(inner, attributes)
-    raise TypeError(f"not a filter: {filt!r}")
 
 
 # ---- interest and membership -----------------------------------------------------------------
@@ -82,7 +26,7 @@ class TopicInterest:
     filters: tuple[Filter, ...] = ()
 
     def wants(self, topic: str, attributes: dict[str, str]) -> bool:
-        return topic == self.topic and all(matches(f, attributes) for f in self.filters)
+        return topic == self.topic and matches_all(self.filters, attributes)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ Outbound rules:
   Its origin signature travels unchanged.
 Inbound rules (each rejection is reported with its reason, for metrics):
 - `loop`: we are on the event's path or are its origin; `hop_limit`: no hops left;
-  `unsigned` / `unknown_origin` / `bad_proof` / `bad_signature`: origin signature check failed.
+  `unsigned` / `unknown_origin` / `bad_proof` / `bad_signature`: origin signature check failed;
+`invalid_event`: not a CloudEvent by the spec (eventmodel.attributes.validate_bytes), counted
+and dropped like the others: one bad event never ends the link.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from eventmodel.attributes import validate_bytes
+from eventmodel.errors import InvalidEvent
 from federation.codec import decode_replication, encode_replication, replication_hops
 from federation.errors import PeerProtocolError, SignatureError
 from federation.messages import ReplicatedEvent
@@ -95,6 +99,11 @@ def inbound_events(
             continue
         if ev.hop_limit < 1:
             rejected.append(Rejection(ev, "hop_limit"))
+            continue
+        try:
+            validate_bytes(ev.event)
+        except InvalidEvent:
+            rejected.append(Rejection(ev, "invalid_event"))
             continue
         try:
             verifier.verify(ev, origin_key(ev.origin_region))

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gateway import events, filters
+from eventmodel import attributes, filters
 from gateway.delivery import DeliveryState
 from gateway.store import EventStore, GroupRecord, StoredEvent
 
@@ -138,7 +138,7 @@ class Dispatcher:
             if row.offset < self.state.read_pos:
                 continue
             if self.filters and not filters.matches_all(
-                self.filters, events.attribute_strings(events.PbEvent.FromString(row.payload))
+                self.filters, attributes.attribute_strings(attributes.parse(row.payload))
             ):
                 self.state.skip(row.offset)
                 continue

@@ -5,9 +5,7 @@ Tree (gateway/status.py maps each class to a gRPC status; the most specific wins
     GatewayError
     ├── InvalidRequest          the caller sent something malformed (INVALID_ARGUMENT)
     │   ├── InvalidTopicName
-    │   ├── InvalidEvent
-    │   │   └── EventTooLarge
-    │   └── InvalidFilter
+    │   └── EventTooLarge       over the gateway's max_event_bytes
     ├── TopicNotFound           (NOT_FOUND)
     ├── Unauthenticated         no or bad credentials (UNAUTHENTICATED)
     ├── AccessDenied            the access layer said deny (PERMISSION_DENIED)
@@ -16,6 +14,9 @@ Tree (gateway/status.py maps each class to a gRPC status; the most specific wins
     ├── GatewayClosing          shutting down, try another time (UNAVAILABLE)
     ├── StoreError              storage failed (INTERNAL, details not sent)
     └── ConfigError             bad configuration (CLI prints it)
+
+An event or filter that breaks the CloudEvents model raises eventmodel's errors
+(eventmodel/errors.py: InvalidEvent, InvalidFilter, also INVALID_ARGUMENT); no copies here.
 """
 
 from __future__ import annotations
@@ -33,15 +34,7 @@ class InvalidTopicName(InvalidRequest):
     pass
 
 
-class InvalidEvent(InvalidRequest):
-    pass
-
-
-class EventTooLarge(InvalidEvent):
-    pass
-
-
-class InvalidFilter(InvalidRequest):
+class EventTooLarge(InvalidRequest):
     pass
 
 

@@ -6,11 +6,11 @@ appends deduplicated by (topic, source, id) in one transaction, a cursor table a
 wake-ups. Mapping rules:
 
 - LogRecord.event = the stored canonical CloudEvent bytes (deterministic serialisation, the
-  same bytes federation signs); attributes are the filterable strings of gateway/events.py.
+  same bytes federation signs); attributes are the filterable strings of eventmodel/attributes.py.
 - The origin region of a relayed event arrives as `InboundEvent.origin_region` and is stored in
   `origin_region`; the replication blob is kept opaque (never parsed here).
 - Cursors are stored under `peer:<region>`.
-- Interest filters are converted from gateway/filters.py to federation's filter types.
+- Interest filters are eventmodel filters on both sides, passed as they are.
 - `peer_view(node.peers)` turns the federation's peer table into what ListPeers answers.
 """
 
@@ -21,10 +21,9 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from eventmodel import attributes
 from federation import messages as fm
 from federation.ports import CursorStore, InboundEvent, InterestSource, LogRecord, ReplicationLog
-from gateway import events
-from gateway import filters as gf
 from gateway.interest import InterestRegistry
 from gateway.service import PeerView
 from gateway.store import EventStore, NewEvent, ReplicatedItem
@@ -47,7 +46,7 @@ class GatewayReplicationLog:
                 seq=r.seq,
                 topic=r.topic,
                 event=r.payload,
-                attributes=events.attribute_strings(events.PbEvent.FromString(r.payload)),
+                attributes=attributes.attribute_strings(attributes.parse(r.payload)),
                 replication=r.replication,
             )
             for r in rows
@@ -56,7 +55,7 @@ class GatewayReplicationLog:
     async def append_replicated(self, inbound: Sequence[InboundEvent]) -> Sequence[bool]:
         entries = []
         for ev in inbound:
-            pb = events.PbEvent.FromString(ev.event)
+            pb = attributes.parse(ev.event)
             new = NewEvent(pb.source, pb.id, pb.type, ev.event)
             entries.append((ev.topic, ReplicatedItem(new, ev.origin_region, ev.replication)))
         return await self._store.append_replicated_batch(entries)
@@ -89,23 +88,6 @@ class GatewayCursors:
         await self._store.set_cursor(f"peer:{peer}", seq)
 
 
-def to_federation_filter(flt: gf.Filter) -> fm.Filter:
-    match flt:
-        case gf.Exact(a, v):
-            return fm.Exact(a, v)
-        case gf.Prefix(a, v):
-            return fm.Prefix(a, v)
-        case gf.Suffix(a, v):
-            return fm.Suffix(a, v)
-        case gf.All(fs):
-            return fm.AllOf(tuple(to_federation_filter(x) for x in fs))
-        case gf.Any(fs):
-            return fm.AnyOf(tuple(to_federation_filter(x) for x in fs))
-        case gf.Not(inner):
-            return fm.Not(to_federation_filter(inner))
-    raise TypeError(f"unknown filter {flt!r}")
-
-
 class GatewayInterest:
     def __init__(self, interest: InterestRegistry) -> None:
         self._interest = interest
@@ -113,7 +95,7 @@ class GatewayInterest:
     def local_interest(self) -> Sequence[fm.TopicInterest]:
         return sorted(
             (
-                fm.TopicInterest(i.topic, tuple(to_federation_filter(f) for f in i.filters))
+                fm.TopicInterest(i.topic, i.filters)
                 for i in self._interest.snapshot()
             ),
             key=repr,

@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 
-from gateway import filters
+from eventmodel import filters
 from gateway.access import Identity
 from gateway.dispatch import Dispatcher
 from gateway.errors import InvalidRequest

@@ -22,8 +22,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from eventmodel.filters import Filter
 from gateway.access import Identity
-from gateway.filters import Filter
 
 # (reader, topic) -> may that reader still read that topic? Pure and cheap; no audit.
 MayRead = Callable[[Identity, str], bool]

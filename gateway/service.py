@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from eventmodel import filter_codec
 from gateway import events, wire
 from gateway.access import AccessControl, Decision, Deny, Identity, Pause
 from gateway.config import GatewayConfig
@@ -102,7 +103,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
             raise InvalidRequest("a Subscribe stream must start with open")
         req = first.open
         topic = check_topic_name(req.topic)
-        flts = wire.filters_from_pb(req.filters)
+        flts = filter_codec.filters_from_pb(req.filters)
         start = wire.start_from_pb(req.start)
         group = req.group or None
         if group is not None:

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from gateway import filters
+from eventmodel import filters
 from gateway.access import AccessControl, Allow, Deny, Identity
 from gateway.dispatch import Dispatcher, Outgoing
 from gateway.errors import AccessDenied

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from eventmodel import errors as eventmodel_errors
 from gateway import errors
 from ledger import errors as ledger_errors
 from policy import errors as policy_errors
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 STATUS_TABLE: dict[type[BaseException], grpc.StatusCode] = {
     errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    eventmodel_errors.EventModelError: grpc.StatusCode.INVALID_ARGUMENT,
     errors.TopicNotFound: grpc.StatusCode.NOT_FOUND,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.AccessDenied: grpc.StatusCode.PERMISSION_DENIED,

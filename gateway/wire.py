@@ -1,17 +1,17 @@
-"""Protobuf <-> gateway value types for the client API (filters, start positions, credentials).
+"""Protobuf <-> gateway value types for the server side of the client API (start positions,
+credentials).
 
-Events are mapped in gateway/events.py. Only shells (service, client, CLI) import this.
+Events and filters have one codec each in `eventmodel` (sdk.py, filter_codec.py), shared with
+the client SDK and federation. Only the gateway's shells import this module.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gateway import filters as f
 from gateway.access import Credentials
-from gateway.errors import InvalidFilter, InvalidRequest
+from gateway.errors import InvalidRequest
 from proto import gateway_pb2
 
 
@@ -63,48 +63,6 @@ def start_from_pb(pb: gateway_pb2.StartPosition) -> Start:
         raise InvalidRequest(f"unknown start position kind {pb.kind}")
     when = pb.time.ToDatetime(tzinfo=dt.UTC) if kind == "time" else None
     return Start(kind, offset=pb.offset, time=when)
-
-
-def filter_to_pb(flt: f.Filter) -> gateway_pb2.Filter:
-    match flt:
-        case f.Exact(a, v):
-            return gateway_pb2.Filter(exact=gateway_pb2.AttributeMatch(attribute=a, value=v))
-        case f.Prefix(a, v):
-            return gateway_pb2.Filter(prefix=gateway_pb2.AttributeMatch(attribute=a, value=v))
-        case f.Suffix(a, v):
-            return gateway_pb2.Filter(suffix=gateway_pb2.AttributeMatch(attribute=a, value=v))
-        case f.All(fs):
-            return gateway_pb2.Filter(all=gateway_pb2.FilterList(filters=filters_to_pb(fs)))
-        case f.Any(fs):
-            return gateway_pb2.Filter(any=gateway_pb2.FilterList(filters=filters_to_pb(fs)))
-        case f.Not(inner):
-            out = gateway_pb2.Filter()
-            getattr(out, "not").CopyFrom(filter_to_pb(inner))
-            return out
-    raise InvalidFilter(f"unknown filter {flt!r}")
-
-
-def filters_to_pb(filters: Iterable[f.Filter]) -> list[gateway_pb2.Filter]:
-    return [filter_to_pb(x) for x in filters]
-
-
-def filter_from_pb(pb: gateway_pb2.Filter) -> f.Filter:
-    kind = pb.WhichOneof("dialect")
-    if kind in ("exact", "prefix", "suffix"):
-        match = getattr(pb, kind)
-        cls = f.MATCHERS[kind]
-        return f.check(cls(match.attribute, match.value))
-    if kind == "all":
-        return f.check(f.All(filters_from_pb(pb.all.filters)))
-    if kind == "any":
-        return f.check(f.Any(filters_from_pb(pb.any.filters)))
-    if kind == "not":
-        return f.Not(filter_from_pb(getattr(pb, "not")))
-    raise InvalidFilter("filter has no dialect")
-
-
-def filters_from_pb(pbs: Sequence[gateway_pb2.Filter]) -> tuple[f.Filter, ...]:
-    return tuple(filter_from_pb(x) for x in pbs)
 
 
 def credentials_from_pb(pb: gateway_pb2.Credentials, present: bool) -> Credentials | None:

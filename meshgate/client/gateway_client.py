@@ -13,6 +13,13 @@ Acks are batched and sent before the client waits on the network. With `auto_ack
 
 Errors: RPC failures raise `grpc.aio.AioRpcError` (status code + one-line details).
 
+An event the client cannot decode (not a valid CloudEvent, e.g. stored before the gateway
+validated at the door) never raises out of the iterator: the subscription acknowledges it (so
+a durable group is never wedged on it), skips it, and reports it as an `Undecodable` (offset,
+one-line reason, the raw protobuf bytes) to `on_undecodable=` (default: one WARNING log line).
+
+Imports: only `eventmodel`, `proto` and, when signing in, `policy` (the sign-in library).
+
 Sign-in: pass `signer=` (an eth-account LocalAccount) and the client signs in with
 Sign-In with Ethereum (GetNonce + SignIn) before its first call, then sends the session
 token, signing in again shortly before the session expires. The proof's scope (EIP-4361
@@ -27,21 +34,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import grpc
 from cloudevents.core.v1.event import CloudEvent
 
-from gateway import events, wire
-from gateway.access import Credentials
-from gateway.filters import Filter
-from policy.identity import Challenge
-from policy.signin import ALL_TOPICS, sign_in
+from eventmodel import filter_codec, sdk
+from eventmodel.errors import UndecodableEvent
+from eventmodel.filters import Filter
+from meshgate.client.positions import StartSpec, start_position
 from proto import cloudevents_pb2, gateway_pb2, gateway_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 ACK_BATCH = 128
 SESSION_RENEW_MARGIN = 30.0  # s before a session's expiry, sign in again
@@ -58,9 +67,36 @@ class Received(NamedTuple):
     event: CloudEvent
 
 
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """A delivered event no CloudEvent could be made of; it was acked and skipped."""
+
+    offset: int
+    reason: str
+    raw: bytes
+
+
+def log_undecodable(bad: Undecodable) -> None:
+    log.warning("skipped undecodable event at offset %d: %s", bad.offset, bad.reason)
+
+
+class CredentialsLike(Protocol):
+    """What a caller may pass as `credentials=` (e.g. gateway.access.Credentials)."""
+
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def signature(self) -> bytes | None: ...
+    @property
+    def session_token(self) -> str | None: ...
+
+
+Credentials = gateway_pb2.Credentials | CredentialsLike
+
+
 def _credentials_pb(creds: Credentials | None) -> gateway_pb2.Credentials | None:
-    if creds is None:
-        return None
+    if creds is None or isinstance(creds, gateway_pb2.Credentials):
+        return creds
     if creds.session_token is not None:
         return gateway_pb2.Credentials(session_token=creds.session_token)
     return gateway_pb2.Credentials(
@@ -78,8 +114,10 @@ class Subscription:
         *,
         auto_ack: bool,
         credentials: Callable[[], Awaitable[Credentials | None]] | None = None,
+        on_undecodable: Callable[[Undecodable], None] = log_undecodable,
     ) -> None:
         self._stub = stub
+        self._on_undecodable = on_undecodable
         self._open = open_pb
         self._credentials = credentials
         self._window = max(1, open_pb.credits)
@@ -139,25 +177,33 @@ class Subscription:
         if self._auto_ack and self._last is not None:
             self._acks.append(self._last)
             self._last = None
-        while not self._buffer:
-            self._flush_acks()
-            resp = await self._call.read()
-            if resp is grpc.aio.EOF:
-                raise StopAsyncIteration
-            if resp.WhichOneof("kind") == "batch":
-                self._buffer.extend(resp.batch.deliveries)
-        if len(self._acks) >= ACK_BATCH:
-            self._flush_acks()
-        delivery = self._buffer.popleft()
-        self._consumed += 1
-        if self._consumed >= max(1, self._window // 2):
-            self._requests.put_nowait(
-                gateway_pb2.SubscribeRequest(credit=gateway_pb2.Credit(credits=self._consumed))
-            )
-            self._consumed = 0
-        self._last = delivery.offset
-        self.last_attempt = delivery.attempt
-        return Received(delivery.offset, events.from_pb(delivery.event))
+        while True:
+            while not self._buffer:
+                self._flush_acks()
+                resp = await self._call.read()
+                if resp is grpc.aio.EOF:
+                    raise StopAsyncIteration
+                if resp.WhichOneof("kind") == "batch":
+                    self._buffer.extend(resp.batch.deliveries)
+            if len(self._acks) >= ACK_BATCH:
+                self._flush_acks()
+            delivery = self._buffer.popleft()
+            self._consumed += 1
+            if self._consumed >= max(1, self._window // 2):
+                self._requests.put_nowait(
+                    gateway_pb2.SubscribeRequest(credit=gateway_pb2.Credit(credits=self._consumed))
+                )
+                self._consumed = 0
+            self.last_attempt = delivery.attempt
+            try:
+                event = sdk.from_pb(delivery.event)
+            except UndecodableEvent as exc:
+                self._acks.append(delivery.offset)  # nobody can ever read it: never wedge
+                raw = delivery.event.SerializeToString()
+                self._on_undecodable(Undecodable(delivery.offset, str(exc), raw))
+                continue
+            self._last = delivery.offset
+            return Received(delivery.offset, event)
 
     async def ack(self, *offsets: int) -> None:
         """Acknowledge explicitly (auto_ack=False); sent with the next network wait."""
@@ -239,6 +285,9 @@ class GatewayClient:
         """Sign in as `signer` (GetNonce + SignIn); later calls send the session token."""
         if self.signer is None:
             raise ValueError("sign_in needs a signer")
+        from policy.identity import Challenge  # the sign-in library only when signing in
+        from policy.signin import sign_in
+
         nonce = await self.stub.GetNonce(gateway_pb2.GetNonceRequest(), timeout=self.timeout)
         challenge = Challenge(
             nonce.nonce,
@@ -253,7 +302,7 @@ class GatewayClient:
             proof=gateway_pb2.SignInProof(message=proof.message, signature=proof.signature)
         )
         response = await self.stub.SignIn(request, timeout=self.timeout)
-        self.credentials = Credentials(session_token=response.session_token)
+        self.credentials = gateway_pb2.Credentials(session_token=response.session_token)
         self.session_expires_at = response.expires_at.seconds + response.expires_at.nanos / 1e9
         self._session_scope = scope
         return self.credentials
@@ -263,6 +312,8 @@ class GatewayClient:
         near its expiry, or does not list `topic`."""
         if self.signer is None:
             return self.credentials
+        from policy.signin import ALL_TOPICS
+
         if topic is not None:
             self._scope.add(topic)
         covered = ALL_TOPICS in self._session_scope or topic in self._session_scope
@@ -284,7 +335,7 @@ class GatewayClient:
 
     async def publish_batch(self, topic: str, batch: Iterable[CloudEvent]) -> list[PublishResult]:
         """Publish all-or-nothing; answers once every event is durable."""
-        return await self.publish_pb(topic, [events.to_pb(e) for e in batch])
+        return await self.publish_pb(topic, [sdk.to_pb(e) for e in batch])
 
     async def publish_pb(
         self, topic: str, pbs: Sequence[cloudevents_pb2.CloudEvent]
@@ -303,17 +354,19 @@ class GatewayClient:
         topic: str,
         *,
         group: str | None = None,
-        start: str | wire.Start = "earliest",
+        start: StartSpec = "earliest",
         filters: Sequence[Filter] = (),
         credits: int = 256,
         auto_ack: bool = True,
+        on_undecodable: Callable[[Undecodable], None] = log_undecodable,
     ) -> Subscription:
-        """A Subscription (iterate it, or `async with` it to open the stream eagerly)."""
-        begin = wire.Start.parse(start) if isinstance(start, str) else start
+        """A Subscription (iterate it, or `async with` it to open the stream eagerly).
+
+        `start`: see meshgate/client/positions.py (ValueError for an unknown form)."""
         open_pb = gateway_pb2.SubscriptionOpen(
             topic=topic,
-            start=wire.start_to_pb(begin),
-            filters=wire.filters_to_pb(filters),
+            start=start_position(start),
+            filters=filter_codec.filters_to_pb(filters),
             group=group or "",
             credits=credits,
         )
@@ -322,6 +375,7 @@ class GatewayClient:
             open_pb,
             auto_ack=auto_ack,
             credentials=functools.partial(self._current_credentials, topic),
+            on_undecodable=on_undecodable,
         )
 
     async def topics(self) -> list[gateway_pb2.TopicInfo]:

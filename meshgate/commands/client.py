@@ -1,8 +1,12 @@
 """Client commands: `meshgate publish`, `meshgate subscribe`, `meshgate topics`.
 
-`subscribe` prints one structured-mode CloudEvent JSON per line (the SDK's JSONFormat) and
-acks each event once printed. Filters: `--filter exact:type=com.example.a` (also `prefix:`,
-`suffix:`), or a Subscriptions API JSON filter such as `--filter '{"any": [...]}'`.
+`subscribe` prints one structured-mode CloudEvent JSON per line (eventmodel/json_form.py:
+canonical attribute strings) and acks each event once printed. An event that cannot be
+decoded is reported in one line on stderr, acknowledged (a durable group is never wedged on
+it) and skipped; it does not count towards --count.
+
+Filters: `--filter exact:type=com.example.a` (also `prefix:`, `suffix:`), or a Subscriptions
+API JSON filter such as `--filter '{"any": [...]}'`, within the limits of eventmodel/filters.py.
 """
 
 from __future__ import annotations
@@ -16,13 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from gateway import filters
-from gateway.wire import Start
-from meshgate.cli import CliError
-from meshgate.client import GatewayClient
+from eventmodel import filters, json_form
+from meshgate.client import GatewayClient, Undecodable
+from meshgate.client.positions import start_position
+from meshgate.errors import CliError
 from policy.signin import load_key_file
 
 STDIN_BATCH = 500
@@ -79,6 +82,8 @@ def _json(text: str, where: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise CliError(f"{where} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise CliError(f"{where} is nested too deeply") from exc
 
 
 def _event(args: argparse.Namespace, data: Any, event_id: str | None) -> CloudEvent:
@@ -144,14 +149,26 @@ def parse_filter(text: str) -> filters.Filter:
     attribute, eq, value = rest.partition("=")
     if not sep or not eq or dialect not in filters.MATCHERS:
         raise CliError(f"invalid --filter {text!r}: use exact|prefix|suffix:ATTRIBUTE=VALUE")
-    return filters.check(filters.MATCHERS[dialect](attribute, value))
+    return filters.leaf(dialect, attribute, value)
+
+
+def report_undecodable(bad: Undecodable) -> None:
+    """One stderr line per event no CloudEvent can be made of (already acked and skipped)."""
+    print(
+        f"meshgate: skipped undecodable event at offset {bad.offset}: {bad.reason}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def _subscribe_async(args: argparse.Namespace) -> int:
     if args.count is not None and args.count <= 0:
         raise CliError("--count must be > 0")
-    flts = [parse_filter(f) for f in args.filter]
-    fmt = JSONFormat()
+    flts = list(filters.check_all(parse_filter(f) for f in args.filter))
+    try:
+        start = start_position(args.start)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
     seen = 0
     credits = args.credits if args.count is None else min(args.credits, args.count)
     async with (
@@ -159,13 +176,14 @@ async def _subscribe_async(args: argparse.Namespace) -> int:
         client.subscribe(
             args.topic,
             group=args.group,
-            start=Start.parse(args.start),
+            start=start,
             filters=flts,
             credits=max(1, credits),
+            on_undecodable=report_undecodable,
         ) as sub,
     ):
         async for _offset, event in sub:
-            sys.stdout.write(fmt.write(event).decode() + "\n")
+            sys.stdout.write(json_form.to_json(event) + "\n")
             sys.stdout.flush()
             seen += 1
             if args.count is not None and seen >= args.count:

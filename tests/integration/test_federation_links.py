@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from eventmodel.filters import Exact
 from federation.certs import Identity, issue_gateway
 from federation.codec import canonical_event
 from federation.config import PeerConfig
 from federation.link import PeerLink
-from federation.messages import Exact, Member, ReplicatedEvent, TopicInterest
+from federation.messages import Member, ReplicatedEvent, TopicInterest
 from federation.metrics import FederationMetrics
 from federation.node import FederationNode
 from federation.ports import LogRecord

@@ -137,7 +137,7 @@ async def test_consumer_lag_is_visible_at_metrics(shared_gateway: GatewayProcess
 
 
 async def test_group_members_must_share_filters(shared_gateway: GatewayProcess) -> None:
-    from gateway.filters import Exact
+    from eventmodel.filters import Exact
 
     async with GatewayClient(shared_gateway.listen) as gw:
         async with gw.subscribe("f", group="g", filters=[Exact("type", "a")]):

@@ -8,14 +8,14 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gateway.wire import Start
 from meshgate.client import GatewayClient
+from meshgate.client.positions import StartSpec
 from tests.integration.gateway_helpers import event
 from tests.support.gateway_process import GatewayProcess
 from tests.support.waiting import async_wait_for
 
 
-async def _first(gw: GatewayClient, topic: str, start: str | Start) -> int:
+async def _first(gw: GatewayClient, topic: str, start: StartSpec) -> int:
     async with gw.subscribe(topic, start=start, credits=1) as sub:
         async for offset, _ev in sub:
             return offset
@@ -29,7 +29,7 @@ async def test_start_positions(shared_gateway: GatewayProcess) -> None:
         await gw.publish_batch("pos", [event(i) for i in range(5, 8)])
         assert await _first(gw, "pos", "earliest") == 0
         assert await _first(gw, "pos", "3") == 3
-        assert await _first(gw, "pos", Start("time", time=cut)) == 5
+        assert await _first(gw, "pos", cut) == 5
         async with gw.subscribe("pos", start="latest", credits=5) as sub:
             assert sub.subscribed is not None and sub.subscribed.start_offset == 8
             await gw.publish("pos", event(99))

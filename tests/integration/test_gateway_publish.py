@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from gateway import events
-from gateway.filters import Any as AnyOf
-from gateway.filters import Exact, Not, Prefix
+from eventmodel import sdk as events
+from eventmodel.filters import Any as AnyOf
+from eventmodel.filters import Exact, Not, Prefix
 from meshgate.client import GatewayClient
 from tests.integration.gateway_helpers import event
 from tests.support.gateway_process import GatewayProcess

@@ -22,7 +22,7 @@ from cloudevents.core.v1.event import CloudEvent
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from gateway import events
+from eventmodel import sdk as events
 from ledger.devchain import DevChain
 from ledger.keys import write_keystore
 from ledger.registry import RegistryClient

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from federation.codec import event_attributes, event_from_bytes
+from eventmodel.attributes import attribute_strings as event_attributes
+from federation.codec import event_from_bytes
 from federation.messages import TopicInterest
 from federation.ports import InboundEvent, LogRecord
 

@@ -1,3 +1,6 @@
+from eventmodel.filters import All as AllOf
+from eventmodel.filters import Any as AnyOf
+from eventmodel.filters import Exact, Not, Prefix, Suffix
 from federation.codec import (
     canonical_event,
     decode_replication,
@@ -6,20 +9,14 @@ from federation.codec import (
     message_to_pb,
 )
 from federation.messages import (
-    AllOf,
-    AnyOf,
     BatchAck,
     EventBatch,
-    Exact,
     Hello,
     Interest,
     Member,
-    Not,
     OriginSignature,
-    Prefix,
     RegionInterest,
     ReplicatedEvent,
-    Suffix,
     TopicInterest,
 )
 from proto import cloudevents_pb2

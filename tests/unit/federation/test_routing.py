@@ -1,4 +1,5 @@
-from federation.messages import Exact, Interest, RegionInterest, TopicInterest
+from eventmodel.filters import Exact
+from federation.messages import Interest, RegionInterest, TopicInterest
 from federation.routing import MAX_DISTANCE, RoutingTable
 
 ORDERS = (TopicInterest("orders"),)

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from cloudevents.core.v1.event import CloudEvent
 
-from gateway import events
+from eventmodel import sdk as events
+from eventmodel.filters import Exact
 from gateway.dispatch import PAGE, Dispatcher
-from gateway.filters import Exact
 from gateway.memory_store import MemoryEventStore
 from gateway.store import NewEvent
 

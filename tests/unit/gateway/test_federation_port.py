@@ -9,18 +9,17 @@ from pathlib import Path
 import pytest
 from cloudevents.core.v1.event import CloudEvent
 
+from eventmodel import filters as gf
+from eventmodel import sdk as events
 from federation import messages as fm
 from federation.codec import encode_replication
 from federation.ports import InboundEvent
-from gateway import events
-from gateway import filters as gf
 from gateway.federation_port import (
     GatewayCursors,
     GatewayInterest,
     GatewayReplicationLog,
     federation_ports,
     peer_view,
-    to_federation_filter,
 )
 from gateway.interest import Interest, InterestRegistry
 from gateway.sqlite_store import SqliteEventStore
@@ -103,10 +102,10 @@ def test_interest_converts_filters() -> None:
     reg.add_durable(Interest("audit"))
     got = GatewayInterest(reg).local_interest()
     assert set(got) == {
-        fm.TopicInterest("orders", (to_federation_filter(flt),)),
+        fm.TopicInterest("orders", (flt,)),
         fm.TopicInterest("audit", ()),
     }
-    wanted = fm.TopicInterest("orders", (to_federation_filter(flt),))
+    wanted = fm.TopicInterest("orders", (flt,))
     assert wanted.wants("orders", {"type": "a.b", "x": "2"})
     assert not wanted.wants("orders", {"type": "a.b", "x": "1"})
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from eventmodel.filters import Exact
 from gateway.access import Identity
-from gateway.filters import Exact
 from gateway.interest import Interest, InterestRegistry
 
 

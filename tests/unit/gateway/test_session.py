@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from cloudevents.core.v1.event import CloudEvent
 
-from gateway import events
+from eventmodel import sdk as events
 from gateway.access import ALLOW, AccessView, Decision, Deny, Identity, OpenAccess
 from gateway.dispatch import Dispatcher
 from gateway.errors import AccessDenied

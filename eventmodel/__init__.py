@@ -1,0 +1,11 @@
+"""What a CloudEvent is, once: attributes and their types, string forms, filters, SDK mapping.
+
+Below `gateway` and `federation`; imports only `proto` and third-party libraries.
+
+- `eventmodel.attributes`: names, the CloudEvents v1.0 type system, the canonical string form
+  of every value, and `validate` (every door calls it).
+- `eventmodel.filters`: the Subscriptions API filter dialects, matching, limits, JSON form.
+- `eventmodel.filter_codec`: filters <-> protobuf `meshgate.v1.Filter`.
+- `eventmodel.sdk`: the SDK's CloudEvent <-> protobuf `io.cloudevents.v1.CloudEvent`.
+- `eventmodel.errors`: what they raise.
+"""

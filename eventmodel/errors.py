@@ -1,0 +1,32 @@
+"""Errors of the event model: what a door (gRPC publish, subscribe, federation) refuses.
+
+Tree (gateway/status.py maps the base class to INVALID_ARGUMENT; the message names the reason)::
+
+    EventModelError             client or peer input that breaks the CloudEvents model
+    ├── InvalidEvent            an attribute breaks the spec's type system, or a name is illegal
+    │   └── UndecodableEvent    bytes or an SDK event that cannot be mapped at all
+    └── InvalidFilter           a filter that is malformed ...
+        └── FilterTooComplex    ... or over the documented depth / node limits
+"""
+
+from __future__ import annotations
+
+
+class EventModelError(ValueError):
+    """Base of every error of the event model."""
+
+
+class InvalidEvent(EventModelError):
+    """The event breaks the CloudEvents v1.0 spec; the message names the attribute."""
+
+
+class UndecodableEvent(InvalidEvent):
+    """The event cannot be decoded or mapped at all (not a CloudEvent)."""
+
+
+class InvalidFilter(EventModelError):
+    """The filter is malformed; the message names the problem."""
+
+
+class FilterTooComplex(InvalidFilter):
+    """The filter is nested deeper or has more nodes than the documented limits."""
