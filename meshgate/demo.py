@@ -35,7 +35,7 @@ from ledger.devchain import DevChain
 from ledger.keys import load_signer, new_keystore, write_keystore
 from ledger.registry import RegistryClient, deploy_registry
 from meshgate.client import GatewayClient, Subscription
-from meshgate.processes import GatewayProcess
+from meshgate.processes import GatewayProcess, free_port
 from policy.audit import audit_path, verify_file
 from proto import gateway_pb2
 
@@ -95,7 +95,7 @@ def started_gateways(
 ) -> Iterator[dict[str, GatewayProcess]]:
     """eu first; us and ap name only eu and learn each other from it (membership gossip)."""
     gateways: dict[str, GatewayProcess] = {}
-    peer_ports = {region: _free_port() for region in REGIONS}
+    peer_ports = {region: free_port() for region in REGIONS}
     try:
         for region in REGIONS:
             args = [
@@ -112,14 +112,6 @@ def started_gateways(
     finally:
         for gw in gateways.values():
             gw.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_until(predicate: object, what: str, timeout: float = STEP_TIMEOUT) -> None:
