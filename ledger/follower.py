@@ -154,7 +154,8 @@ class RegistryFollower:
                 try:
                     async with open_source(self.config, live=self.live) as source:
                         self._mode = source.mode
-                        backoff = BACKOFF_INITIAL
+                        await self._check_registry(source)
+                        backoff = BACKOFF_INITIAL  # only once the registry is there
                         await self._follow(source)
                 except ChainUnavailable as exc:
                     self._mode = "disconnected"
@@ -169,7 +170,6 @@ class RegistryFollower:
             await self._queue.put(_Failed(exc))
 
     async def _follow(self, source: ChainSource) -> None:
-        await self._check_registry(source)
         while True:
             head = await source.head()
             observed_at = self._clock()

@@ -1,8 +1,9 @@
-"""The registry follower against a real Ganache: order, expiry, resume, node restart."""
+"""The registry follower against a real Ganache: order, expiry, resume, node restart, rewinds."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -239,3 +240,83 @@ async def test_resume_in_the_middle_of_a_block(
     async with RegistryFollower(registry.config, resume_after=grants[1].position) as second:
         rest, _ = await collect(second, topic_name, 2, synced_after=block)
     assert rest == grants[2:]
+
+
+async def follow_until(
+    follower: RegistryFollower, done: Callable[[list[ch.FollowItem]], bool]
+) -> list[ch.FollowItem]:
+    """Every item (changes, checkpoints, rewinds) until `done(items so far)`."""
+    seen: list[ch.FollowItem] = []
+    async with asyncio.timeout(WAIT):
+        async for item in follower:
+            seen.append(item)
+            if done(seen):
+                return seen
+    raise AssertionError("follower ended")
+
+
+def synced_past(block: int) -> Callable[[list[ch.FollowItem]], bool]:
+    return lambda seen: isinstance(seen[-1], ch.Synced) and seen[-1].block_number >= block
+
+
+async def test_a_reverted_grant_is_rewound_and_the_new_chain_followed(
+    chain_factory: Callable[[], DevChain], topic_name: str
+) -> None:
+    """evm_snapshot, grant, evm_revert, three new blocks: the grant is taken back."""
+    chain = chain_factory()
+    deployed = deploy(chain)
+    client = deployed.client(Account.from_key(chain.accounts[1].private_key))
+    reader = Account.create().address
+    registered = client.register(topic_name).block_number
+    async with RegistryFollower(deployed.config) as follower:
+        await follow_until(follower, synced_past(registered))
+        snapshot = rpc_call(chain.url, "evm_snapshot")
+        granted = client.grant(topic_name, reader).block_number
+        before = await follow_until(follower, synced_past(granted))
+        assert any(isinstance(i, ch.AccessGranted) for i in before)
+
+        assert rpc_call(chain.url, "evm_revert", [snapshot]) is True
+        for _ in range(3):
+            chain.mine()
+        head = client.block_number()
+        assert head == granted + 2  # the grant's block number now holds an empty block
+        after = await follow_until(
+            follower,
+            lambda seen: any(isinstance(i, ch.Rewound) for i in seen) and synced_past(head)(seen),
+        )
+        stats = follower.statistics()
+    rewinds = [i for i in after if isinstance(i, ch.Rewound)]
+    assert rewinds[0].block_number == registered  # the common block: before the grant
+    assert not any(isinstance(i, ch.AccessGranted) for i in after)  # never handed out again
+    assert stats.rewinds >= 1
+
+
+async def test_a_chain_restarted_without_its_database_voids_the_registry(
+    chain_factory: Callable[[], DevChain], topic_name: str
+) -> None:
+    """Ganache back empty (no code at the registry address): everything is rewound and no
+    checkpoint comes until a registry is deployed there again; then the new one is read."""
+    chain = chain_factory()
+    deployed = deploy(chain)
+    signer: LocalAccount = Account.from_key(chain.accounts[1].private_key)
+    registered = deployed.client(signer).register(topic_name).block_number
+    async with RegistryFollower(deployed.config) as follower:
+        await follow_until(follower, synced_past(registered))
+        chain.stop()
+        assert chain.db_path is not None
+        shutil.rmtree(chain.db_path)
+        await asyncio.to_thread(chain.restart)
+        rewound = await follow_until(follower, lambda seen: isinstance(seen[-1], ch.Rewound))
+        assert rewound[-1].block_number == -1 and "no contract" in rewound[-1].reason
+        assert not any(isinstance(i, ch.Synced) for i in rewound)  # nothing "fresh" in between
+
+        again = deploy(chain)  # the same deployer's first transaction: the same address
+        assert again.address == deployed.address
+        other = Account.create().address
+        client = again.client(signer)
+        client.register(topic_name)
+        last = client.grant(topic_name, other).block_number
+        after = await follow_until(follower, synced_past(last))
+    changes = [i for i in after if isinstance(i, ch.Change) and i.topic == topic_name]
+    assert [type(c).__name__ for c in changes] == ["TopicRegistered", "AccessGranted"]
+    assert follower.statistics().rewinds >= 1
