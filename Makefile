@@ -9,7 +9,7 @@ NODE_STAMP := contracts/node_modules/.installed
 PROTOS := proto/cloudevents.proto proto/gateway.proto proto/federation.proto
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint fmt proto contracts bench demo clean
+.PHONY: setup test lint fmt proto contracts bench demo clean chaos
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -49,6 +49,11 @@ bench: setup
 
 demo: setup
 	$(PY) -m meshgate.demo
+
+# Fault scenarios against real processes; writes bench/CHAOS.md (CHAOS_ARGS="--runs 3 --only kill-origin").
+CHAOS_ARGS ?=
+chaos: setup
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) contracts/node_modules .pytest_cache .mypy_cache .ruff_cache
