@@ -320,3 +320,22 @@ async def test_a_chain_restarted_without_its_database_voids_the_registry(
     changes = [i for i in after if isinstance(i, ch.Change) and i.topic == topic_name]
     assert [type(c).__name__ for c in changes] == ["TopicRegistered", "AccessGranted"]
     assert follower.statistics().rewinds >= 1
+
+
+async def test_confirmations_hold_a_change_back_until_buried(
+    registry: DeployedRegistry, owner: RegistryClient, topic_name: str
+) -> None:
+    """`confirmations = 2`: a registration is handed out only once two blocks are on top."""
+    registered = owner.register(topic_name).block_number
+    config = replace(registry.config, confirmations=2)
+
+    def mine(seen: list[ch.FollowItem]) -> list[ch.Change]:
+        return [i for i in seen if isinstance(i, ch.Change) and i.topic == topic_name]
+
+    async with RegistryFollower(config, from_block=registered - 3) as follower:
+        assert mine(await follow_until(follower, synced_past(registered - 2))) == []
+        registry.chain.mine()  # one block on top
+        assert mine(await follow_until(follower, synced_past(registered - 1))) == []
+        registry.chain.mine()  # two blocks on top
+        buried = mine(await follow_until(follower, synced_past(registered)))
+    assert [type(c).__name__ for c in buried] == ["TopicRegistered"]
