@@ -7,16 +7,18 @@ Tree (gateway/status.py maps each class to a gRPC status; the most specific wins
     │   ├── InvalidTopicName
     │   └── EventTooLarge       over the gateway's max_event_bytes
     ├── TopicNotFound           (NOT_FOUND)
-    ├── Unauthenticated         no or bad credentials (UNAUTHENTICATED)
-    ├── AccessDenied            the access layer said deny (PERMISSION_DENIED)
-    ├── AccessPaused            the access layer cannot decide now: retry (UNAVAILABLE)
     ├── RegistryNotConfigured   sign-in asked of an open gateway (FAILED_PRECONDITION)
     ├── GatewayClosing          shutting down, try another time (UNAVAILABLE)
     ├── StoreError              storage failed (INTERNAL, details not sent)
+    │   ├── StoreFull           disk or database full: nothing stored (RESOURCE_EXHAUSTED)
+    │   └── StoreUnavailable    transient I/O failure, or the data directory cannot be
+    │                           written (UNAVAILABLE; the CLI prints it as one line)
     └── ConfigError             bad configuration (CLI prints it)
 
 An event or filter that breaks the CloudEvents model raises eventmodel's errors
 (eventmodel/errors.py: InvalidEvent, InvalidFilter, also INVALID_ARGUMENT); no copies here.
+Denials and authentication failures are the policy layer's errors (policy/errors.py:
+Unauthenticated, AccessDenied, AccessPaused); the gateway raises those, it has no copies.
 """
 
 from __future__ import annotations
@@ -42,18 +44,6 @@ class TopicNotFound(GatewayError):
     pass
 
 
-class Unauthenticated(GatewayError):
-    pass
-
-
-class AccessDenied(GatewayError):
-    pass
-
-
-class AccessPaused(GatewayError):
-    pass
-
-
 class RegistryNotConfigured(GatewayError):
     pass
 
@@ -64,6 +54,14 @@ class GatewayClosing(GatewayError):
 
 class StoreError(GatewayError):
     pass
+
+
+class StoreFull(StoreError):
+    """The disk or database is full; the write was not stored. Retry once space returns."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be used right now (I/O error, busy, read-only data directory)."""
 
 
 class ConfigError(GatewayError):

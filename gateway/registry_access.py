@@ -10,7 +10,8 @@ Mapping rules:
   verified by policy (its errors name what failed).
 - each `authenticate` returns a new `SignedInIdentity` (unique `serial`): it is the key of
   that stream's access state in policy, dropped when the stream drops the identity.
-- publish: Pause raises AccessPaused (UNAVAILABLE: retry later); Deny is returned.
+- publish: Pause and Deny are returned; the service raises AccessPaused (UNAVAILABLE: retry
+  later) or AccessDenied.
 - subscribe: Pause opens the stream with deliveries held (policy audits it as a pause);
   the first `check_delivery` holds them until the view is fresh again.
 - before a publish or subscribe is decided, `wait_current` catches the grant view up to
@@ -44,7 +45,7 @@ from gateway.access import (
 from gateway.view_catch_up import ViewCatchUp
 from policy import decision as policy_decision
 from policy.access_policy import AccessPolicy
-from policy.errors import AccessPaused, CredentialsMissing
+from policy.errors import CredentialsMissing
 from policy.identity import Identity as PolicyIdentity
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,6 @@ class RegistryAccess:
 
     def check_publish(self, identity: Identity, topic: str) -> Decision:
         decision = self.policy.check_publish(_policy_identity(identity), topic)
-        if isinstance(decision, policy_decision.Pause):
-            raise AccessPaused(str(decision.reason), decision.detail)
         return self._to_gateway(decision)
 
     def check_subscribe(self, identity: Identity, topic: str) -> Decision:

@@ -1,6 +1,12 @@
 """The meshgate.v1.Gateway servicer: a thin gRPC shell over store, hub and access control.
 
 Every handler is wrapped by gateway/status.py, which alone turns errors into status codes.
+
+Register with `add_to_server`, not the generated `add_GatewayServicer_to_server`: the generated
+handlers decode requests with `FromString` inside grpc, where a DecodeError becomes UNKNOWN (or
+INTERNAL on a stream) before any of our code runs. Ours take the raw bytes and decode them in
+the handler (`decode_request`), so malformed protobuf answers INVALID_ARGUMENT naming the
+message. Message sizes are bounded by the server's options (GatewayConfig.max_message_bytes).
 """
 
 from __future__ import annotations
@@ -8,27 +14,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
 from eventmodel import filter_codec
 from gateway import events, wire
 from gateway.access import AccessControl, Decision, Deny, Identity, Pause
 from gateway.config import GatewayConfig
-from gateway.errors import AccessDenied, AccessPaused, InvalidRequest, TopicNotFound
+from gateway.errors import InvalidRequest, TopicNotFound
 from gateway.hub import SubscriptionHub
 from gateway.metrics import GatewayMetrics
 from gateway.session import SubscriptionSession
 from gateway.status import streaming, unary
 from gateway.store import EventStore, NewEvent, TopicStats
 from gateway.topics import check_topic_name
+from policy.errors import AccessDenied, AccessPaused
 from proto import gateway_pb2, gateway_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CREDITS = 0  # a stream that grants nothing receives nothing until it sends Credit
+SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"]
+M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +278,69 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
 def _enforce(decision: Decision, action: str, topic: str, *, hold: bool = False) -> None:
     """Deny raises; Pause raises too unless the caller can hold (subscribe)."""
     if isinstance(decision, Deny):
-        raise AccessDenied(f"may not {action} topic {topic!r}: {decision.reason}")
+        raise AccessDenied(decision.reason, f"may not {action} topic {topic!r}")
     if isinstance(decision, Pause) and not hold:
-        raise AccessPaused(f"cannot {action} topic {topic!r} right now: {decision.reason}")
+        raise AccessPaused(decision.reason, f"cannot {action} topic {topic!r} right now")
+
+
+def decode_request(cls: type[M], raw: bytes) -> M:
+    """Parse one request message; malformed bytes raise InvalidRequest naming the message."""
+    try:
+        return cls.FromString(raw)
+    except (DecodeError, RecursionError) as exc:
+        raise InvalidRequest(f"malformed {cls.DESCRIPTOR.name}: {exc}") from exc
+
+
+async def _decoded(cls: type[M], raw: AsyncIterator[bytes]) -> AsyncIterator[M]:
+    async for item in raw:
+        yield decode_request(cls, item)
+
+
+def _unary_behavior(
+    method: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]], cls: type[Message]
+) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[Any]]:
+    async def behavior(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            request = decode_request(cls, raw)
+        except InvalidRequest as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return await method(request, context)
+
+    return behavior
+
+
+def _stream_behavior(
+    method: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]], cls: type[Message]
+) -> Callable[[AsyncIterator[bytes], grpc.aio.ServicerContext], AsyncIterator[Any]]:
+    async def behavior(
+        raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        # The handler is wrapped by status.streaming: a malformed message, first or later,
+        # raises InvalidRequest inside it and ends the stream with INVALID_ARGUMENT.
+        async for response in method(_decoded(cls, raw), context):
+            yield response
+
+    return behavior
+
+
+def add_to_server(service: GatewayService, server: grpc.aio.Server) -> None:
+    """Register every Gateway RPC with handlers whose request deserializer cannot fail."""
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in SERVICE.methods:
+        cls = getattr(gateway_pb2, method.input_type.name)
+        out = getattr(gateway_pb2, method.output_type.name)
+        impl = getattr(service, method.name)
+        if method.client_streaming and method.server_streaming:
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                _stream_behavior(impl, cls), response_serializer=out.SerializeToString
+            )
+        elif not method.client_streaming and not method.server_streaming:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                _unary_behavior(impl, cls), response_serializer=out.SerializeToString
+            )
+        else:  # the API has none; refuse to start rather than serve it wrong
+            raise TypeError(f"no handler shape for {method.full_name}")
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(SERVICE.full_name, handlers)

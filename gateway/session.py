@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from eventmodel import filters
 from gateway.access import AccessControl, Allow, Deny, Identity
 from gateway.dispatch import Dispatcher, Outgoing
-from gateway.errors import AccessDenied
 from gateway.hub import SubscriptionHub
+from policy.errors import AccessDenied
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class SubscriptionSession:
             self._wake.clear()
             decision = self.access.check_delivery(self.identity, topic)
             if isinstance(decision, Deny):
-                raise AccessDenied(f"access to topic {topic!r} ended: {decision.reason}")
+                raise AccessDenied(decision.reason, f"access to topic {topic!r} ended")
             batch: list[Outgoing] = []
             if isinstance(decision, Allow) and self.credits > 0:
                 batch = await self.dispatcher.fetch(self._member, min(self.credits, MAX_BATCH))

@@ -15,6 +15,12 @@ Theory of operation:
 - Reads run on a small thread pool, each thread with its own read-only connection (WAL lets
   readers proceed while the writer commits).
 - `aclose()` enqueues a stop marker after the pending jobs, so queued publishes are drained.
+
+Error handling: SQLite errors never leave this module raw. `store_error` names them: a full
+disk or database (SQLITE_FULL) is StoreFull, I/O, locking and read-only failures are
+StoreUnavailable, anything else (a bug, corruption) a plain StoreError. A failed transaction
+rolls back whole, so nothing of it is acknowledged, and the next one is tried afresh: publishes
+succeed again as soon as space returns.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -33,7 +40,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway import sqlite_schema
-from gateway.errors import GatewayClosing, StoreError
+from gateway.errors import GatewayClosing, StoreError, StoreFull, StoreUnavailable
+from gateway.sqlite_errors import store_error
 from gateway.store import (
     AppendListener,
     AppendListeners,
@@ -105,14 +113,25 @@ class SqliteEventStore:
     # -- lifecycle -----------------------------------------------------------
 
     async def open(self) -> None:
+        """Open (creating or migrating) the database.
+
+        Raises StoreUnavailable("data directory ... is not writable: ...") or another
+        StoreError naming the file, in one line."""
         self._loop = asyncio.get_running_loop()
-        self._data_dir.mkdir(parents=True, exist_ok=True)
-        conn = sqlite_schema.connect(self._path)
+        conn: sqlite3.Connection | None = None
         try:
+            self._data_dir.mkdir(parents=True, exist_ok=True)
+            conn = sqlite_schema.connect(self._path)
             sqlite_schema.migrate(conn)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StoreError(f"cannot open store {self._path}: {exc}") from exc
+        except (OSError, sqlite3.Error) as exc:
+            if conn is not None:
+                conn.close()
+            if not os.access(self._data_dir, os.W_OK):
+                raise StoreUnavailable(
+                    f"data directory {self._data_dir} is not writable: {exc}"
+                ) from exc
+            error = store_error(exc, "open")
+            raise type(error)(f"cannot open store {self._path}: {exc}") from exc
         row = conn.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()
         high = conn.execute("SELECT MAX(seq) FROM events").fetchone()[0] or 0
         self._last_seq = max(high, row[0] if row else 0)
@@ -183,7 +202,7 @@ class SqliteEventStore:
             return self._commit(conn, jobs)
         except Exception as exc:
             log.exception("store writer failed a transaction")
-            return [(job, False, StoreError(f"write failed: {exc}")) for job in jobs], frozenset()
+            return [(job, False, store_error(exc, "write")) for job in jobs], frozenset()
 
     def _commit(
         self, conn: sqlite3.Connection, jobs: list[_Job]
@@ -202,11 +221,14 @@ class SqliteEventStore:
                 try:
                     value = job.run(conn, tx)
                 except Exception as exc:
+                    if isinstance(exc, sqlite3.Error) and not conn.in_transaction:
+                        raise  # SQLite rolled the whole transaction back (e.g. disk full)
                     conn.execute(f"ROLLBACK TO job{i}")
                     conn.execute(f"RELEASE job{i}")
                     self._last_seq, self._next_offsets = job_seq, job_offsets
                     tx.topics = job_topics
-                    results.append((job, False, exc))
+                    failure = store_error(exc, "write") if isinstance(exc, sqlite3.Error) else exc
+                    results.append((job, False, failure))
                 else:
                     conn.execute(f"RELEASE job{i}")
                     results.append((job, True, value))
@@ -224,11 +246,17 @@ class SqliteEventStore:
                 )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            log.exception("store commit failed")
+            error = store_error(exc, "commit")
+            if isinstance(error, (StoreFull, StoreUnavailable)):
+                log.error("store commit failed, %d writes refused: %s", len(jobs), error)
+            else:
+                log.exception("store commit failed")
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             self._last_seq, self._next_offsets = seq_before, offsets_before
-            return [(job, False, StoreError(f"commit failed: {exc}")) for job in jobs], frozenset()
+            # Each caller gets its own exception object (one shared would chain tracebacks).
+            return [(job, False, store_error(exc, "commit")) for job in jobs], frozenset()
         return results, frozenset(tx.topics)
 
     def _hand_off(self, outcomes: list[_Outcome], topics: frozenset[str]) -> None:
@@ -435,7 +463,7 @@ class SqliteEventStore:
             try:
                 return fn(self._reader())
             except sqlite3.Error as exc:
-                raise StoreError(f"read failed: {exc}") from exc
+                raise store_error(exc, "read") from exc
 
         return await loop.run_in_executor(self._readers, call)
 

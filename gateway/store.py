@@ -97,7 +97,13 @@ class AppendListeners:
 
 
 class EventStore(Protocol):
-    """Durable, ordered, deduplicated event storage. All methods may raise StoreError."""
+    """Durable, ordered, deduplicated event storage.
+
+    Error handling: every method may raise StoreError; a full disk or database is StoreFull,
+    a transient I/O failure StoreUnavailable (nothing of the failed write is stored, and the
+    store serves again once the cause is gone). `open` raises StoreUnavailable, in one line,
+    when the data directory cannot be written.
+    """
 
     async def open(self) -> None: ...
 

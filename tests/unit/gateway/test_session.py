@@ -9,12 +9,12 @@ from cloudevents.core.v1.event import CloudEvent
 from eventmodel import sdk as events
 from gateway.access import ALLOW, AccessView, Decision, Deny, Identity, OpenAccess
 from gateway.dispatch import Dispatcher
-from gateway.errors import AccessDenied
 from gateway.hub import SubscriptionHub
 from gateway.interest import InterestRegistry
 from gateway.memory_store import MemoryEventStore
 from gateway.session import SubscriptionSession
 from gateway.store import NewEvent, StoredEvent
+from policy.errors import AccessDenied
 
 
 class RevokedDuringRead(MemoryEventStore):
