@@ -8,14 +8,21 @@ Invariants, for offsets o of the topic:
   pending (lease expired or member left, waiting for redelivery), or done.
 - o >= read_pos: never dispatched.
 
-An offset is leased to ONE member at a time. A lease expires `ack_timeout` seconds after it
-was handed out; `expire(now)` moves expired leases to pending, and the next `take_pending`
-redelivers them with attempt + 1. An ack from any member completes an offset (a late ack after
-redelivery still counts: the work is done).
+An offset is leased to ONE member at a time. A lease expires `ack_wait(attempt)` seconds after
+it was handed out: `ack_timeout` for the first delivery, doubling with each redelivery up to
+`max_redelivery_delay` (never below `ack_timeout`), so an event nobody acknowledges is resent
+ever more rarely instead of every ack timeout. `expire(now)` moves expired leases to pending,
+and the next `take_pending` redelivers them with attempt + 1. An ack from any member completes
+an offset (a late ack after redelivery still counts: the work is done).
+
+Bound (like JetStream's `max_ack_pending`): at most `max_ack_pending` offsets are unacknowledged
+(leased or pending) at once. `lease_new` is refused beyond it, so a consumer that reads but
+never acks holds that many events, not the whole backlog; credits alone cannot bound it (a
+client tops them up as it reads). Redeliveries are always allowed: they are already counted.
 
 Transitions::
 
-    never dispatched --lease_new--> leased --ack--> done
+    never dispatched --lease_new (room)--> leased --ack--> done
                      --skip-------> done           leased --expire/release--> pending
     pending --take_pending--> leased                pending --ack/forget--> done
 """
@@ -26,6 +33,11 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# JetStream's default `max_ack_pending` for a consumer is 1000 as well.
+DEFAULT_MAX_ACK_PENDING = 1000
+# Cap of the doubling ack wait of redeliveries (5 min: 30 s, 60 s, 120 s, 240 s, 300 s, ...).
+DEFAULT_MAX_REDELIVERY_DELAY = 300.0
+
 
 @dataclass(slots=True)
 class Lease:
@@ -34,11 +46,29 @@ class Lease:
     deadline: float
 
 
+def ack_wait(attempt: int, ack_timeout: float, max_delay: float) -> float:
+    """Seconds a lease of delivery `attempt` (1 = first) waits for its ack before redelivery."""
+    cap = max(ack_timeout, max_delay)
+    exponent = min(attempt - 1, 62)  # 2**62 * any timeout is past every cap
+    return min(cap, ack_timeout * 2.0**exponent)
+
+
 class DeliveryState:
-    def __init__(self, committed: int, ack_timeout: float) -> None:
+    def __init__(
+        self,
+        committed: int,
+        ack_timeout: float,
+        *,
+        max_ack_pending: int = DEFAULT_MAX_ACK_PENDING,
+        max_redelivery_delay: float = DEFAULT_MAX_REDELIVERY_DELAY,
+    ) -> None:
+        if max_ack_pending <= 0:
+            raise ValueError("max_ack_pending must be > 0")
         self.committed = committed
         self.read_pos = committed
         self.ack_timeout = ack_timeout
+        self.max_ack_pending = max_ack_pending
+        self.max_redelivery_delay = max_redelivery_delay
         self.leases: dict[int, Lease] = {}
         self._pending: list[int] = []  # heap of offsets
         self._pending_set: set[int] = set()
@@ -49,6 +79,19 @@ class DeliveryState:
     @property
     def pending_count(self) -> int:
         return len(self._pending_set)
+
+    @property
+    def unacked(self) -> int:
+        """Offsets handed out and not yet acknowledged: leased plus waiting for redelivery."""
+        return len(self.leases) + len(self._pending_set)
+
+    def room(self) -> int:
+        """How many never-dispatched offsets may still be leased (max_ack_pending bound)."""
+        return max(0, self.max_ack_pending - self.unacked)
+
+    def attempts(self, offset: int) -> int:
+        """Deliveries of `offset` so far (0 if never delivered or done)."""
+        return self._attempts.get(offset, 0)
 
     def next_deadline(self) -> float | None:
         return min((lease.deadline for lease in self.leases.values()), default=None)
@@ -86,9 +129,14 @@ class DeliveryState:
         return out
 
     def lease_new(self, member: int, offset: int, now: float) -> int:
-        """Lease a never-dispatched offset; offsets between read_pos and it are gone (done)."""
+        """Lease a never-dispatched offset; offsets between read_pos and it are gone (done).
+
+        Raises ValueError if `offset` was dispatched already or no room is left (a caller bug:
+        check `room()` first)."""
         if offset < self.read_pos:
             raise ValueError(f"offset {offset} was already dispatched")
+        if self.room() <= 0:
+            raise ValueError(f"max_ack_pending ({self.max_ack_pending}) reached")
         self.read_pos = offset + 1
         attempt = self._lease(member, offset, now)
         self._advance()
@@ -130,7 +178,8 @@ class DeliveryState:
     def _lease(self, member: int, offset: int, now: float) -> int:
         attempt = self._attempts.get(offset, 0) + 1
         self._attempts[offset] = attempt
-        self.leases[offset] = Lease(member, attempt, now + self.ack_timeout)
+        wait = ack_wait(attempt, self.ack_timeout, self.max_redelivery_delay)
+        self.leases[offset] = Lease(member, attempt, now + wait)
         return attempt
 
     def _push_pending(self, offset: int) -> None:

@@ -8,19 +8,36 @@ when leases of a leaving member become pending, or when an expired lease can be 
 Ordering rule: a durable group's committed offset is persisted (store.save_group) before the
 ack that moved it is considered done; after a restart the group resumes there and redelivers
 everything not acknowledged.
+
+Bound: new events are leased only while the group has room under `max_ack_pending`
+(DeliveryState.room); once it is full only redeliveries flow, and an ack that frees room wakes
+every member (any of them may be the one waiting with credit).
+
+Error handling: a committed offset that cannot be written because the store is full or
+unavailable (StoreFull, StoreUnavailable) does not end the stream: it is logged and written
+again at the next ack or leave (acks are kept in memory meanwhile; a restart before that
+redelivers them: at-least-once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from eventmodel import attributes, filters
-from gateway.delivery import DeliveryState
+from gateway.delivery import (
+    DEFAULT_MAX_ACK_PENDING,
+    DEFAULT_MAX_REDELIVERY_DELAY,
+    DeliveryState,
+)
+from gateway.errors import StoreFull, StoreUnavailable
 from gateway.store import EventStore, GroupRecord, StoredEvent
+
+log = logging.getLogger(__name__)
 
 PAGE = 256  # rows read per store query: memory stays flat however long the backlog
 
@@ -44,13 +61,20 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         *,
         stored: bool = True,
+        max_ack_pending: int = DEFAULT_MAX_ACK_PENDING,
+        max_redelivery_delay: float = DEFAULT_MAX_REDELIVERY_DELAY,
     ) -> None:
         """`stored=False`: a new durable group whose start is not persisted yet."""
         self.store = store
         self.topic = topic
         self.group = group
         self.filters = tuple(flts)
-        self.state = DeliveryState(committed, ack_timeout)
+        self.state = DeliveryState(
+            committed,
+            ack_timeout,
+            max_ack_pending=max_ack_pending,
+            max_redelivery_delay=max_redelivery_delay,
+        )
         self._clock = clock
         self._lock = asyncio.Lock()
         self._members: dict[int, Callable[[], None]] = {}
@@ -119,13 +143,14 @@ class Dispatcher:
                         self.state.forget(offset)
                     else:
                         out.append(Outgoing(offset, attempt, row.payload))
-            while len(out) < limit:
+            while len(out) < limit and self.state.room() > 0:
                 rows = await self.store.read(self.topic, self.state.read_pos, PAGE)
                 if not rows:
                     break
                 if rows[0].offset > self.state.read_pos:
                     self.state.skip_to(rows[0].offset)
-                taken = self._take_rows(member, rows, limit - len(out), now, out)
+                room = min(limit - len(out), self.state.room())
+                taken = self._take_rows(member, rows, room, now, out)
                 if not taken:
                     break
             return out
@@ -150,17 +175,38 @@ class Dispatcher:
         return len(rows) == PAGE
 
     async def ack(self, offsets: Sequence[int]) -> None:
-        if self.state.ack(offsets):
+        was_full = self.state.room() == 0
+        moved = self.state.ack(offsets)
+        if was_full and self.state.room() > 0:
+            self.wake_all()  # members with credit wait on the bound, not on new events
+        if moved:
             await self.persist()
 
     async def persist(self) -> None:
-        """Store the committed offset of a durable group if it moved."""
+        """Store the committed offset of a durable group if it moved.
+
+        A full or unavailable store is logged and retried at the next call (see module doc).
+        """
         committed = self.state.committed
         if self.group is None or committed == self._persisted:
             return
-        self._persisted = committed
-        await self.store.save_group(
-            GroupRecord(
-                self.topic, self.group, committed, json.dumps(filters.list_to_json(self.filters))
+        before, self._persisted = self._persisted, committed
+        try:
+            await self.store.save_group(
+                GroupRecord(
+                    self.topic,
+                    self.group,
+                    committed,
+                    json.dumps(filters.list_to_json(self.filters)),
+                )
             )
-        )
+        except (StoreFull, StoreUnavailable) as exc:
+            if self._persisted == committed:
+                self._persisted = before  # not written: the next ack or leave tries again
+            log.warning(
+                "group %r on topic %r: committed offset %d not saved yet: %s",
+                self.group,
+                self.topic,
+                committed,
+                exc,
+            )

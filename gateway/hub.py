@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from eventmodel import filters
 from gateway.access import Identity
+from gateway.delivery import DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_REDELIVERY_DELAY
 from gateway.dispatch import Dispatcher
 from gateway.errors import InvalidRequest
 from gateway.interest import Interest, InterestRegistry
@@ -23,10 +24,20 @@ from gateway.wire import Start
 
 
 class SubscriptionHub:
-    def __init__(self, store: EventStore, interest: InterestRegistry, ack_timeout: float) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        interest: InterestRegistry,
+        ack_timeout: float,
+        *,
+        max_ack_pending: int = DEFAULT_MAX_ACK_PENDING,
+        max_redelivery_delay: float = DEFAULT_MAX_REDELIVERY_DELAY,
+    ) -> None:
         self.store = store
         self.interest = interest
         self.ack_timeout = ack_timeout
+        self.max_ack_pending = max_ack_pending
+        self.max_redelivery_delay = max_redelivery_delay
         self._groups: dict[tuple[str, str], Dispatcher] = {}
         self._by_topic: dict[str, set[Dispatcher]] = defaultdict(set)
         self._lock = asyncio.Lock()
@@ -72,6 +83,8 @@ class SubscriptionHub:
                 flts,
                 await self.resolve_start(topic, start),
                 self.ack_timeout,
+                max_ack_pending=self.max_ack_pending,
+                max_redelivery_delay=self.max_redelivery_delay,
             )
         else:
             async with self._lock:
@@ -99,6 +112,8 @@ class SubscriptionHub:
                         committed,
                         self.ack_timeout,
                         stored=record is not None,
+                        max_ack_pending=self.max_ack_pending,
+                        max_redelivery_delay=self.max_redelivery_delay,
                     )
                     await dispatcher.persist()
                     self._groups[(topic, group)] = dispatcher

@@ -10,8 +10,9 @@ from cloudevents.core.v1.event import CloudEvent
 from eventmodel import sdk as events
 from eventmodel.filters import Exact
 from gateway.dispatch import PAGE, Dispatcher
+from gateway.errors import StoreFull
 from gateway.memory_store import MemoryEventStore
-from gateway.store import NewEvent
+from gateway.store import GroupRecord, NewEvent
 
 
 def new(i: int, type_: str = "a") -> NewEvent:
@@ -90,3 +91,54 @@ async def test_ephemeral_dispatcher_persists_nothing(store: MemoryEventStore) ->
     await d.fetch(m, 1)
     await d.ack([0])
     assert await store.list_groups() == []
+
+
+async def test_group_leases_at_most_max_ack_pending_and_an_ack_wakes_members(
+    store: MemoryEventStore,
+) -> None:
+    await store.append("t", [new(i) for i in range(50)], "eu")
+    clock = Clock()
+    d = Dispatcher(store, "t", "g", [], 0, ack_timeout=1, clock=clock, max_ack_pending=4)
+    woken: list[str] = []
+    a = d.join(lambda: woken.append("a"))
+    b = d.join(lambda: woken.append("b"))
+    assert [o.offset for o in await d.fetch(a, 100)] == [0, 1, 2, 3]
+    assert await d.fetch(b, 100) == []  # the group is full: b gets nothing new
+    assert await d.fetch(a, 100) == []
+    clock.now = 1  # only the four leased events come back, nothing else is read
+    again = await d.fetch(b, 100)
+    assert [(o.offset, o.attempt) for o in again] == [(0, 2), (1, 2), (2, 2), (3, 2)]
+    woken.clear()
+    await d.ack([0, 1])
+    assert sorted(woken) == ["a", "b"]  # room freed: every member may take it
+    assert [o.offset for o in await d.fetch(a, 100)] == [4, 5]
+    assert d.state.unacked == 4
+
+
+class FullStore(MemoryEventStore):
+    """A memory store whose group writes fail like a full disk until `full` is cleared."""
+
+    full = True
+
+    async def save_group(self, record: GroupRecord) -> None:
+        if self.full:
+            raise StoreFull("store full: database or disk is full")
+        await super().save_group(record)
+
+
+async def test_a_committed_offset_the_full_store_refused_is_written_at_the_next_ack() -> None:
+    store = FullStore()
+    await store.open()
+    try:
+        await store.append("t", [new(i) for i in range(3)], "eu")
+        d = Dispatcher(store, "t", "g", [], 0, ack_timeout=5)
+        m = d.join(lambda: None)
+        await d.fetch(m, 3)
+        await d.ack([0])  # does not raise: the stream goes on
+        assert await store.load_group("t", "g") is None
+        store.full = False
+        await d.ack([1])
+        record = await store.load_group("t", "g")
+        assert record is not None and record.committed_offset == 2
+    finally:
+        await store.aclose()
