@@ -39,6 +39,12 @@ class FederationMetrics:
             ["reason"],
             registry=reg,
         )
+        self.dials = Counter(
+            "meshgate_federation_dials",
+            "dials ended, by outcome (streamed, probed, failed: backed off)",
+            ["outcome"],
+            registry=reg,
+        )
         self.sent = Counter(
             "meshgate_federation_events_sent", "events sent to the peer", ["peer"], registry=reg
         )

@@ -282,6 +282,7 @@ class FederationNode:
         except Exception:  # a bug on our dial path: say so, back off, dial again
             log.exception("dial %s failed", dial.address)
         finally:
+            self.metrics.dials.labels(outcome.value).inc()
             self.membership.dial_ended(dial.address, outcome, asyncio.get_running_loop().time())
             self._wake_dialer.set()
 
