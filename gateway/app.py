@@ -32,7 +32,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.access import AccessControl, OpenAccess
-from gateway.config import GatewayConfig, join_host_port
+from gateway.config import MESSAGE_OVERHEAD, GatewayConfig, join_host_port
 from gateway.hub import SubscriptionHub
 from gateway.interest import InterestRegistry
 from gateway.metrics import REFRESH, GatewayMetrics
@@ -91,6 +91,7 @@ class Gateway:
             config.ack_timeout,
             max_ack_pending=config.max_ack_pending,
             max_redelivery_delay=config.max_redelivery_delay,
+            max_batch_bytes=config.max_message_bytes - MESSAGE_OVERHEAD,
         )
         self.services: tuple[Service, ...] = tuple(services)
         self._servicer_adders = tuple(servicers)

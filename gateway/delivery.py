@@ -25,6 +25,7 @@ Transitions::
     never dispatched --lease_new (room)--> leased --ack--> done
                      --skip-------> done           leased --expire/release--> pending
     pending --take_pending--> leased                pending --ack/forget--> done
+    leased --unsend--> pending (attempt not counted)
 """
 
 from __future__ import annotations
@@ -127,6 +128,17 @@ class DeliveryState:
             self._pending_set.discard(offset)
             out.append((offset, self._lease(member, offset, now)))
         return out
+
+    def unsend(self, offsets: Iterable[int]) -> None:
+        """Leased offsets the shell took but did not send (no room in the message): back to
+        pending, their attempt count as before the lease."""
+        for offset in offsets:
+            if self.leases.pop(offset, None) is None:
+                continue
+            self._attempts[offset] -= 1
+            if not self._attempts[offset]:
+                del self._attempts[offset]
+            self._push_pending(offset)
 
     def lease_new(self, member: int, offset: int, now: float) -> int:
         """Lease a never-dispatched offset; offsets between read_pos and it are gone (done).

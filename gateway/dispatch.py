@@ -9,6 +9,10 @@ Ordering rule: a durable group's committed offset is persisted (store.save_group
 ack that moved it is considered done; after a restart the group resumes there and redelivers
 everything not acknowledged.
 
+Message size: one fetch returns at most `max_batch_bytes` of payload (but always one event),
+so a DeliveryBatch never exceeds the server's message limit (gRPC would end the stream with
+RESOURCE_EXHAUSTED, and the same batch would come back and fail again).
+
 Bound: new events are leased only while the group has room under `max_ack_pending`
 (DeliveryState.room); once it is full only redeliveries flow, and an ack that frees room wakes
 every member (any of them may be the one waiting with credit).
@@ -39,6 +43,7 @@ from gateway.store import EventStore, GroupRecord, StoredEvent
 
 log = logging.getLogger(__name__)
 
+DELIVERY_OVERHEAD = 32  # bytes a Delivery adds around its event (offset, attempt, framing)
 PAGE = 256  # rows read per store query: memory stays flat however long the backlog
 
 
@@ -63,8 +68,11 @@ class Dispatcher:
         stored: bool = True,
         max_ack_pending: int = DEFAULT_MAX_ACK_PENDING,
         max_redelivery_delay: float = DEFAULT_MAX_REDELIVERY_DELAY,
+        max_batch_bytes: int | None = None,
     ) -> None:
-        """`stored=False`: a new durable group whose start is not persisted yet."""
+        """`stored=False`: a new durable group whose start is not persisted yet.
+        `max_batch_bytes`: payload bytes per fetch (None: unbounded)."""
+        self.max_batch_bytes = max_batch_bytes
         self.store = store
         self.topic = topic
         self.group = group
@@ -132,17 +140,23 @@ class Dispatcher:
             if self.state.expire(now):
                 self.wake_all()
             out: list[Outgoing] = []
+            budget = _Budget(self.max_batch_bytes)
             pending = self.state.take_pending(member, limit, now)
             if pending:
-                attempts = dict(pending)
-                rows = await self.store.read_offsets(self.topic, list(attempts))
+                rows = await self.store.read_offsets(self.topic, [o for o, _ in pending])
                 found = {r.offset: r for r in rows}
+                unsent: list[int] = []
                 for offset, attempt in pending:
                     row = found.get(offset)
                     if row is None:
                         self.state.forget(offset)
+                    elif unsent or not budget.take(len(row.payload)):
+                        unsent.append(offset)
                     else:
                         out.append(Outgoing(offset, attempt, row.payload))
+                if unsent:
+                    self.state.unsend(unsent)
+                    return out
             while len(out) < limit and self.state.room() > 0:
                 rows = await self.store.read(self.topic, self.state.read_pos, PAGE)
                 if not rows:
@@ -150,15 +164,22 @@ class Dispatcher:
                 if rows[0].offset > self.state.read_pos:
                     self.state.skip_to(rows[0].offset)
                 room = min(limit - len(out), self.state.room())
-                taken = self._take_rows(member, rows, room, now, out)
+                taken = self._take_rows(member, rows, room, now, out, budget)
                 if not taken:
                     break
             return out
 
     def _take_rows(
-        self, member: int, rows: list[StoredEvent], room: int, now: float, out: list[Outgoing]
+        self,
+        member: int,
+        rows: list[StoredEvent],
+        room: int,
+        now: float,
+        out: list[Outgoing],
+        budget: _Budget,
     ) -> bool:
-        """Lease matching rows until `room` is used; True if the whole page was consumed."""
+        """Lease matching rows until `room` or the byte budget is used; True if the whole page
+        was consumed."""
         for row in rows:
             if row.offset < self.state.read_pos:
                 continue
@@ -167,7 +188,7 @@ class Dispatcher:
             ):
                 self.state.skip(row.offset)
                 continue
-            if room <= 0:
+            if room <= 0 or not budget.take(len(row.payload)):
                 return False
             attempt = self.state.lease_new(member, row.offset, now)
             out.append(Outgoing(row.offset, attempt, row.payload))
@@ -210,3 +231,21 @@ class Dispatcher:
                 committed,
                 exc,
             )
+
+
+class _Budget:
+    """Payload bytes left for one fetch; the first event always fits."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.left is None:
+            return True
+        cost = size + DELIVERY_OVERHEAD
+        if self.used and cost > self.left:
+            return False
+        self.left -= cost
+        self.used += 1
+        return True

@@ -32,12 +32,14 @@ class SubscriptionHub:
         *,
         max_ack_pending: int = DEFAULT_MAX_ACK_PENDING,
         max_redelivery_delay: float = DEFAULT_MAX_REDELIVERY_DELAY,
+        max_batch_bytes: int | None = None,
     ) -> None:
         self.store = store
         self.interest = interest
         self.ack_timeout = ack_timeout
         self.max_ack_pending = max_ack_pending
         self.max_redelivery_delay = max_redelivery_delay
+        self.max_batch_bytes = max_batch_bytes  # payload per DeliveryBatch (message limit)
         self._groups: dict[tuple[str, str], Dispatcher] = {}
         self._by_topic: dict[str, set[Dispatcher]] = defaultdict(set)
         self._lock = asyncio.Lock()
@@ -85,6 +87,7 @@ class SubscriptionHub:
                 self.ack_timeout,
                 max_ack_pending=self.max_ack_pending,
                 max_redelivery_delay=self.max_redelivery_delay,
+                max_batch_bytes=self.max_batch_bytes,
             )
         else:
             async with self._lock:
@@ -114,6 +117,7 @@ class SubscriptionHub:
                         stored=record is not None,
                         max_ack_pending=self.max_ack_pending,
                         max_redelivery_delay=self.max_redelivery_delay,
+                        max_batch_bytes=self.max_batch_bytes,
                     )
                     await dispatcher.persist()
                     self._groups[(topic, group)] = dispatcher

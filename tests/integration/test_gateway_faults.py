@@ -213,3 +213,18 @@ def test_read_only_data_directory_stops_the_gateway_with_one_line(tmp_path: Path
     assert not any("Traceback" in line for line in errors), proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert f"data directory {ro} is not writable" in last, proc.stderr
+
+
+async def test_deliveries_fit_the_message_limit_however_many_credits(gateway: Gateway) -> None:
+    async with GatewayClient(gateway.listen) as client:
+        for i in range(10):  # 100 events of ~1 KiB: 100 KiB, over the 65 KiB message limit
+            await client.publish_batch(
+                "big", [event(f"{i}-{j}", blob="x" * 900) for j in range(10)]
+            )
+        seen = 0
+        async with client.subscribe("big", credits=500) as sub:
+            async for _offset, _ev in sub:
+                seen += 1
+                if seen == 100:
+                    break
+        assert seen == 100

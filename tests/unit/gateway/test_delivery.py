@@ -173,3 +173,16 @@ def test_unacked_never_exceeds_max_ack_pending(bound: int, ops: list[tuple[str, 
             s.release(n % 2)
         assert s.unacked <= bound
         assert s.unacked == len(s.leases) + s.pending_count
+
+
+def test_unsend_returns_a_lease_without_counting_an_attempt() -> None:
+    s = DeliveryState(0, ack_timeout=1)
+    s.lease_new(0, 0, now=0)
+    s.lease_new(0, 1, now=0)
+    s.unsend([1])
+    assert 1 not in s.leases and s.pending_count == 1 and s.attempts(1) == 0
+    assert s.take_pending(0, 5, now=0) == [(1, 1)]  # still its first delivery
+    s.expire(now=5)
+    assert s.take_pending(0, 5, now=5) == [(0, 2), (1, 2)]
+    s.unsend([0, 7])  # 7 is not leased: ignored
+    assert s.attempts(0) == 1

@@ -9,7 +9,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from eventmodel import sdk as events
 from eventmodel.filters import Exact
-from gateway.dispatch import PAGE, Dispatcher
+from gateway.dispatch import DELIVERY_OVERHEAD, PAGE, Dispatcher
 from gateway.errors import StoreFull
 from gateway.memory_store import MemoryEventStore
 from gateway.store import GroupRecord, NewEvent
@@ -142,3 +142,22 @@ async def test_a_committed_offset_the_full_store_refused_is_written_at_the_next_
         assert record is not None and record.committed_offset == 2
     finally:
         await store.aclose()
+
+
+async def test_a_fetch_stays_within_its_byte_budget_and_always_sends_one(
+    store: MemoryEventStore,
+) -> None:
+    await store.append("t", [new(i) for i in range(10)], "eu")
+    size = len(new(0).payload) + DELIVERY_OVERHEAD
+    clock = Clock()
+    d = Dispatcher(store, "t", "g", [], 0, ack_timeout=1, clock=clock, max_batch_bytes=3 * size)
+    m = d.join(lambda: None)
+    assert [o.offset for o in await d.fetch(m, 100)] == [0, 1, 2]
+    assert [o.offset for o in await d.fetch(m, 100)] == [3, 4, 5]
+    clock.now = 1  # six redeliveries due: they come three by three, attempts counted once
+    again = await d.fetch(m, 100)
+    assert [(o.offset, o.attempt) for o in again] == [(0, 2), (1, 2), (2, 2)]
+    again = await d.fetch(m, 100)
+    assert [(o.offset, o.attempt) for o in again] == [(3, 2), (4, 2), (5, 2)]
+    tiny = Dispatcher(store, "t", None, [], 0, ack_timeout=1, max_batch_bytes=1)
+    assert [o.offset for o in await tiny.fetch(tiny.join(lambda: None), 100)] == [0]
