@@ -117,7 +117,11 @@ def datetime_string(when: dt.datetime) -> str:
 
 
 def value_string(value: PbValue) -> str | None:
-    """The canonical string form of one attribute value (None if it holds no value)."""
+    """The canonical string form of one attribute value.
+
+    None when it holds no value or one without a string form (an out-of-range Timestamp in an
+    event that was never validated): filters then treat the attribute as absent. Never raises.
+    """
     kind = value.WhichOneof("attr")
     if kind == "ce_string":
         return value.ce_string
@@ -132,7 +136,10 @@ def value_string(value: PbValue) -> str | None:
     if kind == "ce_uri_ref":
         return value.ce_uri_ref
     if kind == "ce_timestamp":
-        return timestamp_string(value.ce_timestamp)
+        try:
+            return timestamp_string(value.ce_timestamp)
+        except ValueError:
+            return None  # out of range: no string form (validate refuses it at the door)
     return None
 
 

@@ -177,3 +177,12 @@ def test_names_outside_the_alphabet_are_refused(name: str) -> None:
         return
     with pytest.raises(InvalidEvent):
         attributes.check_name(name)
+
+
+@pytest.mark.parametrize("stamp", [ts(253402300800), ts(0, 1_000_000_000), ts(0, -1)])
+def test_an_out_of_range_timestamp_has_no_string_form_and_never_raises(stamp: Timestamp) -> None:
+    pb = event()
+    ext("seen", "ce_timestamp", stamp)(pb)
+    assert "seen" not in attributes.attribute_strings(pb)
+    with pytest.raises(InvalidEvent, match="'seen': is not a valid timestamp"):
+        attributes.validate(pb)
