@@ -7,7 +7,10 @@ A file looks like::
     data_dir = "/var/lib/meshgate"
     metrics_port = 0
     max_event_bytes = 1048576
+    max_message_bytes = 67108864  # gRPC message limit, both ways
     ack_timeout = 30.0
+    max_ack_pending = 1000        # unacknowledged events per group at once
+    max_redelivery_delay = 300.0  # cap of the doubling wait between redeliveries
     open = false           # true: run without access control (no [registry]); never implied
 
     [retention]            # defaults for every topic

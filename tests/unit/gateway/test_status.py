@@ -21,3 +21,8 @@ def test_most_specific_wins() -> None:
 def test_unknown_errors_have_no_code() -> None:
     assert status_for(RuntimeError("boom")) is None
     assert status_for(errors.StoreError("disk")) is None  # INTERNAL, details hidden
+
+
+def test_store_failures_are_not_internal() -> None:
+    assert status_for(errors.StoreFull("store full")) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert status_for(errors.StoreUnavailable("io")) == grpc.StatusCode.UNAVAILABLE
