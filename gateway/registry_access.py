@@ -14,6 +14,8 @@ Mapping rules:
   later) or AccessDenied.
 - subscribe: Pause opens the stream with deliveries held (policy audits it as a pause);
   the first `check_delivery` holds them until the view is fresh again.
+- a stream ends at its sign-in's expiry: the timer wakes it then, and `check_delivery`
+  raises SessionInvalid ("session expired; sign in again", UNAUTHENTICATED).
 - before a publish or subscribe is decided, `wait_current` catches the grant view up to
   the chain head when (and only when) the answer would be a Deny
   (`gateway.view_catch_up`): a grant mined before the call is never denied as absent.
@@ -133,7 +135,10 @@ class RegistryAccess:
         return self._to_gateway(decision)
 
     def check_subscribe(self, identity: Identity, topic: str) -> Decision:
-        decision = self.policy.check_subscribe(identity, _policy_identity(identity), topic)
+        who = _policy_identity(identity)
+        decision = self.policy.check_subscribe(identity, who, topic)
+        if not isinstance(decision, policy_decision.Deny):
+            self._schedule(who.expires_at)  # the stream ends with its sign-in
         if isinstance(decision, policy_decision.Pause):
             return ALLOW  # stream opens; deliveries are held by check_delivery
         return self._to_gateway(decision)
@@ -169,10 +174,14 @@ class RegistryAccess:
                 fired = due
                 self.view.changed()
 
+    def _schedule(self, at: float) -> None:
+        """Make the timer wake by `at` (it re-reads next_recheck when woken)."""
+        if self._scheduled_at is None or at < self._scheduled_at:
+            self._reschedule.set()
+
     def _to_gateway(self, decision: policy_decision.Decision) -> Decision:
         if isinstance(decision, policy_decision.Allow):
-            if self._scheduled_at is None or decision.recheck_at < self._scheduled_at:
-                self._reschedule.set()
+            self._schedule(decision.recheck_at)
             return ALLOW
         if isinstance(decision, policy_decision.Deny):
             return Deny(f"{decision.reason}: {decision.detail}")

@@ -33,7 +33,7 @@ from policy.audit import AuditLog, audit_path
 from policy.decision import DecisionConfig
 from policy.grant_view import GrantView
 from policy.identity import SignInConfig
-from policy.sessions import new_secret
+from policy.sessions import load_or_create_secret, session_secret_path
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,9 @@ class RegistryService:
             ),
             decision=DecisionConfig(staleness_bound=settings.staleness),
         )
+        secret = load_or_create_secret(session_secret_path(data_dir))  # sessions outlive restarts
         audit = AuditLog.open(audit_path(data_dir))
-        policy = AccessPolicy(config, view=GrantView(), session_secret=new_secret(), audit=audit)
+        policy = AccessPolicy(config, view=GrantView(), session_secret=secret, audit=audit)
         follower = RegistryFollower(settings.ledger, from_block=settings.from_block)
         follower.start()
         service = cls(settings, RegistryAccess(policy), follower, audit)

@@ -7,6 +7,12 @@ and calls the methods below; it never decides anything itself.
 Audit rule: one entry per publish decision and per subscribe decision, then one per state
 change of a stream (allow -> pause/deny, pause -> resume), never one per delivered batch.
 
+Sessions end streams: a stream lives no longer than the sign-in it was opened with. At the
+identity's `expires_at` the next check of the stream audits a deny ("session expired") and
+raises SessionInvalid ("session expired; sign in again", UNAUTHENTICATED); `next_recheck`
+includes that moment, so the gateway's timer ends an idle stream on time. A client keeps
+reading by signing in again and reopening the stream (durable groups resume where they were).
+
 Streams are keyed by an object the caller owns for the stream's lifetime (the gateway's
 per-stream identity); entries vanish when that object is garbage-collected, so no close
 hook is needed and memory stays bounded by the number of live streams.
@@ -25,10 +31,12 @@ from policy.decision import (
     Decision,
     DecisionConfig,
     Deny,
+    DenyReason,
     Pause,
     decide_publish,
     decide_read,
 )
+from policy.errors import SessionInvalid
 from policy.grant_view import GrantView
 from policy.identity import Challenge, Identity, SignInConfig, SignInVerifier
 from policy.sessions import SessionTokens
@@ -41,9 +49,13 @@ class AccessPolicyConfig:
     decision: DecisionConfig = field(default_factory=DecisionConfig)
 
 
+SESSION_EXPIRED_MESSAGE = "session expired; sign in again"
+
+
 @dataclass(slots=True)
 class _Stream:
     gate: StreamGate
+    session_expires_at: float
     recheck_at: float | None = None
 
 
@@ -88,6 +100,8 @@ class AccessPolicy:
     def check_publish(self, identity: Identity, topic: str) -> Decision:
         identity.require_topic(topic)
         now = self._clock()
+        if now >= identity.expires_at:
+            raise SessionInvalid(SESSION_EXPIRED_MESSAGE)
         decision = decide_publish(self.view, identity.address, topic, now, self.config.decision)
         self._record(now, identity.address, topic, "publish", _audit_name(decision), decision)
         return decision
@@ -115,10 +129,21 @@ class AccessPolicy:
         return self._step_stream(stream, identity, topic, "stream")
 
     def _step_stream(self, stream: object, identity: Identity, topic: str, action: str) -> Decision:
-        """Decide a read for one stream, move its state, audit the change if there is one."""
+        """Decide a read for one stream, move its state, audit the change if there is one.
+
+        Raises SessionInvalid once the stream's sign-in has expired (audited as a deny)."""
         now = self._clock()
+        entry = self._stream(stream, topic, identity.expires_at)
+        if now >= identity.expires_at:
+            expired = Deny(
+                DenyReason.SESSION_EXPIRED,
+                f"sign-in of {identity.address} expired at {identity.expires_at:.0f}",
+            )
+            step = entry.gate.step(expired)
+            if step.audit is not None:
+                self._record(now, identity.address, topic, action, step.audit, expired)
+            raise SessionInvalid(SESSION_EXPIRED_MESSAGE)
         decision = decide_read(self.view, identity.address, topic, now, self.config.decision)
-        entry = self._stream(stream, topic)
         step = entry.gate.step(decision)
         entry.recheck_at = decision.recheck_at if isinstance(decision, Allow) else None
         if step.audit is not None:
@@ -127,14 +152,14 @@ class AccessPolicy:
 
     def next_recheck(self, after: float | None = None) -> float | None:
         """The earliest time (later than `after`) an open stream's answer may change with no
-        registry change: a grant's expiry or the view turning stale."""
+        registry change: a grant's expiry, the view turning stale, or the stream's sign-in
+        expiring (paused streams too)."""
         times = [
-            s.recheck_at
+            t
             for topics in list(self._streams.values())
             for s in topics.values()
-            if s.gate.state is StreamState.OPEN
-            and s.recheck_at is not None
-            and (after is None or s.recheck_at > after)
+            for t in _recheck_times(s)
+            if after is None or t > after
         ]
         return min(times) if times else None
 
@@ -146,11 +171,11 @@ class AccessPolicy:
             if s.gate.state is not StreamState.CLOSED
         )
 
-    def _stream(self, stream: object, topic: str) -> _Stream:
+    def _stream(self, stream: object, topic: str, session_expires_at: float) -> _Stream:
         topics = self._streams.setdefault(stream, {})
         entry = topics.get(topic)
         if entry is None:
-            entry = topics[topic] = _Stream(StreamGate())
+            entry = topics[topic] = _Stream(StreamGate(), session_expires_at)
         return entry
 
     def _record(
@@ -168,6 +193,16 @@ class AccessPolicy:
             reason=_reason(decision),
             block=None if fresh is None else fresh.synced_block,
         )
+
+
+def _recheck_times(stream: _Stream) -> list[float]:
+    state = stream.gate.state
+    if state is StreamState.CLOSED:
+        return []
+    times = [stream.session_expires_at]
+    if state is StreamState.OPEN and stream.recheck_at is not None:
+        times.append(stream.recheck_at)
+    return times
 
 
 def _audit_name(decision: Decision) -> str:

@@ -35,6 +35,7 @@ class DenyReason(enum.StrEnum):
     REVOKED = "revoked"
     UNKNOWN_TOPIC = "unknown topic"
     NOT_PUBLISHER = "not a publisher"
+    SESSION_EXPIRED = "session expired"  # set by AccessPolicy for a stream, never by decide_*
 
 
 class PauseReason(enum.StrEnum):

@@ -1,10 +1,14 @@
 """Session tokens for the SignIn RPC: stateless, HMAC-SHA256 with a per-gateway secret.
 
 A token is `<payload>.<mac>`, both base64url without padding; the payload is canonical JSON
-`{"a": address, "e": expiry (unix s), "t": sorted topics or null}`. A token never outlives
-the sign-in message it came from (`Identity.expires_at` is already capped by the message's
-expiration time). Tokens die with the secret: a gateway restarted with a new secret forgets
-every session, which only costs clients one more sign-in.
+`{"a": address, "e": expiry (unix s), "t": sorted topics, or null for every topic}`. A token
+never outlives the sign-in message it came from (`Identity.expires_at` is already capped by
+the message's expiration time).
+
+The secret lives in the gateway's data directory (`session.key`, 64 hex characters, mode
+0600), created once on first start (`load_or_create_secret`), so sessions survive a
+restart. Deleting the file ends every session at the next start. A secret file that others
+may read, or that is not a secret, is refused (fail closed), never silently replaced.
 """
 
 from __future__ import annotations
@@ -14,16 +18,77 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import stat
+from pathlib import Path
 
-from policy.errors import SessionInvalid
+from policy.errors import KeyFileError, SessionInvalid
 from policy.identity import Identity
 
 MIN_SECRET_BYTES = 32
 
 
+SECRET_FILE = "session.key"
+
+
 def new_secret() -> bytes:
     return secrets.token_bytes(MIN_SECRET_BYTES)
+
+
+def session_secret_path(data_dir: Path) -> Path:
+    return data_dir / SECRET_FILE
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The session secret kept at `path`: read it, or create it (0600) if there is none.
+
+    Creation is exclusive (O_EXCL), so two processes starting on one data directory never
+    end up with different secrets. Raises KeyFileError (one line) for a file others may
+    read, one that does not hold a secret, or one that cannot be read or written."""
+    secret = new_secret()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KeyFileError(f"cannot create session secret {path}: {exc.strerror}") from exc
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    except OSError as exc:
+        raise KeyFileError(f"cannot create session secret {path}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secret.hex() + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise KeyFileError(f"cannot write session secret {path}: {exc.strerror}") from exc
+    return secret
+
+
+def _read_secret(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read session secret {path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"session secret {path} is open to other users (mode {stat.S_IMODE(mode):o}): "
+            f"chmod 600 it, or delete it to end every session"
+        )
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        secret = b""
+    if len(secret) < MIN_SECRET_BYTES:
+        raise KeyFileError(
+            f"session secret {path} does not hold {MIN_SECRET_BYTES} hex-encoded bytes: "
+            f"delete it to make a new one (ends every session)"
+        )
+    return secret
 
 
 class SessionTokens:

@@ -7,7 +7,7 @@ from eth_account import Account
 from policy.access_policy import AccessPolicy, AccessPolicyConfig
 from policy.audit import AuditLog, audit_path, read_entries, verify_file
 from policy.decision import Allow, DecisionConfig, Deny, DenyReason, Pause
-from policy.errors import SignInOutOfScope
+from policy.errors import SessionInvalid, SignInOutOfScope
 from policy.grant_view import Checkpoint, GrantRevoked, GrantSet, GrantView, TopicRegistered
 from policy.identity import Identity, SignInConfig
 from policy.sessions import new_secret
@@ -75,7 +75,7 @@ def test_stream_lifecycle_is_audited_on_changes_only(
     assert policy.next_recheck() == T0 + 2.0
     clock.now += 3  # chain node silent beyond the bound
     assert isinstance(policy.check_delivery(stream, who, "t"), Pause)
-    assert policy.next_recheck() is None
+    assert policy.next_recheck() == who.expires_at  # a paused stream still ends with its session
     policy.view.checkpoint(Checkpoint(block=3, block_timestamp=0, observed_at=clock.now))
     assert isinstance(policy.check_delivery(stream, who, "t"), Allow)
     policy.view.apply(GrantRevoked(topic="t", grantee=READER.address, block=4))
@@ -117,3 +117,25 @@ def test_publish_is_audited_each_time_and_scope_is_enforced(
         policy.check_publish(reader(frozenset({"other"})), "t")
     decisions = [e.decision for e in read_entries(audit_path(tmp_path))]
     assert decisions == ["deny", "allow", "allow"]
+
+
+def test_a_stream_ends_when_its_sign_in_expires(
+    policy: AccessPolicy, clock: Clock, tmp_path: Path
+) -> None:
+    stream = Stream()
+    who = Identity(address=READER.address.lower(), expires_at=T0 + 1.5, topics=frozenset({"t"}))
+    policy.view.apply(GrantSet(topic="t", grantee=READER.address, expires_at=None, block=2))
+    assert isinstance(policy.check_subscribe(stream, who, "t"), Allow)
+    assert policy.next_recheck() == T0 + 1.5  # before the view's staleness (T0 + 2)
+    clock.now = T0 + 1.5
+    with pytest.raises(SessionInvalid, match="session expired; sign in again"):
+        policy.check_delivery(stream, who, "t")
+    with pytest.raises(SessionInvalid, match="session expired"):
+        policy.check_delivery(stream, who, "t")  # stays ended; audited once
+    with pytest.raises(SessionInvalid, match="session expired"):
+        policy.check_publish(who, "t")
+    assert policy.next_recheck() is None
+    entries = [(e.action, e.decision, e.reason) for e in read_entries(audit_path(tmp_path))]
+    assert entries[0][:2] == ("subscribe", "allow")
+    assert entries[1][:2] == ("stream", "deny") and "session expired" in entries[1][2]
+    assert len(entries) == 2

@@ -1,8 +1,16 @@
+import stat
+from pathlib import Path
+
 import pytest
 
-from policy.errors import SessionInvalid
+from policy.errors import KeyFileError, SessionInvalid
 from policy.identity import Identity
-from policy.sessions import SessionTokens, new_secret
+from policy.sessions import (
+    SessionTokens,
+    load_or_create_secret,
+    new_secret,
+    session_secret_path,
+)
 
 IDENTITY = Identity(address="0x" + "ab" * 20, expires_at=1000.0, topics=frozenset({"t", "u"}))
 
@@ -45,3 +53,28 @@ def test_altered_token_is_rejected() -> None:
 def test_short_secret_refused() -> None:
     with pytest.raises(ValueError):
         SessionTokens(b"short")
+
+
+def test_the_secret_is_created_once_0600_and_kept(tmp_path: Path) -> None:
+    path = session_secret_path(tmp_path)
+    first = load_or_create_secret(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_secret(path) == first  # a restart reads the same secret
+    token = SessionTokens(first).issue(IDENTITY)
+    assert SessionTokens(load_or_create_secret(path)).check(token, now=999.0) == IDENTITY
+
+
+def test_a_secret_file_others_can_read_or_garbage_is_refused(tmp_path: Path) -> None:
+    path = session_secret_path(tmp_path)
+    load_or_create_secret(path)
+    path.chmod(0o644)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        load_or_create_secret(path)
+    path.write_text("not hex\n")
+    path.chmod(0o600)
+    with pytest.raises(KeyFileError, match="delete it"):
+        load_or_create_secret(path)
+    assert len(load_or_create_secret(tmp_path / "new-dir" / "session.key")) == 32
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(KeyFileError, match="cannot create"):
+        load_or_create_secret(tmp_path / "a-file" / "session.key")
