@@ -153,6 +153,18 @@ class MemoryEventStore:
             )
         return out
 
+    async def delete_events(self, seqs: Sequence[int]) -> int:
+        self._check_open()
+        wanted = set(seqs)
+        gone = {(r.topic, r.offset) for r in self._by_seq if r.seq in wanted}
+        if not gone:
+            return 0
+        for topic in {t for t, _ in gone}:
+            self._events[topic] = [r for r in self._events[topic] if r.seq not in wanted]
+        self._by_seq = [r for r in self._by_seq if r.seq not in wanted]
+        self._keys = {k: o for k, o in self._keys.items() if (k[0], o) not in gone}
+        return len(gone)
+
     async def load_group(self, topic: str, group: str) -> GroupRecord | None:
         return self._groups.get((topic, group))
 

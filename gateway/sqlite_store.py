@@ -443,6 +443,16 @@ class SqliteEventStore:
 
         return await self._write(run)
 
+    async def delete_events(self, seqs: Sequence[int]) -> int:
+        rows = [(s,) for s in seqs]
+        if not rows:
+            return 0
+
+        def run(conn: sqlite3.Connection, tx: _Tx) -> int:
+            return conn.executemany("DELETE FROM events WHERE seq=?", rows).rowcount
+
+        return await self._write(run)
+
     # -- reads -------------------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:

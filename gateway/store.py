@@ -159,3 +159,10 @@ class EventStore(Protocol):
         self, topic: str, *, older_than: float | None, max_bytes: int | None
     ) -> int:
         """Delete the oldest events beyond the limits; return how many were deleted."""
+
+    async def delete_events(self, seqs: Sequence[int]) -> int:
+        """Delete the events with these seqs (unknown ones ignored); return how many went.
+
+        Their dedup keys go with them: the same event appended again is stored anew. Federation
+        uses it to drop relayed events this region only forwarded (federation/transit.py).
+        """

@@ -140,6 +140,25 @@ async def test_retention_by_age_and_size(store: EventStore, clock: Clock) -> Non
     assert await store.offset_at_time("a", clock.now + 1) == 10
 
 
+async def test_delete_events_by_seq_removes_them_and_their_dedup_keys(store: EventStore) -> None:
+    await store.append("a", [ev(1), ev(2), ev(3)], "eu")
+    await store.append_replicated("b", [ReplicatedItem(ev(9), "us", b"blob")])
+    rows = await store.read_since(0, 10)
+    gone = [rows[1].seq, rows[3].seq]
+    assert await store.delete_events([*gone, 999]) == 2  # an unknown seq is ignored
+    assert await store.delete_events(gone) == 0
+    assert [(r.topic, r.offset) for r in await store.read_since(0, 10)] == [("a", 0), ("a", 2)]
+    assert [r.offset for r in await store.read("a", 0, 10)] == [0, 2]  # a gap, not a shift
+    assert await store.read_offsets("a", [1]) == []
+    stats = {s.name: (s.event_count, s.next_offset) for s in await store.topic_stats()}
+    assert stats == {"a": (2, 3), "b": (0, 1)}
+    assert store.last_seq == rows[-1].seq  # seqs are never reused
+    assert await store.append_replicated("b", [ReplicatedItem(ev(9), "us", b"blob")]) == [True]
+    [again] = await store.read("b", 0, 10)
+    assert again.offset == 1 and again.seq > rows[-1].seq
+    assert await store.delete_events([]) == 0
+
+
 async def test_offsets_and_seq_survive_restart_after_everything_expired(
     tmp_path: Path, clock: Clock
 ) -> None:
