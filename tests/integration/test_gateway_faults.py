@@ -134,6 +134,21 @@ async def test_a_filter_nested_10000_deep_is_invalid_argument(gateway: Gateway) 
         assert error.details()
 
 
+async def test_a_filter_with_200000_branches_is_invalid_argument(tmp_path: Path) -> None:
+    leaf = gateway_pb2.Filter(exact=gateway_pb2.AttributeMatch(attribute="type", value="x"))
+    wide = gateway_pb2.Filter(any=gateway_pb2.FilterList(filters=[leaf] * 200_000))
+    request = gateway_pb2.SubscribeRequest(
+        open=gateway_pb2.SubscriptionOpen(topic="t", credits=1, filters=[wide])
+    ).SerializeToString()
+    async with (
+        Gateway(GatewayConfig(region="eu", data_dir=tmp_path)) as gw,  # 64 MiB: the size fits
+        grpc.aio.insecure_channel(gw.listen) as channel,
+    ):
+        error = await call_raw(channel, "Subscribe", request)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details()
+
+
 async def test_a_message_over_the_limit_is_resource_exhausted(gateway: Gateway) -> None:
     async with GatewayClient(gateway.listen) as client:
         big = [event(i, blob="x" * 900) for i in range(100)]  # ~100 KiB > 1 KiB + 64 KiB
