@@ -16,6 +16,7 @@ from gateway.sqlite_store import SqliteEventStore
 from gateway.store import NewEvent
 from meshgate.client import GatewayClient, Undecodable
 from proto import cloudevents_pb2, gateway_pb2
+from tests.fuzz.pb_strategies import length_delimited, nest
 from tests.support.gateway_process import REPO, GatewayProcess
 
 PbEvent = cloudevents_pb2.CloudEvent
@@ -100,28 +101,13 @@ def _deep(depth: int) -> Filter:
     return flt
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def _raw_deep_open(depth: int) -> bytes:
     """A SubscribeRequest whose filter is `depth` levels deep, as bytes: protobuf itself
     refuses to build (or parse) a message past 100 levels."""
     leaf = gateway_pb2.Filter(exact=gateway_pb2.AttributeMatch(attribute="type", value="t"))
-    flt = leaf.SerializeToString()
-    for _ in range(depth - 1):
-        flt = _field(6, flt)  # Filter.not
-    open_pb = _field(1, b"limits") + _field(3, flt)  # SubscriptionOpen.topic, .filters
-    return _field(1, open_pb)  # SubscribeRequest.open
+    flt = nest([6], depth - 1, leaf.SerializeToString())  # Filter.not
+    open_pb = length_delimited(1, b"limits") + length_delimited(3, flt)  # .topic, .filters
+    return length_delimited(1, open_pb)  # SubscribeRequest.open
 
 
 async def _raw_subscribe_error(listen: str, request: bytes) -> str:
