@@ -23,23 +23,6 @@ class Start:
     offset: int = 0
     time: dt.datetime | None = None
 
-    @classmethod
-    def parse(cls, text: str) -> Start:
-        """earliest | latest | an offset | an ISO 8601 time (CLI form)."""
-        if text in ("earliest", "latest"):
-            return cls(text)
-        if text.isdigit():
-            return cls("offset", offset=int(text))
-        try:
-            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidRequest(
-                f"invalid start {text!r}: earliest, latest, an offset or an ISO 8601 time"
-            ) from exc
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        return cls("time", time=when)
-
 
 _KINDS = {
     "earliest": gateway_pb2.StartPosition.EARLIEST,
@@ -48,13 +31,6 @@ _KINDS = {
     "time": gateway_pb2.StartPosition.TIME,
 }
 _KIND_NAMES = {v: k for k, v in _KINDS.items()}
-
-
-def start_to_pb(start: Start) -> gateway_pb2.StartPosition:
-    pb = gateway_pb2.StartPosition(kind=_KINDS[start.kind], offset=start.offset)
-    if start.time is not None:
-        pb.time.FromDatetime(start.time.astimezone(dt.UTC))
-    return pb
 
 
 def start_from_pb(pb: gateway_pb2.StartPosition) -> Start:
