@@ -68,7 +68,7 @@ class GroupRecord:
     topic: str
     group: str
     committed_offset: int  # next offset the group has not acknowledged
-    filters_json: str  # the group's filters (gateway/filters.py JSON), for interest
+    filters_json: str  # the group's filters (eventmodel/filters.py JSON), for interest
 
 
 AppendListener = Callable[[frozenset[str], int], None]  # (topics touched, last seq)
