@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -10,8 +11,9 @@ from eth_account.signers.local import LocalAccount
 from web3.logs import DISCARD
 
 from ledger import errors
+from ledger.config import LedgerConfig
 from ledger.names import topic_key
-from ledger.registry import RegistryClient, TxResult
+from ledger.registry import ChainHead, RegistryClient, TxResult
 from tests.support.chain_fixtures import DeployedRegistry
 
 pytestmark = pytest.mark.chain
@@ -328,3 +330,19 @@ def test_wrong_chain_id_and_unreachable_node(registry: DeployedRegistry) -> None
         RegistryClient(replace(registry.config, chain_id=1))
     with pytest.raises(errors.ChainUnavailable):
         RegistryClient(LedgerConfig(rpc_url="http://127.0.0.1:9", registry=registry.address))
+
+
+async def test_chain_head_reads_the_head_and_shares_one_request(
+    owner: RegistryClient, topic_name: str
+) -> None:
+    head = ChainHead(owner.config)
+    mined = owner.register(topic_name).block_number
+    assert await head.block_number() >= mined
+    answers = await asyncio.gather(*(head.block_number() for _ in range(5)))
+    assert len(set(answers)) == 1
+
+
+async def test_chain_head_of_a_dead_node_is_chain_unavailable() -> None:
+    head = ChainHead(LedgerConfig(rpc_url="http://127.0.0.1:9"), timeout=1.0)
+    with pytest.raises(errors.ChainUnavailable, match="chain unreachable"):
+        await head.block_number()
