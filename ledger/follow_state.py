@@ -2,14 +2,18 @@
 
 Theory of operation: the shell reports the node's head (`step`); the core answers with one
 action. `FetchLogs(first, last)` asks for the registry's logs in a block range (only blocks
-with at least `confirmations` blocks on top); the shell reads the header of `last`, then the
-logs, then the header of `first`, and returns them (`logs_fetched`). The core returns the
+with at least `confirmations` blocks on top); the shell reads the headers of `last` and
+`first`, then the logs, and returns them (`logs_fetched`). The core returns the
 changes to hand out, in (block, log_index) order, followed by a `Synced` checkpoint for `last`.
 When there is nothing new the core asks for the header of the last processed block
 (`FetchHeader`) and answers `Synced` once its hash is still the one it read, so a consumer
 hears at least once per poll even on a quiet chain.
 
-Reorgs: the core remembers the hashes of the blocks it applied (the last `window` of them).
+Reorgs: the core remembers the hashes of the blocks it applied (the last `window` of them),
+as read BEFORE their logs: so when a remembered hash still matches the chain, the logs read
+after it came from that same chain (short of a fork that flips away and back within one
+read), and so did everything applied below it (each range's first block must name the
+previous range's last as its parent).
 The chain moved under it when
 - the head is below the last applied block (a node restarted without its database, an
   `evm_revert`, a shorter fork),
@@ -43,6 +47,7 @@ Transitions (head h, confirmations c, safe = h - c, applied = the consumer holds
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -93,6 +98,12 @@ class _Search:
     def done(self) -> bool:
         return self.hi - self.lo <= 1
 
+    def cap(self, head: int) -> None:
+        """Blocks above the head are gone: count them as changed."""
+        self.hi = min(self.hi, bisect.bisect_right(self.candidates, head))
+        if self.lo >= self.hi:  # a block that matched is gone too: search again below
+            self.lo = -1
+
 
 class FollowState:
     """Where the follower stands; see the module docstring for the rules."""
@@ -142,23 +153,27 @@ class FollowState:
 
     def step(self, head: int, observed_at: float) -> Step:
         if self._search is not None:
-            return FetchHeader(self._search.probe)
+            self._search.cap(head)  # the chain may have shrunk again meanwhile
+            if not self._search.done:
+                return FetchHeader(self._search.probe)
+            rewound = self._conclude()
+            if rewound is not None:
+                return rewound
+        holds = self._holds_changes
+        if holds and head < self.synced_block:
+            located = self._start_search(
+                head, f"chain head {head} is behind applied block {self.synced_block}"
+            )
+            if located is not None:
+                return located
         safe = head - self.confirmations
-        if self._holds_changes:
-            if head < self.synced_block:
-                return self._start_search(
-                    head, f"chain head {head} is behind applied block {self.synced_block}"
-                )
-            if safe >= self.next_block:
-                return FetchLogs(self.next_block, min(safe, self.next_block + self.max_range - 1))
-            if self.synced_block < 0:
-                return Idle()
-            reported = self.synced_block  # it still exists: check its hash
+        if safe >= self.next_block:
+            return FetchLogs(self.next_block, min(safe, self.next_block + self.max_range - 1))
+        if holds and self.synced_block >= 0:
+            reported = self.synced_block  # it is still on the chain: check its hash
+        elif holds or safe < 0:
+            return Idle()
         else:
-            if safe >= self.next_block:
-                return FetchLogs(self.next_block, min(safe, self.next_block + self.max_range - 1))
-            if safe < 0:
-                return Idle()
             reported = min(safe, self.synced_block)  # the node is behind from_block
         if (
             reported != self.synced_block
@@ -226,8 +241,6 @@ class FollowState:
         items: list[FollowItem] = []
         self._remember(first.number, first.hash)
         for change in ordered:
-            if change.block_hash:
-                self._remember(change.position.block, change.block_hash)
             if self.resume_after is not None and change.position <= self.resume_after:
                 continue
             items.append(change)
@@ -249,9 +262,12 @@ class FollowState:
 
     # ---- rewinding -----------------------------------------------------------------------
 
-    def _start_search(self, limit: int, reason: str) -> FetchHeader | Rewound:
+    def _start_search(self, limit: int, reason: str) -> FetchHeader | Rewound | None:
+        """Locate the rewind among the remembered blocks up to `limit` (None: nothing held)."""
         candidates = [block for block in self._hashes if block <= limit]
         if not candidates:
+            if not self._holds_changes:
+                return None
             return self._rewind(self.from_block - 1, f"{reason}; no common block remembered")
         self._search = _Search(candidates, reason)
         return FetchHeader(self._search.probe)
@@ -266,17 +282,20 @@ class FollowState:
             search.lo = middle
         else:
             search.hi = middle
-        if not search.done:
-            return []
+        return self._found(self._conclude() if search.done else None)
+
+    def _conclude(self) -> Rewound | None:
+        search = self._search
+        assert search is not None and search.done
         self._search = None
         if search.lo < 0:
-            return [self._rewind(self.from_block - 1, f"{search.reason}; no common block")]
+            return self._rewind(self.from_block - 1, f"{search.reason}; no common block")
         ancestor = search.candidates[search.lo]
         if ancestor >= self.synced_block:
-            return []  # the applied chain still stands (a read raced a short-lived change)
-        return [self._rewind(ancestor, search.reason)]
+            return None  # the applied chain still stands (a read raced a short-lived change)
+        return self._rewind(ancestor, search.reason)
 
-    def _found(self, step: FetchHeader | Rewound) -> list[FollowItem]:
+    def _found(self, step: FetchHeader | Rewound | None) -> list[FollowItem]:
         return [step] if isinstance(step, Rewound) else []
 
     def _rewind(self, ancestor: int, reason: str) -> Rewound:

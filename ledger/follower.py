@@ -176,11 +176,11 @@ class RegistryFollower:
             step = self._state.step(head, observed_at)
             items: list[FollowItem]
             if isinstance(step, FetchLogs):
-                # header(last) before the logs, header(first) after: a chain that changed in
-                # between shows up as a mismatch (see follow_state)
+                # the headers BEFORE the logs: a chain that changes after them shows up as a
+                # changed hash at the next check (see follow_state)
                 last = await source.header(step.last)
-                changes = await source.changes(step.first, step.last)
                 first = last if step.first == step.last else await source.header(step.first)
+                changes = await source.changes(step.first, step.last)
                 items = self._state.logs_fetched(
                     step, changes, first=first, last=last, observed_at=observed_at
                 )

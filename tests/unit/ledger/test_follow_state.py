@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass, field, replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ledger.changes import AccessGranted, BlockHeader, Change, Position, Rewound, Synced
@@ -358,6 +358,20 @@ mutation = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
+@example(  # the whole chain replaced between the headers and the logs of one range
+    initial=[0, 0, 0],
+    mutations=[None, None, ("fork", 3, [1, 0, 0])],
+    confirmations=0,
+    max_range=3,
+    window=2,
+)
+@example(  # the chain shrinks again while the core probes for the common block
+    initial=[0, 0],
+    mutations=[None, None, ("mine", 0), ("mine", 0), *[("fork", 1, [])] * 3],
+    confirmations=0,
+    max_range=2,
+    window=2,
+)
 @given(
     initial=st.lists(st.integers(0, 2), min_size=1, max_size=8),
     mutations=st.lists(mutation, max_size=40),
@@ -401,12 +415,12 @@ def test_after_the_chain_settles_the_applied_changes_are_the_final_chains(
         read()
         step = state.step(head, 0.0)
         items: list[object]
-        if isinstance(step, FetchLogs):
+        if isinstance(step, FetchLogs):  # in the shell's order: both headers, then the logs
             last = chain.header(step.last)
             read()
-            logs = chain.logs(step.first, step.last)
-            read()
             first = last if step.first == step.last else chain.header(step.first)
+            read()
+            logs = chain.logs(step.first, step.last)
             if first is None or last is None:
                 continue
             items = list(state.logs_fetched(step, logs, first=first, last=last, observed_at=0.0))
