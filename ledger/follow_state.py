@@ -3,8 +3,8 @@
 Theory of operation: the shell reports the node's head (`step`); the core answers with one
 action. `FetchLogs(first, last)` asks for the registry's logs in a block range (only blocks
 with at least `confirmations` blocks on top); the shell reads the headers of `last` and
-`first`, then the logs, and returns them (`logs_fetched`). The core returns the
-changes to hand out, in (block, log_index) order, followed by a `Synced` checkpoint for `last`.
+`first`, then the logs, and returns them (`logs_fetched`). The core returns the changes to
+hand out, in (block, log_index) order, followed by a `Synced` checkpoint for `last`.
 When there is nothing new the core asks for the header of the last processed block
 (`FetchHeader`) and answers `Synced` once its hash is still the one it read, so a consumer
 hears at least once per poll even on a quiet chain.
@@ -13,8 +13,7 @@ Reorgs: the core remembers the hashes of the blocks it applied (the last `window
 as read BEFORE their logs: so when a remembered hash still matches the chain, the logs read
 after it came from that same chain (short of a fork that flips away and back within one
 read), and so did everything applied below it (each range's first block must name the
-previous range's last as its parent).
-The chain moved under it when
+previous range's last as its parent). The chain moved under it when
 - the head is below the last applied block (a node restarted without its database, an
   `evm_revert`, a shorter fork),
 - a remembered block's hash changed (checked at each quiet poll for the last applied block,
@@ -33,10 +32,12 @@ Invariants:
   the chain back behind `resume_after` (then the consumer dropped it and gets it again);
 - changes inside one range come out sorted by position, whatever order the node gave;
 - after the chain settles, what was handed out minus what was rewound equals the changes
-  of the final chain up to `head - confirmations` (the property test checks this).
+  of the final chain up to the synced block, which is at least `head - confirmations`
+  (a block that lost confirmations to a shorter fork but is still on the chain stays);
+  the fork property test in tests/unit/ledger/test_follow_state.py checks this.
 
 Transitions (head h, confirmations c, safe = h - c, applied = the consumer holds changes):
-    searching                     -> FetchHeader(next probe)
+    searching                     -> FetchHeader(next probe; probes above h count as changed)
     applied and h < synced block  -> search the remembered blocks <= h (Rewound if none)
     safe >= next_block            -> FetchLogs(next_block, min(safe, next_block + max_range - 1))
     applied, safe < next_block    -> FetchHeader(synced block): its hash is checked
