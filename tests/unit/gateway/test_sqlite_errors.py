@@ -1,4 +1,5 @@
-"""store_error names real SQLite failures: a full database, a read-only file, a bug."""
+"""store_error names real SQLite failures (a full database, a read-only file, a bug), and a data
+directory the store cannot create is one line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from gateway.errors import StoreError, StoreFull, StoreUnavailable
 from gateway.sqlite_errors import store_error
+from gateway.sqlite_store import SqliteEventStore
 
 
 def real_error(run: str, conn: sqlite3.Connection) -> sqlite3.Error:
@@ -43,3 +45,14 @@ def test_a_bug_stays_a_plain_store_error() -> None:
     error = store_error(real_error("SELECT * FROM missing", conn), "read")
     assert type(error) is StoreError
     assert store_error(error, "again") is error
+
+
+async def test_a_data_directory_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    store = SqliteEventStore(tmp_path / "file" / "data")
+    with pytest.raises(StoreUnavailable) as caught:
+        await store.open()
+    message = str(caught.value)
+    assert message.startswith(f"data directory {tmp_path / 'file' / 'data'} is not writable: ")
+    assert "\n" not in message
+    await store.aclose()
