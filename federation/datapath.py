@@ -2,14 +2,17 @@
 
 Ordering rules enforced here: an inbound batch is verified whole before anything of it is stored
 and stored atomically (the link acks only after `store_batch` returned: persist before ack); a
-peer's cursor only moves forward (a replaced duplicate link may lag behind the live one).
+peer's cursor only moves forward (a replaced duplicate link may lag behind the live one); a
+relayed event stored only to be forwarded is deleted once every next hop acked it, after the
+cursor that covers it was saved (federation/transit.py decides which).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
+from federation.codec import decode_replication
 from federation.config import PeerConfig
 from federation.errors import OriginNotYetKnown
 from federation.messages import EventBatch, ReplicatedEvent
@@ -18,6 +21,7 @@ from federation.ports import CursorStore, LogRecord, ReplicationLog
 from federation.replication import inbound_events, outbound_events
 from federation.routing import RoutingTable
 from federation.signing import SignatureVerifier
+from federation.transit import Transit
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,7 @@ class DataPath:
         self._keys = keys  # region -> verify key; the node adds members as it learns them
         self._verifier = SignatureVerifier()
         self._saved_cursors: dict[str, int] = {}
+        self.transit = Transit(config.region)
 
     async def store_batch(self, peer: str, batch: EventBatch) -> None:
         """Verify, then persist atomically (before the protocol acks it).
@@ -83,7 +88,11 @@ class DataPath:
     async def wait_log(self, seq: int, timeout: float) -> bool:
         return await self.log.wait_beyond(seq, timeout)
 
-    def outbound(self, peer: str, records: Sequence[LogRecord]) -> tuple[ReplicatedEvent, ...]:
+    def outbound(
+        self, peer: str, records: Sequence[LogRecord], link: Hashable | None = None
+    ) -> tuple[ReplicatedEvent, ...]:
+        """The events of `records` for `peer`; sends of transit events are noted per `link`."""
+        self._classify(records)
         events = outbound_events(
             records,
             peer=peer,
@@ -92,11 +101,47 @@ class DataPath:
             signing_seed=self._seed,
         )
         self._metrics.sent.labels(peer).inc(len(events))
+        if link is not None and records:
+            for ev in events:
+                seq = self.transit.tracked((ev.origin_region, ev.origin_offset))
+                if seq is not None and ev.origin_region != self.region:
+                    self.transit.sent(link, records[-1].seq, seq, ev.destinations)
         return events
 
-    async def save_cursor(self, peer: str, seq: int) -> None:
-        """Persist a peer's cursor; never backwards."""
-        if seq <= self._saved_cursors.get(peer, -1):
+    def _classify(self, records: Sequence[LogRecord]) -> None:
+        wanted: set[str] | None = None
+        for rec in records:
+            if rec.replication is None or not self.transit.is_new(rec.seq):
+                continue
+            if wanted is None:
+                wanted = {t.topic for t in self._routing.local_interest}
+            ev = decode_replication(rec.replication)
+            self.transit.read(
+                rec.seq,
+                origin=(ev.origin_region, ev.origin_offset),
+                topic_wanted_here=rec.topic in wanted,
+                destinations=ev.destinations,
+                path=ev.path,
+                hop_limit=ev.hop_limit,
+            )
+
+    async def save_cursor(self, peer: str, seq: int, link: Hashable | None = None) -> None:
+        """`link`'s peer acked our log up to `seq`: persist its cursor (never backwards), then
+        delete the transit events no next hop is owed any more."""
+        if seq > self._saved_cursors.get(peer, -1):
+            self._saved_cursors[peer] = seq
+            await self._cursors.save(peer, seq)
+        if link is None:
             return
-        self._saved_cursors[peer] = seq
-        await self._cursors.save(peer, seq)
+        done = self.transit.acked(link, seq)
+        if not done:
+            return
+        try:
+            await self.log.discard(done)
+        except Exception as exc:  # kept, not lost: the next restart's reads classify them again
+            log.warning("could not delete %d transit events: %r", len(done), exc)
+            return
+        self._metrics.transit_deleted.inc(len(done))
+
+    def link_gone(self, link: Hashable) -> None:
+        self.transit.link_gone(link)

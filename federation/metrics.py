@@ -45,6 +45,11 @@ class FederationMetrics:
             ["outcome"],
             registry=reg,
         )
+        self.transit_deleted = Counter(
+            "meshgate_federation_transit_deleted_events",
+            "relayed events deleted here once every next hop acknowledged them",
+            registry=reg,
+        )
         self.sent = Counter(
             "meshgate_federation_events_sent", "events sent to the peer", ["peer"], registry=reg
         )

@@ -350,6 +350,7 @@ class FederationNode:
         self._learn_members(members)
 
     def link_down(self, link: PeerLink) -> None:
+        self.data.link_gone(link)
         region = self.membership.link_down(link)
         if region is None:
             return
@@ -371,11 +372,11 @@ class FederationNode:
 
     def outbound(self, link: PeerLink, records: Sequence[LogRecord]) -> tuple[ReplicatedEvent, ...]:
         assert link.peer_region is not None
-        return self.data.outbound(link.peer_region, records)
+        return self.data.outbound(link.peer_region, records, link)
 
     async def save_cursor(self, link: PeerLink, seq: int) -> None:
         if link.peer_region is not None:
-            await self.data.save_cursor(link.peer_region, seq)
+            await self.data.save_cursor(link.peer_region, seq, link)
 
     # ---- internals ------------------------------------------------------------------------------
 

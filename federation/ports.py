@@ -5,6 +5,7 @@ Contract (the same contract tests run against every implementation):
   local or replicated. `read_since(seq, limit)` returns records with seq > `seq`, ascending.
   `append_replicated` stores a batch atomically and durably (all or none) before returning, and
   deduplicates by (topic, CloudEvent source, id): it reports per event whether it was new.
+- `discard(seqs)` deletes records (transit events every next hop acknowledged).
 - CursorStore persists, per peer region, the highest seq of our log that the peer holds durably.
 - InterestSource says what this region's local (authorized) subscribers want, and wakes the
   node when that changes (`wait_changed`), so interest is re-advertised without polling.
@@ -48,6 +49,11 @@ class ReplicationLog(Protocol):
     async def append_replicated(self, events: Sequence[InboundEvent]) -> Sequence[bool]: ...
 
     def last_seq(self) -> int: ...
+
+    async def discard(self, seqs: Sequence[int]) -> None:
+        """Delete these records (relayed events only forwarded; federation/transit.py), with
+        their dedup keys: the same event appended again is stored anew. Unknown seqs: ignored."""
+        ...
 
     async def wait_beyond(self, seq: int, timeout: float) -> bool:
         """Return True as soon as `last_seq() > seq`, False after `timeout` seconds."""

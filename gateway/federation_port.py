@@ -10,7 +10,8 @@ wake-ups. Mapping rules:
 - The origin region of a relayed event arrives as `InboundEvent.origin_region` and is stored in
   `origin_region`; the replication blob is kept opaque (never parsed here).
 - Cursors are stored under `peer:<region>`.
-- Interest filters are eventmodel filters on both sides, passed as they are.
+- Interest filters are eventmodel filters on both sides, passed as they are;
+  `GatewayInterest.wait_changed` is `InterestRegistry.wait_changed` (no polling).
 - `peer_view(node.peers)` turns the federation's peer table into what ListPeers answers.
 """
 
@@ -60,6 +61,9 @@ class GatewayReplicationLog:
             entries.append((ev.topic, ReplicatedItem(new, ev.origin_region, ev.replication)))
         return await self._store.append_replicated_batch(entries)
 
+    async def discard(self, seqs: Sequence[int]) -> None:
+        await self._store.delete_events(seqs)
+
     async def wait_beyond(self, seq: int, timeout: float) -> bool:
         """True as soon as the log holds a seq above `seq`; False after `timeout` seconds."""
         try:
@@ -94,10 +98,7 @@ class GatewayInterest:
 
     def local_interest(self) -> Sequence[fm.TopicInterest]:
         return sorted(
-            (
-                fm.TopicInterest(i.topic, i.filters)
-                for i in self._interest.snapshot()
-            ),
+            (fm.TopicInterest(i.topic, i.filters) for i in self._interest.snapshot()),
             key=repr,
         )
 

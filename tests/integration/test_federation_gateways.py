@@ -183,3 +183,30 @@ async def warm_stored(c: GatewayClient) -> int:
                     break
     assert len(set(ids)) == len(ids)  # no event stored twice
     return sum(1 for i in ids if i.startswith("warm-"))
+
+
+async def test_line_relay_keeps_no_transit_events_once_acked(
+    gateway_cluster: GatewayCluster,
+) -> None:
+    gateway_cluster.start("bb", mesh=False)
+    gateway_cluster.start("aa", ["bb"], mesh=False)
+    gateway_cluster.start("cc", ["bb"], mesh=False)
+    async with (
+        client(gateway_cluster, "aa") as a,
+        client(gateway_cluster, "bb") as b,
+        client(gateway_cluster, "cc") as c,
+        Collector(c.subscribe("orders", group="g")) as col,
+    ):
+        await warm_up(a, col)
+        for start in range(0, 100, 10):
+            await a.publish_pb("orders", [event(i) for i in range(start, start + 10)])
+        await until(lambda: col.count("ev") == 100, "100 events delivered in cc")
+        # bb relayed every one of them (nobody in bb subscribes) and cc acknowledged them:
+        # the relay's store ends empty, and cc stored and delivered each exactly once.
+
+        async def relay_empty() -> bool:
+            return await stored(b) == 0
+
+        await async_wait_for(relay_empty, timeout=30, interval=0.2, what="bb's transit deleted")
+        assert await stored(c) == 100 + col.count("warm")
+        assert all(n == 1 for k, n in col.seen.items() if k.startswith("ev-"))

@@ -19,10 +19,8 @@ class MemoryLog:
     def __init__(self) -> None:
         self.records: list[LogRecord] = []
         self._keys: set[tuple[str, str, str]] = set()
+        self._last_seq = 0  # seqs are never reused, even after discard
         self._changed = asyncio.Condition()
-
-    def last_seq(self) -> int:
-        return self.records[-1].seq if self.records else 0
 
     def _add(self, topic: str, event: bytes, replication: bytes | None) -> bool:
         attrs = event_attributes(event_from_bytes(event))
@@ -30,7 +28,8 @@ class MemoryLog:
         if key in self._keys:
             return False
         self._keys.add(key)
-        self.records.append(LogRecord(self.last_seq() + 1, topic, event, attrs, replication))
+        self._last_seq += 1
+        self.records.append(LogRecord(self._last_seq, topic, event, attrs, replication))
         return True
 
     async def publish(self, topic: str, event: bytes) -> bool:
@@ -48,6 +47,16 @@ class MemoryLog:
         async with self._changed:
             self._changed.notify_all()
         return result
+
+    async def discard(self, seqs: Sequence[int]) -> None:
+        gone = set(seqs)
+        for r in self.records:
+            if r.seq in gone:
+                self._keys.discard((r.topic, r.attributes["source"], r.attributes["id"]))
+        self.records = [r for r in self.records if r.seq not in gone]
+
+    def last_seq(self) -> int:
+        return self._last_seq
 
     async def wait_beyond(self, seq: int, timeout: float) -> bool:
         try:

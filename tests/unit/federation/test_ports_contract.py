@@ -79,6 +79,18 @@ async def test_replicated_appends_dedup_by_source_and_id(ports: Ports) -> None:
     assert len(await ports.log.read_since(0, 10)) == 2
 
 
+async def test_discard_deletes_records_and_their_dedup_keys(ports: Ports) -> None:
+    assert await ports.log.append_replicated([inbound(1), inbound(2), inbound(3)]) == [True] * 3
+    records = await ports.log.read_since(0, 10)
+    last = ports.log.last_seq()
+    await ports.log.discard([records[0].seq, records[2].seq, 10_000])
+    assert [r.event for r in await ports.log.read_since(0, 10)] == [ce(2)]
+    assert ports.log.last_seq() == last  # seqs are never reused
+    assert await ports.log.append_replicated([inbound(1), inbound(2)]) == [True, False]
+    [again] = await ports.log.read_since(last, 10)
+    assert again.event == ce(1) and again.seq > last
+
+
 async def test_wait_beyond(ports: Ports) -> None:
     assert not await ports.log.wait_beyond(ports.log.last_seq(), 0.05)
     await ports.publish("orders", ce(1))
