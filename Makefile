@@ -9,7 +9,7 @@ NODE_STAMP := contracts/node_modules/.installed
 PROTOS := proto/cloudevents.proto proto/gateway.proto proto/federation.proto
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint fmt proto contracts bench demo clean chaos
+.PHONY: setup test lint fmt proto contracts bench demo clean chaos fuzz
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -54,6 +54,12 @@ demo: setup
 CHAOS_ARGS ?=
 chaos: setup
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
+
+# Hypothesis fuzzing of every decoder at the edges, 100000 inputs per target by default
+# (MESHGATE_FUZZ_EXAMPLES=N to change; `make test` runs the same targets with 200).
+fuzz: setup
+	MESHGATE_FUZZ_EXAMPLES=$${MESHGATE_FUZZ_EXAMPLES:-100000} $(VENV)/bin/pytest -n 2 -q \
+		-o timeout=0 --durations=0 --hypothesis-show-statistics tests/fuzz
 
 clean:
 	rm -rf $(VENV) contracts/node_modules .pytest_cache .mypy_cache .ruff_cache
