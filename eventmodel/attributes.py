@@ -54,8 +54,9 @@ _URI_REF = re.compile(rf"{_URI_CHAR}*")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z\-]+"
 _MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:\s*;.*)?", re.DOTALL)
-# C0 and C1 controls, DEL, and the Unicode noncharacters.
-_BAD_STRING = re.compile("[\x00-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
+# C0 and C1 controls, DEL, and the Unicode noncharacters (U+FDD0-U+FDEF, U+nFFFE, U+nFFFF).
+_NONCHARACTERS = "".join(chr(plane << 16 | low) for plane in range(17) for low in (0xFFFE, 0xFFFF))
+_BAD_STRING = re.compile(f"[\x00-\x1f\x7f-\x9f\ufdd0-\ufdef{_NONCHARACTERS}]")
 _TS_MIN, _TS_MAX = -62135596800, 253402300799  # 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z
 
 
@@ -75,10 +76,7 @@ def check_name(name: str) -> None:
 
 def is_string(text: str) -> bool:
     """The spec's String: no control characters or noncharacters."""
-    if _BAD_STRING.search(text):
-        return False
-    # Per-plane noncharacters U+nFFFE / U+nFFFF outside the BMP.
-    return not any(ord(c) > 0xFFFF and (ord(c) & 0xFFFE) == 0xFFFE for c in text)
+    return _BAD_STRING.search(text) is None
 
 
 def is_uri_reference(text: str) -> bool:
