@@ -87,6 +87,8 @@ BAD: list[tuple[str, Edit, str]] = [
     ("uri-ref extension with space", ext("rel", "ce_uri_ref", "a b"), "'rel'"),
     ("control character", ext("note", "ce_string", "a\x07b"), "'note': holds a control"),
     ("noncharacter", ext("note", "ce_string", "a\ufffeb"), "'note'"),
+    ("plane-1 noncharacter", ext("note", "ce_string", "a\U0001fffeb"), "'note'"),
+    ("C1 control", ext("note", "ce_string", "a\x85b"), "'note'"),
     ("value with no kind", lambda pb: pb.attributes["empty"].Clear(), "'empty': holds no value"),
     ("missing id", field("id", ""), "missing required attribute 'id'"),
     ("missing source", field("source", ""), "missing required attribute 'source'"),
