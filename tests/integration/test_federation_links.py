@@ -166,9 +166,45 @@ async def test_line_relays_through_middle(mesh: Mesh) -> None:
     for i in range(20):
         await a.log.publish("orders", make_event(i))
     await eventually(lambda: count(c) == 20, "20 events in cc")
-    assert count(b) == 20  # the relay stores before it forwards
+    stored_at_b = b.metrics.registry.get_sample_value(
+        "meshgate_federation_events_stored_total", {"peer": "aa"}
+    )
+    assert stored_at_b == 20  # the relay stores before it forwards ...
+    await eventually(lambda: count(b) == 0, "bb's transit events deleted")  # ... until cc acked
     assert "cc" not in a.node.links()
     assert len({(r.attributes["source"], r.attributes["id"]) for r in c.log.records}) == 20
+
+
+async def test_interest_changes_reach_the_peer_when_they_happen(mesh: Mesh) -> None:
+    a = await mesh.start("aa")
+    b = await mesh.start("bb", seeds=(mesh.addr("aa"),))
+    await a.node.wait_linked(["bb"])
+    await b.interest.set(ORDERS)  # what a subscribe does: InterestSource.wait_changed wakes bb
+    await a.node.wait_route("bb", "orders", timeout=5)
+    await b.interest.set(())
+    await eventually(lambda: not getattr(a.node.routing.route("bb"), "topics", ()), "withdrawn")
+
+
+class BrokenInterest(MemoryInterest):
+    async def wait_changed(self, seen_version: int) -> int:
+        raise RuntimeError("interest source broke")
+
+
+async def test_a_failing_background_task_fails_the_node_loudly(
+    region_identity: Callable[[str], Identity],
+) -> None:
+    node = FederationNode(
+        config=PeerConfig(region="aa", **FAST),  # type: ignore[arg-type]
+        identity=region_identity("aa"),
+        log_port=MemoryLog(),
+        cursors=MemoryCursors(),
+        interest=BrokenInterest(),
+    )
+    async with asyncio.timeout(10):
+        with pytest.raises(ExceptionGroup) as failed:
+            await node.run()  # not swallowed: run() ends with the task's error
+    assert failed.group_contains(RuntimeError, match="interest source broke")
+    assert node.port != 0  # it had started, and its peer server was stopped on the way out
 
 
 async def test_line_relay_restart_mid_stream_loses_nothing(mesh: Mesh) -> None:
