@@ -10,7 +10,9 @@ seqs of our log that may now be deleted. Rules:
   B on that same link. Sends of a link that ended unacknowledged are forgotten: the next link
   reads the log from the saved cursor and sends (and records) them again.
 - A destination with no route is never paid, so such an event stays (conservative: kept, never
-  lost). Tracking lives in memory: after a restart, events read again past a peer's cursor are
+  lost). At most MAX_TRACKED events are tracked at once; beyond that new ones are simply kept
+  (a destination unreachable for long must not grow memory without bound).
+- Tracking lives in memory: after a restart, events read again past a peer's cursor are
   classified again; events every peer had already acknowledged before the restart stay.
 Deleting also drops the event's dedup key. If its origin resends it later (a lost ack), the
 relay stores and forwards it again and the next hop deduplicates it by (topic, source, id): no
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
+MAX_TRACKED = 100_000
 OriginKey = tuple[str, int]  # (origin region, origin offset): one event, whatever its copies
 
 
@@ -68,6 +71,8 @@ class Transit:
         owed = dests - set(path) - {self.local_region} if hop_limit > 1 else set()
         if not owed:
             self._done.append(seq)
+            return
+        if len(self._owed) >= MAX_TRACKED:
             return
         self._owed[seq] = _Owed(origin, owed)
         self._by_origin[origin] = seq

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from federation import transit
 from federation.transit import Transit
 
 
@@ -79,3 +82,13 @@ def test_records_are_classified_once() -> None:
     assert t.is_new(3)
     relayed(t, 3)
     assert not t.is_new(3) and not t.is_new(2) and t.is_new(4)
+
+
+def test_tracking_is_bounded_and_untracked_events_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transit, "MAX_TRACKED", 2)
+    t = Transit("bb")
+    for seq in (1, 2, 3):
+        relayed(t, seq)
+    assert sorted(t.owed()) == [1, 2]  # the third stays in the store, untracked
+    t.sent("l", 3, 3, ("cc",))
+    assert t.acked("l", 3) == []
