@@ -247,6 +247,8 @@ class Gateway:
             committed = live.state.committed if live is not None else record.committed_offset
             lag = max(0, topic.next_offset - max(committed, topic.first_offset))
             self.metrics.consumer_lag.labels(record.topic, record.group).set(lag)
+            unacked = live.state.unacked if live is not None else 0
+            self.metrics.unacked_events.labels(record.topic, record.group).set(unacked)
 
     async def _metrics_loop(self) -> None:
         while True:

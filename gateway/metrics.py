@@ -52,6 +52,13 @@ class GatewayMetrics:
             ["topic", "group"],
             registry=self.registry,
         )
+        self.unacked_events = Gauge(
+            "meshgate_unacked_events",
+            "Events handed to a durable group's members and not yet acknowledged "
+            "(at most max_ack_pending)",
+            ["topic", "group"],
+            registry=self.registry,
+        )
 
     def serve(self, host: str, port: int) -> int:
         """Start the /metrics HTTP server (daemon thread); return the bound port."""

@@ -149,3 +149,24 @@ async def test_group_members_must_share_filters(shared_gateway: GatewayProcess) 
         # Once nobody reads, the group may change its filters.
         async with gw.subscribe("f", group="g", filters=[Exact("type", "b")]) as sub:
             assert sub.subscribed is not None
+
+
+async def test_unacked_events_and_open_access_are_visible_at_metrics(
+    shared_gateway: GatewayProcess,
+) -> None:
+    assert shared_gateway.metrics_url is not None
+    url = shared_gateway.metrics_url
+    async with GatewayClient(shared_gateway.listen) as gw:
+        await gw.publish_batch("held", [event(i) for i in range(8)])
+        async with gw.subscribe("held", group="holder", credits=5, auto_ack=False) as sub:
+            n = 0
+            async for _ in sub:
+                n += 1
+                if n == 5:
+                    break
+
+            def unacked() -> float | None:
+                return metric(scrape(url), "meshgate_unacked_events", topic="held", group="holder")
+
+            wait_for(lambda: unacked() == 5, timeout=30, what="5 unacked events at /metrics")
+    assert metric(scrape(url), "meshgate_access_open") == 1
