@@ -45,7 +45,7 @@ class DataPath:
         self._routing = routing
         self._metrics = metrics
         self._seed = signing_seed
-        self._keys = keys  # region -> verify key; the node adds members as it learns them
+        self.keys = keys  # region -> verify key; the node adds members as it learns them
         self._verifier = SignatureVerifier()
         self._saved_cursors: dict[str, int] = {}
         self.transit = Transit(config.region)
@@ -60,7 +60,7 @@ class DataPath:
             batch.events,
             local_region=self.region,
             verifier=self._verifier,
-            origin_key=self._keys.get,
+            origin_key=self.keys.get,
         )
         unknown = [r.event.origin_region for r in rejected if r.reason == "unknown_origin"]
         if unknown:

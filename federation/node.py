@@ -22,8 +22,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Sequence
-from types import TracebackType
+from collections.abc import Callable, Sequence
 
 import grpc
 
@@ -79,7 +78,6 @@ class FederationNode:
             reconnect_initial=config.reconnect_initial,
             reconnect_max=config.reconnect_max,
         )
-        self._keys: dict[str, bytes] = {self.region: identity.verify_key}
         self.data = DataPath(
             config=config,
             log_port=log_port,
@@ -87,7 +85,7 @@ class FederationNode:
             routing=self.routing,
             metrics=self.metrics,
             signing_seed=identity.signing_seed,
-            keys=self._keys,
+            keys={self.region: identity.verify_key},
         )
         self._last_seen: dict[str, float] = {}
         self._versions = itertools.count(int(time.time() * 1000))
@@ -176,12 +174,7 @@ class FederationNode:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     # ---- queries --------------------------------------------------------------------------------
@@ -193,19 +186,19 @@ class FederationNode:
         return self.membership.members()
 
     async def wait_linked(self, regions: Sequence[str], timeout: float = 30.0) -> None:
-        """Wait until links to all `regions` stream (and their interest arrived)."""
-        async with asyncio.timeout(timeout):
-            while not all(r in self.membership.linked() for r in regions):
-                self._changed.clear()
-                await self._changed.wait()
+        """Wait until links to all `regions` stream."""
+        await self._wait(lambda: all(r in self.membership.linked() for r in regions), timeout)
 
     async def wait_route(self, region: str, topic: str, timeout: float = 30.0) -> None:
         """Wait until `region` is routed and wants `topic` (any filter)."""
+        route = self.routing.route
+        await self._wait(
+            lambda: any(t.topic == topic for t in getattr(route(region), "topics", ())), timeout
+        )
+
+    async def _wait(self, done: Callable[[], bool], timeout: float) -> None:
         async with asyncio.timeout(timeout):
-            while True:
-                route = self.routing.route(region)
-                if route is not None and any(t.topic == topic for t in route.topics):
-                    return
+            while not done():
                 self._changed.clear()
                 await self._changed.wait()
 
@@ -386,7 +379,7 @@ class FederationNode:
         verified, refused = verified_members(members, ca_pem=ca, local=self.region)
         for line in refused:
             log.warning("%s", line)
-        self._keys.update((m.region, key) for m, key in verified)
+        self.data.keys.update((m.region, key) for m, key in verified)
         if self.membership.learn([m for m, _ in verified]):
             for link in list(self.membership.linked().values()):
                 link.send(link.protocol.send_members(self.members()))
