@@ -3,9 +3,13 @@
 FederationError                 base: the CLI prints it as one line
 ├── CertificateError            a certificate or key is missing, malformed or not from our CA
 ├── SignatureError              an event's origin signature or inclusion proof does not verify
-├── LocalProtocolError          we broke the link protocol (a bug on our side)
-├── PeerProtocolError           the peer broke the link protocol (its fault; the link is closed)
-└── PeerUnavailable             the peer could not be reached or the stream broke
+├── OriginNotYetKnown           a batch carries an origin we have not learnt (refused, resent)
+├── LocalProtocolError          we broke the link protocol (LinkProtocol; a bug on our side)
+├── PeerProtocolError           the peer broke the link protocol or sent bytes that do not decode
+│                               (LinkProtocol turns it into CloseLink(PROTOCOL_VIOLATION))
+└── PeerUnavailable             the stream broke (link.py's transports, from AioRpcError)
+
+None of them reaches a client of the gateway: they close one link, which is redialed.
 """
 
 from __future__ import annotations
