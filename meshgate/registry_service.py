@@ -86,8 +86,8 @@ class RegistryService:
         follower = RegistryFollower(settings.ledger, from_block=settings.from_block)
         follower.start()
         service = cls(settings, RegistryAccess(policy), follower, audit)
-        if head is not None:
-            await service._initial_sync(head)
+        if head is not None:  # the view only ever reaches the blocks under `confirmations`
+            await service._initial_sync(head - settings.ledger.confirmations)
         return service
 
     async def _initial_sync(self, head: int) -> None:

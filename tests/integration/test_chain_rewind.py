@@ -1,5 +1,6 @@
 """A chain that rewinds must not reopen what was closed (issue 10): a real gateway process on a
-real Ganache, whose chain is reverted to a snapshot or restarted without its database."""
+real Ganache, whose chain is reverted to a snapshot or restarted without its database; and
+`--confirmations`, which keeps the newest blocks out of the view."""
 
 from __future__ import annotations
 
@@ -63,15 +64,17 @@ async def first_delivery(client: GatewayClient, topic: str) -> bool:
     return False
 
 
-def gateway(tmp_path: Path, chain: DevChain, registry: DeployedRegistry) -> GatewayProcess:
+def gateway(
+    tmp_path: Path, chain: DevChain, registry: DeployedRegistry, *extra: str
+) -> GatewayProcess:
     return GatewayProcess(
         tmp_path / "gw",
         metrics=False,
         extra_args=[
             "--rpc", chain.url, "--registry", registry.address,
-            "--chain-id", str(chain.chain_id), "--staleness", STALENESS,
+            "--chain-id", str(chain.chain_id), "--staleness", STALENESS, *extra,
         ],
-        ready_timeout=60,
+        ready_timeout=40,  # below the gateway's own initial-sync bound (60 s)
     )  # fmt: skip
 
 
@@ -182,3 +185,35 @@ async def test_a_chain_restarted_empty_fails_closed_until_the_registry_is_back(
         gw.stop()
     log = gw.stderr_path.read_text()
     assert "no contract at registry" in log and "chain rewound" in log
+
+
+async def test_confirmations_hold_a_change_back_at_the_gateway(
+    chain_factory: Callable[[], DevChain], tmp_path: Path
+) -> None:
+    """`--confirmations 2`: the gateway starts (its readiness waits for `head - 2`, not the
+    head) and a publisher allowed at block b may publish once block b + 2 exists."""
+    chain = chain_factory()
+    deployed = deploy(chain)
+    owner = deployed.client(Account.from_key(chain.accounts[1].private_key))
+    publisher = Account.create()
+    topic = f"cf-{uuid.uuid4().hex[:12]}"
+    owner.register(topic)
+    for _ in range(2):
+        chain.mine()  # the registration is buried
+    gw = gateway(tmp_path, chain, deployed, "--confirmations", "2")
+    try:
+        gw.start()
+        async with GatewayClient(gw.listen, signer=publisher, timeout=20) as by_publisher:
+            owner.allow_publisher(topic, publisher.address)
+            denied = grpc.StatusCode.PERMISSION_DENIED
+            assert await publish_outcome(by_publisher, topic) == denied  # 0 blocks on top
+            chain.mine()
+            assert await publish_outcome(by_publisher, topic) == denied  # 1 block on top
+            chain.mine()
+            await wait_code(
+                lambda: publish_outcome(by_publisher, topic),
+                grpc.StatusCode.OK,
+                "publish accepted under 2 blocks",
+            )
+    finally:
+        gw.stop()
