@@ -155,10 +155,13 @@ def from_pb(pb: PbEvent) -> CloudEvent:
         "specversion": pb.spec_version,
         "type": pb.type,
     }
-    for name, value in pb.attributes.items():
-        got = _value(value)
-        if got is not None:
-            attrs[name] = got
+    try:
+        for name, value in pb.attributes.items():
+            got = _value(value)
+            if got is not None:
+                attrs[name] = got
+    except ValueError as exc:  # e.g. a Timestamp out of range (never validated)
+        raise UndecodableEvent(f"event {pb.id!r}: attribute {name!r}: {exc}") from exc
     had_time = "time" in attrs
     data = _data(pb, attrs.get("datacontenttype"))
     try:

@@ -167,3 +167,10 @@ def test_sdk_round_trip_is_faithful(
     assert back.get_data() == value
     again = sdk.to_pb(back)
     assert again.SerializeToString(deterministic=True) == pb.SerializeToString(deterministic=True)
+
+
+def test_an_out_of_range_timestamp_is_undecodable() -> None:
+    pb = _pb_without_time()
+    pb.attributes["seen"].ce_timestamp.seconds = 253402300800  # year 10000
+    with pytest.raises(UndecodableEvent, match="'seen'"):
+        sdk.from_pb(pb)
