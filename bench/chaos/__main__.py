@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import tempfile
 import time
@@ -15,6 +16,7 @@ from bench.chaos.cluster import start_chain
 from bench.chaos.disk import tmpfs_available
 from bench.chaos.runner import FULL, QUICK, Outcome, Params, run_once
 from bench.chaos.scenarios import BY_NAME, SCENARIOS
+from meshgate.processes import REPO
 
 OUT = Path(__file__).resolve().parents[1] / "CHAOS.md"
 
@@ -30,9 +32,13 @@ async def run_all(
                 print(f"==> {name} run {n + 1}/{runs}", flush=True)
                 out = await run_once(BY_NAME[name], params, work / f"{name}-{n}", shared)
                 v = out.verdict
-                print(f"    {out.seconds:.1f}s " + (out.error or f"acked={v.acknowledged} "
-                      f"LOST={v.lost} DUP={v.dup} after_revoke={v.after_revoke} "
-                      f"catch_up={v.catch_up_s}" if v else ""), flush=True)  # fmt: skip
+                summary = out.error or (
+                    f"acknowledged={v.acknowledged} LOST={v.lost} DUP={v.dup} "
+                    f"after_revoke={v.after_revoke} catch_up={v.catch_up_s}"
+                    if v is not None
+                    else ""
+                )
+                print(f"    {out.seconds:.1f}s {summary}", flush=True)
                 results.setdefault(name, []).append(out)
     finally:
         shared.chain.stop()
@@ -45,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="runs per scenario (default 1)")
     parser.add_argument("--quick", action="store_true", help="the short version (make test)")
     parser.add_argument("--out", type=Path, default=OUT, help=f"report (default {OUT})")
+    parser.add_argument("--revision", default=None, help="code under test (default: git describe)")
     args = parser.parse_args(argv)
     names = args.only or [s.name for s in SCENARIOS]
     why_not = tmpfs_available()
@@ -58,13 +65,25 @@ def main(argv: list[str] | None = None) -> int:
         results = asyncio.run(run_all(names, max(1, args.runs), params, Path(work)))
     command = "python -m bench.chaos" + "".join(f" --only {n}" for n in args.only or [])
     command += f" --runs {args.runs}" + (" --quick" if args.quick else "")
+    revision = args.revision or _revision()
     args.out.write_text(
-        report.render(results, params, command=command, started=started,
+        report.render(results, params, command=command, started=started, revision=revision,
                       seconds=time.monotonic() - t0) + "\n"
     )  # fmt: skip
     print(f"wrote {args.out}")
     failed = any(o.error or (o.verdict and not o.verdict.ok) for r in results.values() for o in r)
     return 1 if failed else 0
+
+
+def _revision() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":

@@ -162,9 +162,19 @@ class Cluster:
         gw = GatewayProcess(
             data, region=spec.name, metrics=False, extra_args=args, ready_timeout=READY_TIMEOUT
         )
+        # Logs beside, not inside, the data dir: a full-disk data dir must not swallow them.
+        gw.stdout_path = self.work / f"{spec.name}.stdout.log"
+        gw.stderr_path = self.work / f"{spec.name}.stderr.log"
         self.gateways[spec.name] = gw
         self.data_dirs[spec.name] = data
         await asyncio.to_thread(gw.start)
+
+    def log_tails(self, lines: int = 5) -> list[str]:
+        return [
+            f"{name} log: {line}"
+            for name, gw in self.gateways.items()
+            for line in gw.stderr_tail(lines).splitlines()
+        ]
 
     def listen(self, region: str) -> str:
         return self.gateways[region].listen

@@ -38,10 +38,11 @@ class Params:
     full_hold_s: float
     pad: int = 256  # bytes of padding per event
     catch_up_timeout: float = 120.0
+    recovery_timeout: float = 60.0  # s for publishes to succeed again after a full disk
 
 
 QUICK = Params(events=300, rate=300, kills=2, partition_s=3, chain_down_s=1, full_hold_s=1,
-               catch_up_timeout=60)  # fmt: skip
+               catch_up_timeout=60, recovery_timeout=10)  # fmt: skip
 FULL = Params(events=6000, rate=400, kills=5, partition_s=15, chain_down_s=10, full_hold_s=3)
 
 
@@ -118,8 +119,10 @@ async def run_once(
             await cluster.start(scenario.regions, data_dirs)
             await _drive(run, stack)
     except Exception as exc:  # a scenario that could not finish is reported, not hidden
-        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        error = _one_line(exc)
         traceback.print_exc()
+        if run is not None:
+            run.marks += run.cluster.log_tails()
         return Outcome(
             scenario=scenario.name, verdict=None, seconds=time.monotonic() - started,
             publish_errors=dict(history.publish_errors), stream_ends=dict(history.stream_ends),
@@ -190,3 +193,11 @@ async def _fault(run: Run, done: asyncio.Event) -> None:
         await run.scenario.fault(run)
     finally:
         done.set()
+
+
+def _one_line(exc: BaseException) -> str:
+    """The innermost first error of a (nested) exception group, in one line."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"

@@ -158,7 +158,10 @@ async def _full_disk(run: Run) -> None:
         await run.cluster.restart(region)
     run.heal()
     acked = len(run.history.acked)
-    await run.wait_acked(acked + 1)
+    await run.wait_for(
+        lambda: len(run.history.acked) > acked, timeout=run.params.recovery_timeout,
+        what="a publish to be acknowledged after space returned",
+    )  # fmt: skip
     run.mark("publishing again", f"{1000 * (time.monotonic() - freed):.0f} ms after space returned")
 
 
