@@ -192,15 +192,15 @@ class RegistryFollower:
                 items = []  # Idle
             for item in items:
                 await self._queue.put(item)
-            if any(isinstance(item, Rewound) for item in items):
-                for item in items:
-                    if isinstance(item, Rewound):
-                        log.warning(
-                            "registry follower: %s: rewound to block %d",
-                            item.reason,
-                            item.block_number,
-                        )
-                await self._check_registry(source)
+            rewinds = [item for item in items if isinstance(item, Rewound)]
+            for rewound in rewinds:
+                log.warning(
+                    "registry follower: %s: rewound to block %d",
+                    rewound.reason,
+                    rewound.block_number,
+                )
+            if rewinds:
+                await self._check_registry(source)  # e.g. reverted to before the deployment
                 continue
             if self._state.searching:
                 continue  # locating a rewind: a few header reads, bounded by the window
