@@ -9,12 +9,15 @@ hands them in; the gateway never builds another layer's parts:
 - `services`: objects with `async run()` (runs until cancelled, inside serve()'s TaskGroup)
   and `async aclose()` (closed before the store, in reverse order).
 - `servicers`: callables `(grpc.aio.Server) -> None` that add servicers to the client port.
+- `http`, `http_routes`: the HTTP edge (gateway/http/): served when `http` is given, with its
+  core routes plus each `(app, parts) -> None` route adder (gateway/http/app.py).
 - `peers`: a callable returning the PeerView for ListPeers.
 
 Resource handling: `async with Gateway(...) as gw:` opens the store, starts gRPC (and the
 metrics HTTP server) and services; `await gw.serve()` runs background work until
 `request_stop()`; `aclose()` is idempotent and shuts down in order: stop accepting + end
-subscription streams, grpc server stop(grace) (drains in-flight publishes), services, store.
+subscription streams, grpc server stop(grace) and the HTTP edge's close (both drain in-flight
+publishes), services, store.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway.access import AccessControl, OpenAccess
 from gateway.config import MESSAGE_OVERHEAD, GatewayConfig, join_host_port
+from gateway.http.config import HttpConfig
+from gateway.http.parts import HttpParts, RouteAdder
+from gateway.http.server import HttpServer
 from gateway.hub import SubscriptionHub
 from gateway.interest import InterestRegistry
 from gateway.metrics import REFRESH, GatewayMetrics
@@ -74,6 +80,8 @@ class Gateway:
         store: EventStore | None = None,
         interest: InterestRegistry | None = None,
         metrics: GatewayMetrics | None = None,
+        http: HttpConfig | None = None,
+        http_routes: Sequence[RouteAdder] = (),
     ) -> None:
         self.config = config
         self.access: AccessControl = access if access is not None else OpenAccess()
@@ -95,6 +103,9 @@ class Gateway:
         )
         self.services: tuple[Service, ...] = tuple(services)
         self._servicer_adders = tuple(servicers)
+        self._http_config = http
+        self._http_routes = tuple(http_routes)
+        self.http: HttpServer | None = None
         self._peers = peers
         self.server: grpc.aio.Server | None = None
         self.port = 0
@@ -160,6 +171,22 @@ class Gateway:
         self.metrics.access_open.set(1 if self.open_access else 0)
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
+        if self._http_config is not None:
+            parts = HttpParts(
+                gateway=self.config,
+                http=self._http_config,
+                store=self.store,
+                hub=self.hub,
+                access=self.access,
+                metrics=self.metrics,
+            )
+            self.http = HttpServer(
+                self._http_config,
+                parts,
+                self._http_routes,
+                shutdown_grace=self.config.shutdown_grace,
+            )
+            await self.http.start()
         log.info("gateway %s serving on %s", self.config.region, self.listen)
 
     def request_stop(self) -> None:
@@ -191,8 +218,11 @@ class Gateway:
             async with asyncio.timeout(self.config.shutdown_grace + 10):
                 self._health.enter_graceful_shutdown()
                 self.hub.shutdown()
+                # Both listeners stop accepting and drain in-flight publishes together.
+                stops = [] if self.http is None else [self.http.aclose()]
                 if self.server is not None:
-                    await self.server.stop(self.config.shutdown_grace)
+                    stops.append(self.server.stop(self.config.shutdown_grace))
+                await asyncio.gather(*stops)
                 for service in reversed(self.services):
                     try:
                         await service.aclose()

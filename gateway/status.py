@@ -1,9 +1,10 @@
-"""The ONE place that maps errors to gRPC status codes.
+"""The ONE place that maps errors to gRPC status codes and HTTP statuses.
 
-`STATUS_TABLE` lists error classes; for a raised error the most specific listed class wins
-(the first class in the error's MRO that the table names). Errors of other layers that
-callers can cause (policy denials, ledger outages) are listed too. Anything not in the table
-is a bug: logged with its traceback and sent as INTERNAL without details.
+`STATUS_TABLE` lists error classes, each with its gRPC code and its HTTP status (the HTTP edge,
+gateway/http/, answers through `http_status_for`); for a raised error the most specific listed
+class wins (the first class in the error's MRO that the table names). Errors of other layers
+that callers can cause (policy denials, ledger outages) are listed too. Anything not in the
+table is a bug: logged with its traceback and sent as INTERNAL (HTTP 500) without details.
 """
 
 from __future__ import annotations
@@ -11,41 +12,63 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
 
 from eventmodel import errors as eventmodel_errors
 from gateway import errors
+from gateway.http import errors as http_errors
 from ledger import errors as ledger_errors
 from policy import errors as policy_errors
 
 log = logging.getLogger(__name__)
 
-STATUS_TABLE: dict[type[BaseException], grpc.StatusCode] = {
-    errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
-    eventmodel_errors.EventModelError: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.TopicNotFound: grpc.StatusCode.NOT_FOUND,
-    errors.RegistryNotConfigured: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.GatewayClosing: grpc.StatusCode.UNAVAILABLE,
-    errors.ConfigError: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.StoreFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    errors.StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
-    policy_errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    policy_errors.AccessDenied: grpc.StatusCode.PERMISSION_DENIED,
-    policy_errors.AccessPaused: grpc.StatusCode.UNAVAILABLE,
-    policy_errors.AuditTampered: grpc.StatusCode.UNAVAILABLE,
-    ledger_errors.ChainUnavailable: grpc.StatusCode.UNAVAILABLE,
+
+class Status(NamedTuple):
+    grpc: grpc.StatusCode
+    http: int
+
+
+STATUS_TABLE: dict[type[BaseException], Status] = {
+    errors.InvalidRequest: Status(grpc.StatusCode.INVALID_ARGUMENT, 400),
+    http_errors.BodyTooLarge: Status(grpc.StatusCode.INVALID_ARGUMENT, 413),
+    http_errors.UnsupportedMediaType: Status(grpc.StatusCode.INVALID_ARGUMENT, 415),
+    http_errors.RequestTimeout: Status(grpc.StatusCode.INVALID_ARGUMENT, 408),
+    eventmodel_errors.EventModelError: Status(grpc.StatusCode.INVALID_ARGUMENT, 400),
+    errors.TopicNotFound: Status(grpc.StatusCode.NOT_FOUND, 404),
+    # Sign-in asked of a gateway that has no registry: there is no such resource here.
+    errors.RegistryNotConfigured: Status(grpc.StatusCode.FAILED_PRECONDITION, 404),
+    errors.GatewayClosing: Status(grpc.StatusCode.UNAVAILABLE, 503),
+    errors.ConfigError: Status(grpc.StatusCode.FAILED_PRECONDITION, 400),
+    errors.StoreFull: Status(grpc.StatusCode.RESOURCE_EXHAUSTED, 507),
+    errors.StoreUnavailable: Status(grpc.StatusCode.UNAVAILABLE, 503),
+    policy_errors.Unauthenticated: Status(grpc.StatusCode.UNAUTHENTICATED, 401),
+    policy_errors.AccessDenied: Status(grpc.StatusCode.PERMISSION_DENIED, 403),
+    policy_errors.AccessPaused: Status(grpc.StatusCode.UNAVAILABLE, 503),
+    policy_errors.AuditTampered: Status(grpc.StatusCode.UNAVAILABLE, 503),
+    ledger_errors.ChainUnavailable: Status(grpc.StatusCode.UNAVAILABLE, 503),
 }
 
 
-def status_for(exc: BaseException) -> grpc.StatusCode | None:
-    """The code of the most specific class in the table, or None for unknown errors."""
+def _lookup(exc: BaseException) -> Status | None:
     for cls in type(exc).__mro__:
-        code = STATUS_TABLE.get(cls)
-        if code is not None:
-            return code
+        status = STATUS_TABLE.get(cls)
+        if status is not None:
+            return status
     return None
+
+
+def status_for(exc: BaseException) -> grpc.StatusCode | None:
+    """The gRPC code of the most specific class in the table, or None for unknown errors."""
+    status = _lookup(exc)
+    return None if status is None else status.grpc
+
+
+def http_status_for(exc: BaseException) -> int | None:
+    """The HTTP status of the most specific class in the table, or None for unknown errors."""
+    status = _lookup(exc)
+    return None if status is None else status.http
 
 
 async def abort_with(exc: Exception, context: grpc.aio.ServicerContext) -> None:

@@ -6,7 +6,8 @@ Start-up order (`serve_process`), each step only after the one before it succeed
    wait for the initial sync) or `OpenAccess` when the settings say `--open`;
 2. the parts the gateway shares with federation: store (not yet opened), metrics, interest;
 3. the federation node over the gateway's ports (`gateway.federation_port`), when configured;
-4. the `Gateway` with all of them; entering it opens the store and starts gRPC;
+4. the `Gateway` with all of them; entering it opens the store and starts gRPC (and the HTTP
+   edge when `settings.http` is set);
 5. `on_ready(gateway)` (the CLI prints the readiness line), then `gateway.serve()` runs every
    service in one TaskGroup until `request_stop()`.
 
@@ -100,6 +101,7 @@ async def serve_process(
             metrics=metrics,
             services=services,
             peers=peers,
+            http=settings.http,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -32,8 +32,19 @@ A file looks like::
     tls_dir = "/etc/meshgate/tls"
     peer = ["us.example.org:7443"]
 
+    [http]                 # the HTTP edge (CloudEvents HTTP binding, SSE); off without listen
+    listen = "0.0.0.0:8080"        # --http-listen
+    tls_cert = "/etc/meshgate/http.crt"  # --http-tls-cert / --http-tls-key
+    tls_key = "/etc/meshgate/http.key"
+    max_body_bytes = 1572864       # larger bodies get 413 before they are read
+    header_timeout = "10s"         # request head deadline, and idle keep-alive
+    body_timeout = "30s"           # whole-body deadline (408 after)
+    heartbeat = "15s"              # SSE comment on idle streams
+    retry_after = 5                # seconds, on 503
+
 Top-level keys are `GatewayConfig` fields (plus `listen` and `open`); the `[registry]` and
-`[federation]` tables use the flags' names, so each setting has one name everywhere.
+`[federation]` tables use the flags' names, so each setting has one name everywhere; `[http]`
+keys are `HttpConfig` fields plus `listen` (the flags are `--http-` + the key).
 `meshgate.settings` merges this file with the environment and the flags (flags win).
 """
 
@@ -60,7 +71,17 @@ REGISTRY_KEYS = (
     "confirmations",
 )
 FEDERATION_KEYS = ("peer_listen", "tls_dir", "peer", "peer_advertise", "no_mesh")
-FLAG_TABLES = {"registry": REGISTRY_KEYS, "federation": FEDERATION_KEYS}
+HTTP_KEYS = (
+    "listen",
+    "tls_cert",
+    "tls_key",
+    "max_body_bytes",
+    "header_timeout",
+    "body_timeout",
+    "heartbeat",
+    "retry_after",
+)
+FLAG_TABLES = {"registry": REGISTRY_KEYS, "federation": FEDERATION_KEYS, "http": HTTP_KEYS}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +95,7 @@ class ConfigFile:
     gateway: Mapping[str, Any] = field(default_factory=dict)
     registry: Mapping[str, Any] | None = None
     federation: Mapping[str, Any] | None = None
+    http: Mapping[str, Any] | None = None
     open_access: bool | None = None
 
 
@@ -105,6 +127,7 @@ def read_config_file(path: Path) -> ConfigFile:
         gateway=gateway,
         registry=tables["registry"],
         federation=tables["federation"],
+        http=tables["http"],
         open_access=open_access,
     )
 

@@ -23,6 +23,7 @@ from typing import Any
 from federation.config import PeerConfig
 from gateway.config import GatewayConfig, parse_listen
 from gateway.errors import ConfigError
+from gateway.http.config import HttpConfig
 from ledger.config import LedgerConfig
 from meshgate.config_file import ConfigFile
 from meshgate.errors import SettingsError
@@ -61,6 +62,7 @@ class GatewaySettings:
     registry: RegistrySettings | None  # None: open, because the operator said so
     federation: FederationSettings | None
     log_level: str = "INFO"
+    http: HttpConfig | None = None  # None: no HTTP edge (no --http-listen, no [http] listen)
 
     @property
     def open_access(self) -> bool:
@@ -85,6 +87,7 @@ def resolve(
         gateway=gateway,
         registry=_registry(flags, env, file, gateway.region),
         federation=_federation(flags, file, gateway.region),
+        http=_http(flags, file),
         log_level=str(flags.get("log_level") or "INFO").upper(),
     )
 
@@ -210,3 +213,29 @@ def _federation(
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
     return FederationSettings(peer=peer, tls_dir=Path(tls_dir))
+
+
+_HTTP_DURATIONS = ("header_timeout", "body_timeout", "heartbeat")
+
+
+def _http(flags: Mapping[str, Any], file: ConfigFile | None) -> HttpConfig | None:
+    """The HTTP edge: on when `--http-listen` or `[http] listen` is given."""
+    table = dict(file.http) if file is not None and file.http is not None else None
+    listen = _pick("http_listen", flags, None) or (table or {}).get("listen")
+    if not listen:
+        if table is not None or flags.get("http_tls_cert") or flags.get("http_tls_key"):
+            raise SettingsError("the HTTP edge needs --http-listen (or [http] listen)")
+        return None
+    values: dict[str, Any] = {k: v for k, v in (table or {}).items() if k != "listen"}
+    values["host"], values["port"] = _listen(str(listen))
+    for key in ("tls_cert", "tls_key"):
+        value = flags.get(f"http_{key}") or values.get(key)
+        if value is not None:
+            values[key] = Path(value)
+    for key in _HTTP_DURATIONS:
+        if isinstance(values.get(key), str):
+            values[key] = parse_duration(values[key])
+    try:
+        return HttpConfig(**values)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise SettingsError(str(exc)) from exc

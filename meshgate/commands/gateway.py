@@ -2,9 +2,10 @@
 
 Prints ONE readiness line to stdout once serving (actual ports, so port 0 works)::
 
-    meshgate gateway ready region=eu listen=127.0.0.1:40123 metrics=127.0.0.1:40124 access=registry
+    meshgate gateway ready region=eu listen=127.0.0.1:40123 metrics=off access=registry http=off
 
-(`access=open` when started with `--open`) and logs to stderr. SIGTERM: stop accepting, end
+(`access=open` when started with `--open`; `metrics=` and `http=` give the bound HOST:PORT when
+`--metrics-port` / `--http-listen` are given) and logs to stderr. SIGTERM: stop accepting, end
 streams, drain in-flight publishes, close the store, exit 0.
 
 This module only declares the flags: `meshgate.settings` turns flags, environment and the
@@ -51,6 +52,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--log-level", help="stderr log level (default INFO)")
     add_registry_arguments(run)
     add_federation_arguments(run)
+    add_http_arguments(run)
     run.set_defaults(func=_run)
 
 
@@ -95,6 +97,15 @@ def add_federation_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_http_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("HTTP edge (CloudEvents HTTP binding, Server-Sent Events)")
+    group.add_argument(
+        "--http-listen", help="HOST:PORT of the HTTP listener (enables it; 0 = pick)"
+    )
+    group.add_argument("--http-tls-cert", type=Path, help="PEM certificate: serve HTTPS")
+    group.add_argument("--http-tls-key", type=Path, help="PEM private key of --http-tls-cert")
+
+
 def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
     """Flags, then the environment, then the config file. Raises SettingsError."""
     file = read_config_file(args.config) if args.config is not None else None
@@ -107,9 +118,10 @@ def ready_line(gateway: Gateway) -> str:
         if gateway.metrics_port is not None
         else "off"
     )
+    http = gateway.http.listen if gateway.http is not None else "off"
     return (
         f"meshgate gateway ready region={gateway.config.region} listen={gateway.listen} "
-        f"metrics={metrics} access={'open' if gateway.open_access else 'registry'}"
+        f"metrics={metrics} access={'open' if gateway.open_access else 'registry'} http={http}"
     )
 
 
