@@ -1,12 +1,11 @@
 """FederationNode: the asyncio shell that runs one gateway's federation over its host's ports.
 
-Decisions live in pure cores: `Membership` (who is a member, whom to dial when, which duplicate
-link wins, dial backoff), `RoutingTable` (who wants what, through whom), `LinkProtocol` (one
-link) and `replication` (what goes out, what comes in). This shell carries out their actions.
+Decisions live in pure cores (`Membership`, `RoutingTable`, `LinkProtocol`, `replication`,
+`Transit`); this shell carries out their actions.
 
 Resource handling: `run()` owns the mTLS peer server and one TaskGroup holding every background
 task: the dialer, each dial, each accepted link, the interest watcher and the gauges. On
-cancellation or `request_stop()` it drains the links (at most `drain_timeout` + 1 s), cancels
+cancellation or `aclose()` it drains the links (at most `drain_timeout` + 1 s), cancels
 the rest and stops the server. `start()`/`aclose()` (and `async with`) run `run()` as one task
 for hosts without a TaskGroup of their own; `aclose()` is idempotent and re-raises its failure.
 Error handling: a link that fails closes with its CloseReason (INTERNAL_ERROR for a bug, logged
@@ -31,7 +30,7 @@ from federation.config import PeerConfig
 from federation.datapath import DataPath
 from federation.errors import CertificateError
 from federation.identity_tls import dial_channel
-from federation.link import AcceptedTransport, DialedTransport, PeerLink
+from federation.link import AcceptedTransport, DialedTransport, PeerLink, Transport
 from federation.membership import Close, Dial, DialOutcome, Membership, Register
 from federation.messages import EventBatch, Interest, Member, ReplicatedEvent
 from federation.metrics import FederationMetrics
@@ -104,7 +103,7 @@ class FederationNode:
     # ---- lifecycle ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve the federation until cancelled or `request_stop()` (see the module docstring)."""
+        """Serve the federation until cancelled or `aclose()` (see the module docstring)."""
         server: grpc.aio.Server | None = None
         try:
             c = self.config
@@ -136,10 +135,6 @@ class FederationNode:
             finally:
                 self._done.set()
 
-    def request_stop(self) -> None:
-        self._closing = True
-        self._stop.set()
-
     async def _drain_links(self) -> None:
         """Stop dialing; let every link finish its in-flight batches (bounded)."""
         self._closing = True
@@ -164,7 +159,7 @@ class FederationNode:
 
     async def aclose(self) -> None:
         """Stop (idempotent); re-raises what made `run()` fail, if it did."""
-        self.request_stop()
+        self._stop.set()
         if self._runner is not None:
             await self._runner
         elif self._ready.is_set():
@@ -236,12 +231,7 @@ class FederationNode:
         return reason
 
     async def _new_link(
-        self,
-        transport: AcceptedTransport | DialedTransport,
-        region: str | None,
-        *,
-        dialed: bool,
-        address: str = "",
+        self, transport: Transport, region: str | None, *, dialed: bool, address: str = ""
     ) -> PeerLink:
         protocol = LinkProtocol(
             local_region=self.region,
