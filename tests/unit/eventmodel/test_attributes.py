@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventmodel import attributes
@@ -152,6 +152,7 @@ def test_canonical_strings() -> None:
     }
 
 
+@settings(deadline=None)
 @given(st.datetimes(timezones=st.just(dt.UTC)))
 def test_datetime_and_timestamp_render_alike(when: dt.datetime) -> None:
     stamp = Timestamp()
@@ -163,6 +164,7 @@ def test_datetime_and_timestamp_render_alike(when: dt.datetime) -> None:
     assert back == when
 
 
+@settings(deadline=None)
 @given(st.from_regex(r"[a-z0-9]{1,20}", fullmatch=True))
 def test_every_spec_shaped_name_is_legal_unless_reserved(name: str) -> None:
     if name in attributes.RESERVED:
@@ -172,6 +174,7 @@ def test_every_spec_shaped_name_is_legal_unless_reserved(name: str) -> None:
         attributes.check_name(name)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=25))
 def test_names_outside_the_alphabet_are_refused(name: str) -> None:
     legal = 1 <= len(name) <= 20 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789" for c in name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventmodel import filter_codec
@@ -47,11 +47,13 @@ def test_examples() -> None:
     assert f.matches_all([], attrs)
 
 
+@settings(deadline=None)
 @given(FILTERS, ATTRS)
 def test_not_inverts(flt: f.Filter, attrs: dict[str, str]) -> None:
     assert f.matches(f.Not(flt), attrs) is (not f.matches(flt, attrs))
 
 
+@settings(deadline=None)
 @given(st.lists(FILTERS, min_size=1, max_size=4), ATTRS)
 def test_all_is_conjunction_any_is_disjunction(fs: list[f.Filter], attrs: dict[str, str]) -> None:
     each = [f.matches(x, attrs) for x in fs]
@@ -60,6 +62,7 @@ def test_all_is_conjunction_any_is_disjunction(fs: list[f.Filter], attrs: dict[s
     assert f.matches_all(fs, attrs) is all(each)
 
 
+@settings(deadline=None)
 @given(NAMES, TEXT, ATTRS)
 def test_exact_implies_prefix_and_suffix(name: str, value: str, attrs: dict[str, str]) -> None:
     if f.matches(f.Exact(name, value), attrs):
@@ -68,6 +71,7 @@ def test_exact_implies_prefix_and_suffix(name: str, value: str, attrs: dict[str,
     assert f.matches(f.Prefix(name, ""), attrs) is (name in attrs)
 
 
+@settings(deadline=None)
 @given(FILTERS, ATTRS)
 def test_de_morgan(flt: f.Filter, attrs: dict[str, str]) -> None:
     other = f.Exact("type", "a")
@@ -76,6 +80,7 @@ def test_de_morgan(flt: f.Filter, attrs: dict[str, str]) -> None:
     assert f.matches(lhs, attrs) is f.matches(rhs, attrs)
 
 
+@settings(deadline=None)
 @given(FILTERS)
 def test_json_and_protobuf_round_trip(flt: f.Filter) -> None:
     assert f.from_json(f.to_json(flt)) == flt

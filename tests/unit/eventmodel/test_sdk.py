@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from cloudevents.core.v1.event import CloudEvent
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventmodel import attributes, sdk
@@ -145,6 +145,7 @@ DATA = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(st.dictionaries(NAMES, VALUES, max_size=5), DATA, st.none() | TIMES)
 def test_sdk_round_trip_is_faithful(
     extensions: dict[str, Any], data: tuple[Any, str | None], when: dt.datetime | None
