@@ -27,10 +27,10 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from gateway.http import identity, ingress, responses
+from gateway.http import identity, ingress, responses, sse
 from gateway.http.parts import PARTS, HttpParts, RouteAdder
 
-CORE_ROUTES: tuple[RouteAdder, ...] = (ingress.add_routes, identity.add_routes)
+CORE_ROUTES: tuple[RouteAdder, ...] = (ingress.add_routes, sse.add_routes, identity.add_routes)
 
 
 def build_app(parts: HttpParts, adders: Sequence[RouteAdder] = ()) -> web.Application:
