@@ -19,6 +19,7 @@ import grpc
 from eventmodel import errors as eventmodel_errors
 from gateway import errors
 from gateway.http import errors as http_errors
+from gateway.webhooks import errors as webhook_errors
 from ledger import errors as ledger_errors
 from policy import errors as policy_errors
 
@@ -37,6 +38,7 @@ STATUS_TABLE: dict[type[BaseException], Status] = {
     http_errors.RequestTimeout: Status(grpc.StatusCode.INVALID_ARGUMENT, 408),
     eventmodel_errors.EventModelError: Status(grpc.StatusCode.INVALID_ARGUMENT, 400),
     errors.TopicNotFound: Status(grpc.StatusCode.NOT_FOUND, 404),
+    webhook_errors.SubscriptionNotFound: Status(grpc.StatusCode.NOT_FOUND, 404),
     # Sign-in asked of a gateway that has no registry: there is no such resource here.
     errors.RegistryNotConfigured: Status(grpc.StatusCode.FAILED_PRECONDITION, 404),
     errors.GatewayClosing: Status(grpc.StatusCode.UNAVAILABLE, 503),

@@ -28,6 +28,7 @@ from federation.node import FederationNode
 from gateway.access import AccessControl, OpenAccess
 from gateway.app import Gateway, Service
 from gateway.federation_port import federation_ports, peer_view
+from gateway.http import subscriptions as http_subscriptions
 from gateway.interest import InterestRegistry
 from gateway.metrics import GatewayMetrics
 from gateway.service import PeerView
@@ -102,6 +103,7 @@ async def serve_process(
             services=services,
             peers=peers,
             http=settings.http,
+            http_routes=[http_subscriptions.add_routes],
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

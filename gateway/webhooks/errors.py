@@ -1,23 +1,26 @@
 """Errors of webhook delivery and the Subscriptions API.
 
-Tree (gateway/http/subscriptions.py maps each class to an HTTP status)::
+Tree (gateway/status.py maps each class to its status; the two request errors are also
+gateway InvalidRequests, so they are INVALID_ARGUMENT / HTTP 400 by that row)::
 
     WebhookError
     ├── InvalidSubscription     the request body breaks the Subscriptions API model (400)
-    ├── SubscriptionNotFound    no such subscription for this caller (404)
-    └── SinkRefused             the sink failed the abuse-protection handshake (400)
+    ├── SinkRefused             the sink failed the abuse-protection handshake (400)
+    └── SubscriptionNotFound    no such subscription for this caller (404)
 
 Denials are policy's errors (AccessDenied, AccessPaused, Unauthenticated); no copies here.
 """
 
 from __future__ import annotations
 
+from gateway.errors import InvalidRequest
+
 
 class WebhookError(Exception):
     """Base of every error raised by gateway.webhooks."""
 
 
-class InvalidSubscription(WebhookError):
+class InvalidSubscription(WebhookError, InvalidRequest):
     """The subscription request is malformed; nothing was stored."""
 
 
@@ -25,5 +28,5 @@ class SubscriptionNotFound(WebhookError):
     """No subscription with that id belongs to the caller (others' ids are not revealed)."""
 
 
-class SinkRefused(WebhookError):
+class SinkRefused(WebhookError, InvalidRequest):
     """The sink did not allow this gateway in the CloudEvents Webhook handshake."""

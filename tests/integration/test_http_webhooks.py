@@ -1,0 +1,183 @@
+"""Webhook delivery from a real gateway process to a real sink (aiohttp) over real HTTP.
+
+The sink checks the Webhook handshake, fails posts, throttles with 429 + Retry-After, answers
+410; the gateway must deliver every event once, in order, resume after a restart, dead-letter
+what the sink rejects, and end a subscription whose sink is gone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from eventmodel import sdk
+from meshgate.client import GatewayClient
+from tests.integration.gateway_helpers import event
+from tests.integration.webhook_sink import Sink
+from tests.support.gateway_process import GatewayProcess
+from tests.support.waiting import async_wait_for, wait_for
+
+pytestmark = [pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
+    proc = GatewayProcess(
+        tmp_path / "gw", metrics=False, extra_args=["--http-listen", "127.0.0.1:0"]
+    )
+    try:
+        yield proc.start()
+    finally:
+        proc.stop()
+        print(f"--- gateway stderr (tail) ---\n{proc.stderr_tail(40)}")
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def subscribe(
+    http: aiohttp.ClientSession, gateway: GatewayProcess, body: dict[str, Any]
+) -> tuple[int, Any]:
+    async with http.post(f"{gateway.http_url}/subscriptions", json=body) as resp:
+        return resp.status, await resp.json()
+
+
+def topic_name() -> str:
+    return f"wh-{uuid.uuid4().hex[:10]}"
+
+
+async def test_retries_and_429_then_every_event_once_in_order_and_resume_after_restart(
+    gateway: GatewayProcess, http: aiohttp.ClientSession
+) -> None:
+    def script(n: int) -> tuple[int, dict[str, str]]:
+        if n <= 2:
+            return 503, {}
+        if n == 3:
+            return 429, {"Retry-After": "1"}
+        return 200, {}
+
+    sink = await Sink(script=script).start()
+    topic = topic_name()
+    try:
+        status, created = await subscribe(
+            http, gateway, {"sink": sink.url, "config": {"topic": topic}}
+        )
+        assert status == 201, created
+        assert sink.handshakes == ["meshgate-eu"]
+        async with GatewayClient(gateway.listen) as gw:
+            await gw.publish_batch(topic, [event(i) for i in range(12)])
+        await async_wait_for(_count(sink, 12), timeout=40, what="12 events accepted")
+        assert sink.accepted_ids() == [str(i) for i in range(12)]  # once each, in order
+        assert [p.status for p in sink.posts[:4]] == [503, 503, 429, 200]
+        assert sink.posts[3].at - sink.posts[2].at >= 1.0  # Retry-After honoured
+        assert sink.posts[1].at - sink.posts[0].at >= 0.8 * 1.0  # backoff (jitter <= 20 %)
+        assert sink.posts_before_handshake == 0
+        first = sink.posts[0]
+        assert first.headers["ce-id"] == "0" and first.headers["ce-source"] == "/test"
+        assert first.body == b'{"n": 0}'  # binary mode: data is the body
+
+        gateway.restart(same_port=False)
+        async with GatewayClient(gateway.listen) as gw:
+            await gw.publish_batch(topic, [event(i) for i in range(12, 15)])
+        await async_wait_for(_count(sink, 15), timeout=30, what="3 more after the restart")
+        assert sink.accepted_ids() == [str(i) for i in range(15)]  # nothing acked came back
+        assert len(sink.handshakes) == 2  # validated again before the first delivery
+    finally:
+        await sink.stop()
+
+
+async def test_sink_answering_410_ends_the_subscription(
+    gateway: GatewayProcess, http: aiohttp.ClientSession
+) -> None:
+    sink = await Sink(script=lambda n: (200, {}) if n <= 2 else (410, {})).start()
+    topic = topic_name()
+    try:
+        status, created = await subscribe(
+            http, gateway, {"sink": sink.url, "config": {"topic": topic}}
+        )
+        assert status == 201, created
+        async with GatewayClient(gateway.listen) as gw:
+            await gw.publish_batch(topic, [event(i) for i in range(5)])
+        url = f"{gateway.http_url}/subscriptions/{created['id']}"
+
+        async def gone() -> bool:
+            async with http.get(url) as resp:
+                return resp.status == 404
+
+        await async_wait_for(gone, timeout=20, what="the subscription to end")
+        assert [p.status for p in sink.posts] == [200, 200, 410]  # nothing after the 410
+        async with http.get(f"{gateway.http_url}/subscriptions") as resp:
+            assert await resp.json() == []
+        gateway.restart(same_port=False)  # and it stays gone
+        async with GatewayClient(gateway.listen) as gw:
+            await gw.publish_batch(topic, [event(9)])
+        async with http.get(f"{gateway.http_url}/subscriptions") as resp:
+            assert await resp.json() == []
+        assert len(sink.posts) == 3 and len(sink.handshakes) == 1
+    finally:
+        await sink.stop()
+
+
+async def test_rejected_and_undeliverable_events_go_to_the_dead_letter_topic_unchanged(
+    gateway: GatewayProcess, http: aiohttp.ClientSession
+) -> None:
+    # Event "1" is rejected (400: dead-lettered at once); event "2" fails twice (maxattempts 2).
+    def script(n: int) -> tuple[int, dict[str, str]]:
+        return {2: (400, {}), 3: (500, {}), 4: (500, {})}.get(n, (200, {}))
+
+    sink = await Sink(script=script).start()
+    topic = topic_name()
+    try:
+        body = {"sink": sink.url, "config": {"topic": topic, "maxattempts": 2}}
+        status, created = await subscribe(http, gateway, body)
+        assert status == 201, created
+        sent = [event(i, subject=f"s{i}") for i in range(4)]
+        async with GatewayClient(gateway.listen) as gw:
+            await gw.publish_batch(topic, sent)
+            await async_wait_for(_count(sink, 2), timeout=30, what="events 0 and 3")
+            assert sink.accepted_ids() == ["0", "3"]
+            async with gw.subscribe(f"{topic}.dlq", credits=10) as sub:
+                dead = []
+                async for _offset, ev in sub:
+                    dead.append(ev)
+                    if len(dead) == 2:
+                        break
+        want = [sdk.to_pb(e).SerializeToString() for e in sent[1:3]]
+        assert [sdk.to_pb(e).SerializeToString() for e in dead] == want  # no attribute added
+    finally:
+        await sink.stop()
+
+
+async def test_sink_failing_the_handshake_is_refused_and_nothing_is_stored(
+    gateway: GatewayProcess, http: aiohttp.ClientSession
+) -> None:
+    for allow in (None, "someone-else"):
+        sink = await Sink(allow_origin=allow).start()
+        try:
+            status, answer = await subscribe(
+                http, gateway, {"sink": sink.url, "config": {"topic": topic_name()}}
+            )
+            assert status == 400
+            assert "webhook handshake" in answer["error"] or "allows origin" in answer["error"]
+            assert sink.posts == []
+        finally:
+            await sink.stop()
+    async with http.get(f"{gateway.http_url}/subscriptions") as resp:
+        assert await resp.json() == []
+    wait_for(lambda: gateway.running(), timeout=1)
+
+
+def _count(sink: Sink, n: int) -> Any:
+    async def check() -> bool:
+        assert len(sink.accepted) <= n, sink.accepted_ids()
+        return len(sink.accepted) == n
+
+    return check
