@@ -71,3 +71,37 @@ def test_garbage_line_is_named_by_line_number() -> None:
     lines = [e.to_json() for e in chain(2)] + ["{not json"]
     result = verify_lines(lines)
     assert result.broken_seq == 3 and result.entries == 2
+
+
+@given(n=st.integers(min_value=1, max_value=10), data=st.data())
+def test_an_anchor_catches_any_cut_and_any_recomputed_suffix(n: int, data: st.DataObject) -> None:
+    entries = chain(n)
+    lines = [e.to_json() for e in entries]
+    head = {n: entries[-1].hash}
+    assert verify_lines(lines, head).ok
+    keep = data.draw(st.integers(min_value=0, max_value=n - 1), label="keep")
+    cut = verify_lines(lines[:keep], head)
+    assert not cut.ok and cut.entries == keep and cut.broken_seq == keep + 1
+    assert ("emptied" if keep == 0 else "tail cut") in str(cut.problem)
+    first = data.draw(st.integers(min_value=1, max_value=n), label="first")
+    rebuilt = [e.to_json() for e in entries[: first - 1]]
+    prev = GENESIS if first == 1 else entries[first - 2].hash
+    for e in entries[first - 1 :]:
+        redo = next_entry(
+            prev,
+            e.seq,
+            time=e.time + (1.0 if e.seq == first else 0.0),
+            address=e.address,
+            topic=e.topic,
+            action=e.action,
+            decision=e.decision,
+            reason=e.reason,
+            block=e.block,
+        )
+        rebuilt.append(redo.to_json())
+        prev = redo.hash
+    assert verify_lines(rebuilt).ok  # the chain alone cannot tell
+    broken = verify_lines(rebuilt, head)
+    assert not broken.ok and broken.broken_seq == n
+    assert "signed head" in str(broken.problem)
+    assert not verify_lines(lines, {0: "1" * 64}).ok
