@@ -28,6 +28,11 @@ from gateway.http.parts import HttpParts, RouteAdder
 
 log = logging.getLogger(__name__)
 
+# After an early answer (413, 408, 401 before the body), aiohttp reads and drops the rest of
+# the body for this long so the client sees the answer rather than a reset; its default (10 s)
+# would let a trickling client hold the connection ten times longer than body_timeout.
+LINGER = 1.0
+
 
 def tls_context(config: HttpConfig) -> ssl.SSLContext | None:
     """The server's TLS context, or None for plain HTTP. Raises ConfigError (one line)."""
@@ -73,6 +78,7 @@ class HttpServer:
             handle_signals=False,
             access_log=None,
             keepalive_timeout=self.config.header_timeout,
+            lingering_time=LINGER,
             shutdown_timeout=self.shutdown_grace,
         )
         await runner.setup()
