@@ -130,6 +130,9 @@ class WebhookService:
     ) -> Subscription:
         """PUT /subscriptions/{id}: create or replace (the group, and so its offset, stays
         unless the replacement names another)."""
+        taken = self._subs.get(sub_id)
+        if taken is not None and taken.owner != caller.address and not create_only:
+            raise SubscriptionNotFound(f"no subscription {sub_id!r}")  # before any other check
         sub = parse(body, sub_id=sub_id, owner=caller.address)
         await self._check_access(caller, sub)
         allowed = await handshake.validate_sink(
