@@ -4,7 +4,8 @@ Tree (gateway/status.py maps the base class to INVALID_ARGUMENT; the message nam
 
     EventModelError             client or peer input that breaks the CloudEvents model
     ├── InvalidEvent            an attribute breaks the spec's type system, or a name is illegal
-    │   └── UndecodableEvent    bytes or an SDK event that cannot be mapped at all
+    │   ├── UndecodableEvent    bytes or an SDK event that cannot be mapped at all
+    │   └── ProvenanceError     the publisher signature is missing or does not verify (.reason)
     └── InvalidFilter           a filter that is malformed ...
         └── FilterTooComplex    ... or over the documented depth / node limits
 """
@@ -30,3 +31,14 @@ class InvalidFilter(EventModelError):
 
 class FilterTooComplex(InvalidFilter):
     """The filter is nested deeper or has more nodes than the documented limits."""
+
+
+class ProvenanceError(InvalidEvent):
+    """The event's publisher signature is missing or does not verify (eventmodel/provenance.py).
+
+    `reason` is one of `unsigned`, `bad_proof`, `bad_signature` (the federation metric's labels).
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason.replace('_', ' ')}: {detail}")
+        self.reason = reason

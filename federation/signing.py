@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from eventmodel.merkle import tree_with_proofs, verify_inclusion
 from federation.errors import SignatureError
-from federation.merkle import tree_with_proofs, verify_inclusion
 from federation.messages import OriginSignature, ReplicatedEvent
 
 DOMAIN = b"meshgate/batch-root/v1\x00"

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from federation.merkle import merkle_root, tree_with_proofs, verify_inclusion
+from eventmodel.merkle import merkle_root, tree_with_proofs, verify_inclusion
 
 
 @given(st.lists(st.binary(max_size=8), min_size=1, max_size=40))
