@@ -29,7 +29,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 
@@ -63,11 +63,19 @@ class SignedInIdentity(Identity):
     expires_at: float = 0.0
     topics: frozenset[str] | None = None
     serial: int = 0
+    # The policy layer's spelling (lower-case address), made once per sign-in rather than
+    # once per delivery batch.
+    _policy: PolicyIdentity | None = field(default=None, compare=False, repr=False)
 
-    def as_policy(self) -> PolicyIdentity:
-        return PolicyIdentity(
+    def __post_init__(self) -> None:
+        policy = PolicyIdentity(
             address=(self.address or "").lower(), expires_at=self.expires_at, topics=self.topics
         )
+        object.__setattr__(self, "_policy", policy)
+
+    def as_policy(self) -> PolicyIdentity:
+        assert self._policy is not None  # set in __post_init__
+        return self._policy
 
 
 class RegistryAccess:
@@ -146,6 +154,8 @@ class RegistryAccess:
     def may_read(self, identity: Identity, topic: str) -> bool:
         if identity.address is None:
             return False
+        if isinstance(identity, SignedInIdentity):
+            return self.policy.may_read(identity.as_policy().address, topic)
         return self.policy.may_read(identity.address.lower(), topic)
 
     def check_delivery(self, identity: Identity, topic: str) -> Decision:

@@ -101,8 +101,10 @@ async def test_expiry_wakes_open_streams_without_traffic(tmp_path: Path) -> None
 
 
 async def test_stale_view_pauses_streams_and_raises_for_publish(tmp_path: Path) -> None:
-    access = make_access(tmp_path, bound=0.5)
+    access = make_access(tmp_path, bound=1.0)
     owner = await signed_in(access, OWNER)
+    # Fresh from now: signing in may take longer than the bound on a loaded machine.
+    access.policy.view.checkpoint(Checkpoint(block=1, block_timestamp=0, observed_at=time.time()))
     assert access.check_delivery(owner, "t") == Allow()
     woken = asyncio.Event()
     access.view.subscribe(woken.set)
