@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "audit",
     "certs",
     "peers",
+    "subscriptions",
 )
 
 # Which module registers a top-level command: lets `main` import only what a command needs
@@ -42,6 +43,7 @@ COMMAND_OWNERS = {
     "audit": "audit",
     "certs": "certs",
     "peers": "peers",
+    "subscriptions": "subscriptions",
 }
 
 EXIT_USER_ERROR = 1

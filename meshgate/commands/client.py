@@ -5,6 +5,9 @@ canonical attribute strings) and acks each event once printed. An event that can
 decoded is reported in one line on stderr, acknowledged (a durable group is never wedged on
 it) and skipped; it does not count towards --count.
 
+`subscribe --sink URL --http GATEWAY_HTTP_URL` creates a webhook subscription instead (the
+Subscriptions API, meshgate/commands/subscriptions.py) and prints it.
+
 Filters: `--filter exact:type=com.example.a` (also `prefix:`, `suffix:`), or a Subscriptions
 API JSON filter such as `--filter '{"any": [...]}'`, within the limits of eventmodel/filters.py.
 """
@@ -69,6 +72,9 @@ def register(subparsers: Any) -> None:
         help="exact:|prefix:|suffix:ATTR=VALUE or a Subscriptions API JSON filter (repeatable)",
     )
     sub.add_argument("--credits", type=int, default=256, help="flow-control window")
+    sub.add_argument("--sink", help="create a webhook subscription POSTing to this URL instead")
+    sub.add_argument("--http", help="with --sink: the gateway's HTTP URL (Subscriptions API)")
+    sub.add_argument("--mode", default="binary", choices=("binary", "structured", "batch"))
     sub.set_defaults(func=_subscribe)
 
     top = subparsers.add_parser("topics", help="list topics with offsets, sizes and groups")
@@ -165,6 +171,10 @@ async def _subscribe_async(args: argparse.Namespace) -> int:
     if args.count is not None and args.count <= 0:
         raise CliError("--count must be > 0")
     flts = list(filters.check_all(parse_filter(f) for f in args.filter))
+    if args.sink is not None:
+        from meshgate.commands import subscriptions  # aiohttp only for webhooks
+
+        return await subscriptions.create_async(args, flts)
     try:
         start = start_position(args.start)
     except ValueError as exc:

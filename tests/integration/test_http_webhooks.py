@@ -7,6 +7,9 @@ what the sink rejects, and end a subscription whose sink is gone.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ from eventmodel import sdk
 from meshgate.client import GatewayClient
 from tests.integration.gateway_helpers import event
 from tests.integration.webhook_sink import Sink
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_process import REPO, GatewayProcess
 from tests.support.waiting import async_wait_for, wait_for
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -181,3 +184,57 @@ def _count(sink: Sink, n: int) -> Any:
         return len(sink.accepted) == n
 
     return check
+
+
+async def _meshgate(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "meshgate",
+        *args,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_cli_subscribe_sink_then_list_and_delete(gateway: GatewayProcess) -> None:
+    assert gateway.http_url is not None
+    sink = await Sink().start()
+    topic = topic_name()
+    try:
+        code, out, err = await _meshgate(
+            "subscribe", "--gateway", gateway.listen, "--topic", topic, "--sink", sink.url,
+            "--http", gateway.http_url, "--filter", "prefix:type=com.example",
+            "--mode", "structured",
+        )  # fmt: skip
+        assert code == 0, err
+        created = json.loads(out)
+        assert created["filters"] == [{"prefix": {"type": "com.example"}}]
+        async with GatewayClient(gateway.listen) as gw:
+            await gw.publish_batch(topic, [event(1), event(2, type_="other")])
+        await async_wait_for(_count(sink, 1), timeout=20, what="the structured post")
+        assert sink.posts[0].headers["Content-Type"].startswith("application/cloudevents+json")
+
+        code, out, err = await _meshgate("subscriptions", "list", "--gateway", gateway.http_url)
+        assert code == 0, err
+        assert created["id"] in out and topic in out and "structured" in out
+        code, out, err = await _meshgate(
+            "subscriptions", "delete", "--gateway", gateway.http_url, created["id"]
+        )
+        assert code == 0, err
+        code, out, err = await _meshgate(
+            "subscriptions", "delete", "--gateway", gateway.http_url, created["id"]
+        )
+        assert code == 1 and err.strip().endswith(f"no subscription '{created['id']}'"), err
+        code, out, err = await _meshgate(
+            "subscribe", "--gateway", gateway.listen, "--topic", topic, "--sink", "ftp://x/",
+            "--http", gateway.http_url,
+        )  # fmt: skip
+        assert code == 1 and "http:// or https://" in err and "Traceback" not in err, err
+    finally:
+        await sink.stop()
