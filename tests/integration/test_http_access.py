@@ -1,0 +1,164 @@
+"""The HTTP edge with access control: Ganache + the registry + a real gateway process, signed in
+over HTTP (GET /signin/nonce, POST /signin, Bearer tokens): 401 without a token, 403 without
+a grant, 200 with one, the same audit entries as gRPC, and a revoke ending an SSE stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from ledger.registry import RegistryClient
+from policy.audit import audit_path, read_entries
+from policy.identity import Challenge
+from policy.signin import ALL_TOPICS, sign_in
+from tests.support.chain_fixtures import DeployedRegistry
+from tests.support.gateway_process import GatewayProcess
+from tests.support.waiting import async_wait_for
+
+pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
+STRUCTURED = {"Content-Type": "application/cloudevents+json"}
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, registry: DeployedRegistry) -> Iterator[GatewayProcess]:
+    args = [
+        "--rpc", registry.chain.url,
+        "--registry", registry.address,
+        "--chain-id", str(registry.chain.chain_id),
+        "--http-listen", "127.0.0.1:0",
+    ]  # fmt: skip
+    proc = GatewayProcess(tmp_path / "gw", metrics=False, extra_args=args, ready_timeout=60)
+    try:
+        yield proc.start()
+    finally:
+        proc.stop()
+        print(f"--- gateway stderr (tail) ---\n{proc.stderr_tail(40)}")  # shown on failure
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def base(gw: GatewayProcess) -> str:
+    assert gw.http_url is not None
+    return gw.http_url
+
+
+async def sign_in_http(http: aiohttp.ClientSession, gw: GatewayProcess, who: LocalAccount) -> str:
+    """The HTTP sign-in flow a browser wallet would run; returns the session token."""
+    async with http.get(f"{base(gw)}/signin/nonce") as resp:
+        assert resp.status == 200
+        nonce = await resp.json()
+    expires = time.time() + 300  # the challenge's own expiry is checked by the gateway
+    challenge = Challenge(nonce["nonce"], nonce["domain"], nonce["uri"], nonce["chain_id"], expires)
+    proof = sign_in(who, challenge, [ALL_TOPICS], time.time())
+    body = {"message": proof.message, "signature": "0x" + proof.signature.hex()}
+    async with http.post(f"{base(gw)}/signin", json=body) as resp:
+        answer = await resp.json()
+        assert resp.status == 200, answer
+    assert answer["address"] == who.address
+    return str(answer["session_token"])
+
+
+def event(i: int) -> str:
+    return json.dumps({"specversion": "1.0", "id": f"a{i}", "source": "/acl", "type": "t"})
+
+
+async def publish(
+    http: aiohttp.ClientSession, gw: GatewayProcess, topic: str, i: int, token: str | None
+) -> tuple[int, dict[str, Any], aiohttp.typedefs.LooseHeaders]:
+    headers = dict(STRUCTURED)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with http.post(f"{base(gw)}/topics/{topic}/events", data=event(i), headers=headers) as r:
+        return r.status, await r.json(), r.headers
+
+
+async def test_401_403_then_200_after_sign_in_and_grant(
+    gateway: GatewayProcess,
+    http: aiohttp.ClientSession,
+    owner: RegistryClient,
+    topic_name: str,
+) -> None:
+    owner.register(topic_name)
+    publisher = Account.create()
+
+    status, body, headers = await publish(http, gateway, topic_name, 1, None)
+    assert status == 401 and body["error"].startswith("no credentials")
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    status, body, _ = await publish(http, gateway, topic_name, 1, "not-a-token")
+    assert status == 401 and body["error"].startswith("session invalid")
+
+    token = await sign_in_http(http, gateway, publisher)
+    status, body, _ = await publish(http, gateway, topic_name, 1, token)
+    assert status == 403 and "not a publisher" in body["error"]
+
+    owner.allow_publisher(topic_name, publisher.address)
+    status, body, _ = await publish(http, gateway, topic_name, 2, token)
+    assert status == 200, body  # the gateway catches its view up before it would deny
+    assert body["results"] == [{"id": "a2", "offset": 0, "duplicate": False}]
+
+    decisions = [
+        (e.action, e.decision)
+        for e in read_entries(audit_path(gateway.data_dir), topic=topic_name)
+        if e.address == publisher.address.lower()
+    ]
+    assert decisions == [("publish", "deny"), ("publish", "allow")]
+
+
+async def test_sse_needs_a_grant_and_a_revoke_ends_it(
+    gateway: GatewayProcess,
+    http: aiohttp.ClientSession,
+    owner: RegistryClient,
+    topic_name: str,
+) -> None:
+    owner.register(topic_name)
+    reader = Account.create()
+    url = f"{base(gateway)}/topics/{topic_name}/events"
+    async with http.get(url) as resp:
+        assert resp.status == 401
+    token = await sign_in_http(http, gateway, reader)
+    auth = {"Authorization": f"Bearer {token}"}
+    async with http.get(url, headers=auth) as resp:
+        assert resp.status == 403 and "no grant" in (await resp.json())["error"]
+
+    owner.grant(topic_name, reader.address)
+    owner.allow_publisher(topic_name, owner.signer.address)
+    owner_token = await sign_in_http(http, gateway, owner.signer)
+
+    async def published() -> bool:
+        status, _, _ = await publish(http, gateway, topic_name, 1, owner_token)
+        return status == 200
+
+    await async_wait_for(published, timeout=45, what="the publisher grant")
+    async with http.get(url, headers=auth) as resp:
+        assert resp.status == 200
+        lines: list[str] = []
+
+        async def read_until(prefix: str) -> None:
+            async with asyncio.timeout(45):
+                while not any(line.startswith(prefix) for line in lines):
+                    raw = await resp.content.readline()
+                    assert raw, f"stream ended before {prefix!r}: {lines}"
+                    lines.append(raw.decode().rstrip("\n"))
+
+        await read_until("data: ")
+        owner.revoke(topic_name, reader.address)
+        await read_until("event: error")
+        async with asyncio.timeout(20):
+            data = (await resp.content.readline()).decode()
+        error = json.loads(data.removeprefix("data: "))
+        assert error["status"] == 403 and "revoked" in error["error"]
+        async with asyncio.timeout(20):
+            assert await resp.content.read() in (b"", b"\n")  # and the stream ends
