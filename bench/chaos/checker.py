@@ -15,6 +15,9 @@ Definitions (the report repeats them):
 - **Catch-up**: for each heal (a restarted gateway answering, a healed partition, a chain back),
   the time from the heal until every event acknowledged before it reached every witness; the
   run reports the largest. None when something acknowledged never arrived.
+- **Resumed**: for each heal, the time from the heal to the first delivery at a witness after
+  it (links redialed, consumers reconnected); the largest. Catch-up minus resumed is roughly
+  the time the backlog took to drain.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Verdict:
     redelivered: int
     after_revoke: int
     catch_up_s: float | None
+    resumed_s: float | None = None
     lost_sample: tuple[EventKey, ...] = ()
 
     @property
@@ -88,6 +92,18 @@ def catch_up(
     return worst
 
 
+def resumed(deliveries: Iterable[Delivered], heals: Iterable[float]) -> float | None:
+    """Largest (first delivery after a heal) - heal; None if nothing came after some heal."""
+    times = sorted(d.at for d in deliveries)
+    worst = 0.0
+    for heal in heals:
+        after = next((t for t in times if t > heal), None)
+        if after is None:
+            return None
+        worst = max(worst, after - heal)
+    return worst
+
+
 def judge(history: History) -> Verdict:
     acked = history.acked_keys()
     witnesses = history.witnesses
@@ -103,5 +119,6 @@ def judge(history: History) -> Verdict:
         redelivered=redeliveries(history.delivered),
         after_revoke=after_revoke(history.delivered, history.revoke_applied),
         catch_up_s=catch_up(history.acked, witnessed, witnesses, history.heals),
+        resumed_s=resumed(witnessed, history.heals),
         lost_sample=tuple(sorted(missing)[:5]),
     )

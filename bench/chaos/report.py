@@ -18,12 +18,12 @@ from bench.chaos.runner import Outcome, Params
 from bench.chaos.scenarios import BY_NAME
 
 
-def _catch_up(outcomes: Sequence[Outcome]) -> str:
-    values = [o.verdict.catch_up_s for o in outcomes if o.verdict is not None]
+def _catch_up(outcomes: Sequence[Outcome], field: str = "catch_up_s") -> str:
+    values = [getattr(o.verdict, field) for o in outcomes if o.verdict is not None]
     if not values:
         return "-"
     if any(v is None for v in values):
-        return "never (LOST)"
+        return "never"
     known = [v for v in values if v is not None]
     return f"{statistics.median(known):.2f} / {max(known):.2f}"
 
@@ -49,12 +49,13 @@ def render(
         f"({seconds:.0f} s, {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}). Floors (checked by `tests/chaos/`, a short run "
         "of each scenario in `make test`): LOST = 0, DUP = 0, after revoke = 0.",
+        "Resumed and catch-up are median / max over the runs, in seconds after the heal.",
         "",
         "Parameters: " + ", ".join(f"{k}={v}" for k, v in asdict(params).items()) + ".",
         "",
         "| scenario | fault | runs | acknowledged | delivered | LOST | DUP | redelivered "
-        "| after revoke | catch-up s (median / max) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| after revoke | resumed s | catch-up s | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, outcomes in by_scenario.items():
         done = [o.verdict for o in outcomes if o.verdict is not None]
@@ -65,7 +66,8 @@ def render(
         lines.append(
             f"| {name} | {BY_NAME[name].what} | {len(outcomes)} | {total('acknowledged')} | "
             f"{total('delivered')} | {total('lost')} | {total('dup')} | {total('redelivered')} | "
-            f"{total('after_revoke')} | {_catch_up(outcomes)} | {_verdict(outcomes)} |"
+            f"{total('after_revoke')} | {_catch_up(outcomes, 'resumed_s')} | "
+            f"{_catch_up(outcomes)} | {_verdict(outcomes)} |"
         )
     lines += ["", "## What each scenario saw", ""]
     for name, outcomes in by_scenario.items():
@@ -100,6 +102,7 @@ def _definitions() -> list[str]:
         "Acknowledged: Publish answered for that event (a retry the dedup answered `duplicate` "
         "counts: the first copy was stored). Delivered: acknowledged events every witness got. "
         "Publishers retry a failed batch with the same (source, id) for up to 90 s; consumers "
-        "read durable groups with explicit acks and reconnect after any stream end. Every "
+        "read durable groups, ack each delivery after recording it (acks batched), and reconnect "
+        "after any stream end. Every "
         "gateway runs with access control on (registry on Ganache, Sign-In with Ethereum).",
     ]  # fmt: skip

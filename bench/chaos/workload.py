@@ -4,7 +4,7 @@
   whole fault and a tail after it (traffic crosses every phase). A batch
   counts as acknowledged only when Publish answered; a failed call is retried with the same
   (source, id) for at most `retry_for` seconds, so nothing acknowledged is ever re-sent as new.
-- `consume` reads one durable group with explicit acks (ack after recording), reconnecting
+- `consume` reads one durable group, acking each delivery after recording it, reconnecting
   after any stream failure (gateway killed, partition, stale chain) until cancelled; a revoked
   reader stops at the first PERMISSION_DENIED once the revoke was sent.
 - `warm_up` publishes probes (another source, never judged) until every witness received one:
@@ -115,12 +115,16 @@ class Publisher:
 
 async def consume(
     client: GatewayClient, topic: str, group: str, name: str, history: History, *,
-    denied_is_final: Callable[[], bool] = lambda: False, credits: int = 64,
+    denied_is_final: Callable[[], bool] = lambda: False, credits: int = 256,
 ) -> None:  # fmt: skip
-    """Record every delivery of `group` as consumer `name`, acking each after recording."""
+    """Record every delivery of `group` as consumer `name`, acking each after recording.
+
+    `auto_ack`: the client acks a delivery when the loop asks for the next one, i.e. after
+    this loop recorded it, and sends acks in batches (one Ack message per event would make
+    the consumer, not the fault, the bottleneck).
+    """
     while True:
-        sub = client.subscribe(topic, group=group, start="earliest", credits=credits,
-                               auto_ack=False)  # fmt: skip
+        sub = client.subscribe(topic, group=group, start="earliest", credits=credits)
         try:
             await sub.start()
             async for offset, event in sub:
@@ -128,7 +132,6 @@ async def consume(
                     (str(event.get_source()), str(event.get_id())), name, offset,
                     sub.last_attempt, time.monotonic(),
                 )  # fmt: skip
-                await sub.ack(offset)
             history.stream_ends[f"{name}: ended"] += 1
         except (grpc.aio.AioRpcError, ConnectionError, OSError) as exc:
             history.stream_ends[f"{name}: {_code(exc)}"] += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.chaos.checker import after_revoke, catch_up, duplicates, judge, redeliveries
+from bench.chaos.checker import after_revoke, catch_up, duplicates, judge, redeliveries, resumed
 from bench.chaos.history import Delivered, History
 
 A, B, C = ("/s", "1"), ("/s", "2"), ("/s", "3")
@@ -58,3 +58,11 @@ def test_catch_up_is_the_last_arrival_of_what_was_acknowledged_before_the_heal()
     lost = history((A, 0, 0.5))
     lost.heals.append(5.0)
     assert judge(lost).catch_up_s is None
+
+
+def test_resumed_is_the_first_delivery_after_each_heal() -> None:
+    h = history((A, 0, 0.5), (B, 1, 6.0))
+    h.heals += [1.0, 5.0]
+    assert resumed(h.delivered, h.heals) == 5.0  # 1.0 -> 6.0 is the longer wait
+    h.heals.append(9.0)
+    assert resumed(h.delivered, h.heals) is None
