@@ -238,3 +238,43 @@ async def test_cli_subscribe_sink_then_list_and_delete(gateway: GatewayProcess) 
         assert code == 1 and "http:// or https://" in err and "Traceback" not in err, err
     finally:
         await sink.stop()
+
+
+def guide_sink_source() -> str:
+    """The 15-line sink of docs/consumers-guide.md, on a free port."""
+    guide = (REPO / "docs" / "consumers-guide.md").read_text()
+    section = guide.split("## Webhooks", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 15
+    assert "port=8090" in code
+    return code.replace("port=8090", "port=0")
+
+
+async def test_the_guides_fifteen_line_sink_receives_events(
+    gateway: GatewayProcess, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    script = tmp_path / "sink.py"
+    script.write_text(guide_sink_source())
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            line = (await proc.stdout.readline()).decode()
+        url = line.split("Running on ", 1)[1].split()[0] + "/hook"
+        topic = topic_name()
+        status, created = await subscribe(http, gateway, {"sink": url, "config": {"topic": topic}})
+        assert status == 201, created
+        async with GatewayClient(gateway.listen) as gw:
+            await gw.publish_batch(topic, [event(i) for i in range(3)])
+        printed = []
+        async with asyncio.timeout(30):
+            while len(printed) < 3:
+                text = (await proc.stdout.readline()).decode()
+                if text.split(" ", 1)[0] in {"0", "1", "2"}:
+                    printed.append(text.split(" ", 2)[:2])
+        assert printed == [[str(i), "com.example.t"] for i in range(3)]
+    finally:
+        proc.terminate()
+        await proc.wait()
