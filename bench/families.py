@@ -43,6 +43,7 @@ class Family:
     cross_region: bool
     persisted_only: bool  # core NATS keeps nothing: not a peer for "persisted publish"
     signed: bool = False  # meshgate with access control on, one region: the cost of policy
+    http: bool = False  # meshgate's HTTP edge (CloudEvents HTTP binding); NATS has none
     headline: tuple[str, ...]  # metrics the summary table shows
     concurrency: int
     batch: int
@@ -92,6 +93,17 @@ FAMILIES: tuple[Family, ...] = (
         driver=publish_throughput,
         cross_region=False,
         persisted_only=True,
+        headline=("events_per_s",),
+        concurrency=4,
+        batch=100,
+    ),
+    Family(
+        name="http_publish_batched",
+        title="persisted publish over HTTP (CloudEvents batch mode), batches of 100",
+        driver=publish_throughput,
+        cross_region=False,
+        persisted_only=True,
+        http=True,
         headline=("events_per_s",),
         concurrency=4,
         batch=100,

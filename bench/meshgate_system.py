@@ -31,6 +31,7 @@ import grpc
 from bench.chain import BenchChain
 from bench.drivers import Metrics, Target
 from bench.families import WINDOW, Family
+from bench.http_workloads import http_target
 from bench.meshgate_workloads import MeshgateTarget, meshgate_target, new_topic
 from bench.procs import BenchError, Child, free_port, wait_until
 from bench.revocation import revocation_lag
@@ -40,6 +41,7 @@ from proto import gateway_pb2, gateway_pb2_grpc
 REVOCATION = "revocation_lag"
 READY_MARKER = "meshgate gateway ready"
 READY = re.compile(r"listen=(\S+:\d+)")
+HTTP_READY = re.compile(r" http=(\S+:\d+)")
 SINGLE = "single"
 
 
@@ -68,6 +70,7 @@ class MeshgateSystem:
         self._children: list[Child] = []
         self._argvs: list[list[str]] = []
         self.addrs: dict[str, str] = {}
+        self.http_addrs: dict[str, str] = {}  # gateways serving the HTTP edge
         self._errors: dict[str, str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -103,6 +106,9 @@ class MeshgateSystem:
             self._errors[name] = str(exc).splitlines()[0]
             return
         self.addrs[name] = match.group(1)
+        http = HTTP_READY.search(line)
+        if http is not None:
+            self.http_addrs[name] = http.group(1)
 
     def _policy_args(self) -> list[str]:
         assert self.chain is not None
@@ -168,7 +174,8 @@ class MeshgateSystem:
             return self
         try:
             open_flag = ["--open"] if "--open" in (self.help or "") else []
-            self._start_gateway(SINGLE, SINGLE, open_flag)
+            http_flag = ["--http-listen", "127.0.0.1:0"] if "--http-listen" in self.help else []
+            self._start_gateway(SINGLE, SINGLE, open_flag + http_flag)
             if self.has_policy:
                 self._start_secure()
         except BaseException:
@@ -216,6 +223,10 @@ class MeshgateSystem:
         return None
 
     def skip_reason(self, family: Family) -> str | None:
+        if family.http:
+            if self._missing(SINGLE) or SINGLE in self.http_addrs:
+                return self._missing(SINGLE)
+            return "the HTTP edge is not wired into `meshgate gateway run` (no --http-listen)"
         if not family.cross_region and not family.signed:
             return self._missing(SINGLE)
         if not self.has_policy:
@@ -227,6 +238,9 @@ class MeshgateSystem:
         return self._missing("east") or self._missing("west")
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
+        if family.http:
+            base = f"http://{self.http_addrs[SINGLE]}"
+            return http_target(base, concurrency=family.concurrency)
         if family.cross_region:
             return self._signed_in_target("east", "west", probe=True)
         if family.signed:

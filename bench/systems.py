@@ -15,6 +15,7 @@ from bench.nats_cluster import NatsSuperCluster
 from bench.nats_workloads import core_target, jetstream_target
 
 NO_ACCESS_CONTROL = "meshgate-only row (the cost of access control); NATS runs without auth"
+NO_HTTP_INGRESS = "meshgate-only row (its CloudEvents HTTP edge); NATS has no HTTP ingress"
 
 
 class System(Protocol):
@@ -34,6 +35,8 @@ class JetStreamSystem:
     def skip_reason(self, family: Family) -> str | None:
         if family.signed:
             return NO_ACCESS_CONTROL
+        if family.http:
+            return NO_HTTP_INGRESS
         return None
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
@@ -51,6 +54,8 @@ class CoreNatsSystem:
             return "core NATS persists nothing"
         if family.signed:
             return NO_ACCESS_CONTROL
+        if family.http:
+            return NO_HTTP_INGRESS
         return None
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
