@@ -11,6 +11,10 @@ Deployment:
   bench chain's registry; cross-region families and revocation lag run here, with every
   client signed in.
 
+Gateway settings: every gateway reads `<work>/gateway.toml` (`--config`), which sets
+`max_ack_pending` to the bench's credit window (default 1000 would cap a 4096-event window at
+1000 unacked events; the NATS consumers run with `max_ack_pending` = the window too).
+
 Resource handling: a context manager; leaving it stops every gateway by process group, then
 the chain.
 """
@@ -34,7 +38,7 @@ from bench.families import WINDOW, Family
 from bench.http_workloads import http_target
 from bench.meshgate_workloads import MeshgateTarget, meshgate_target, new_topic
 from bench.procs import BenchError, Child, free_port, wait_until
-from bench.revocation import revocation_lag
+from bench.revocation import CREDITS, revocation_lag
 from ledger.errors import LedgerError
 from proto import gateway_pb2, gateway_pb2_grpc
 
@@ -43,6 +47,11 @@ READY_MARKER = "meshgate gateway ready"
 READY = re.compile(r"listen=(\S+:\d+)")
 HTTP_READY = re.compile(r" http=(\S+:\d+)")
 SINGLE = "single"
+
+
+def gateway_config(window: int) -> str:
+    """The bench gateways' TOML: acks may lag the whole credit window (see the docstring)."""
+    return f"max_ack_pending = {window}\n"
 
 
 def _gateway_help(root: Path) -> str | None:
@@ -92,6 +101,7 @@ class MeshgateSystem:
             str(data),
             "--log-level",
             "WARNING",
+            *self._config_args(),
             *extra,
         ]
         child = Child(argv, log_path=self.work_dir / f"gateway-{name}.log", cwd=self.root)
@@ -109,6 +119,13 @@ class MeshgateSystem:
         http = HTTP_READY.search(line)
         if http is not None:
             self.http_addrs[name] = http.group(1)
+
+    def _config_args(self) -> list[str]:
+        if self.help is None or "--config" not in self.help:
+            return []
+        path = self.work_dir / "gateway.toml"
+        path.write_text(gateway_config(max(WINDOW, CREDITS)))
+        return ["--config", str(path)]
 
     def _policy_args(self) -> list[str]:
         assert self.chain is not None

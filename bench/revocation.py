@@ -29,14 +29,13 @@ import grpc
 from bench.drivers import Metrics
 from bench.harness import Pacer, make_payload
 from bench.meshgate_workloads import (
-    CHANNEL_OPTIONS,
     MeshgateTarget,
+    meshgate_target,
     new_topic,
     open_subscription,
-    session_credentials,
+    signed_in_client,
 )
 from bench.procs import BenchError
-from proto import gateway_pb2_grpc
 
 RATE = 1000.0
 BATCH = 10
@@ -57,22 +56,19 @@ class RegionReader:
     async def run(self, addr: str, topic: str, account: Any) -> None:
         """Sign in, subscribe and count deliveries until the stream ends."""
         try:
-            async with grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS) as channel:
-                stub = gateway_pb2_grpc.GatewayStub(channel)
-                creds = await session_credentials(stub, account, topic)
-                stream = await open_subscription(stub, topic, window=CREDITS, credentials=creds)
+            async with await signed_in_client(addr, account, topic) as client:
+                sub = await open_subscription(client, topic, window=CREDITS)
                 try:
-                    while (deliveries := await stream.read()) is not None:
-                        self.received += len(deliveries)
+                    async for _delivery in sub.deliveries():
+                        self.received += 1
                         self.last_ns = time.monotonic_ns()
-                        self.arrivals.append((self.last_ns, len(deliveries)))
+                        self.arrivals.append((self.last_ns, 1))
                         self.first.set()
-                        await stream.settle(deliveries)
                     self.end = "EOF"
                 except grpc.aio.AioRpcError as exc:
                     self.end = exc.code().name
                 finally:
-                    await stream.close()
+                    await sub.aclose()
         finally:
             self.ended.set()
 
@@ -110,6 +106,35 @@ async def _until_all_delivering(
             await asyncio.sleep(0.05)
 
 
+async def _revoke_under_load(
+    chain: Any,
+    target: MeshgateTarget,
+    readers: dict[str, RegionReader],
+    addrs: dict[str, str],
+    cutoff: float,
+) -> tuple[int, int]:
+    """Readers everywhere, the paced publisher, the revoke once all deliver: (sent, mined) ns."""
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(readers[region].run(addr, target.topic, chain.reader))
+        for region, addr in addrs.items()
+    ]
+    try:
+        tasks.append(asyncio.create_task(_publish(target, stop, cutoff + WARMUP_TIMEOUT)))
+        await _until_all_delivering(readers, tasks)
+        revoked = await asyncio.to_thread(chain.revoke_timed, target.topic, chain.reader.address)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(cutoff):
+                await asyncio.gather(*(r.ended.wait() for r in readers.values()))
+        return revoked
+    finally:
+        stop.set()
+        for task in tasks[: len(addrs)]:  # readers; the publisher stops on `stop`
+            task.cancel()
+        async with asyncio.timeout(30):
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def revocation_lag(
     *,
     chain: Any,  # bench.chain.BenchChain
@@ -119,35 +144,12 @@ async def revocation_lag(
 ) -> Metrics:
     topic = new_topic("revoke")
     await asyncio.to_thread(chain.open_topic, topic)
-    target = MeshgateTarget(
-        publish_addr=addrs[publish_region],
-        subscribe_addr=addrs[publish_region],
-        topic=topic,
-        window=CREDITS,
-    )
     readers = {region: RegionReader(region) for region in addrs}
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        stub = gateway_pb2_grpc.GatewayStub(target.channel(addrs[publish_region]))
-        target.publish_credentials = await session_credentials(stub, chain.publisher, topic)
-        tasks += [
-            asyncio.create_task(readers[region].run(addr, topic, chain.reader))
-            for region, addr in addrs.items()
-        ]
-        tasks.append(asyncio.create_task(_publish(target, stop, cutoff + WARMUP_TIMEOUT)))
-        await _until_all_delivering(readers, tasks)
-        sent_ns, mined_ns = await asyncio.to_thread(chain.revoke_timed, topic, chain.reader.address)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(cutoff):
-                await asyncio.gather(*(r.ended.wait() for r in readers.values()))
-    finally:
-        stop.set()
-        for task in tasks[:-1]:  # readers; the publisher stops on `stop`
-            task.cancel()
-        async with asyncio.timeout(30):
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await target.aclose()
+    addr = addrs[publish_region]
+    async with meshgate_target(
+        addr, addr, window=CREDITS, topic=topic, publisher=chain.publisher
+    ) as target:
+        sent_ns, mined_ns = await _revoke_under_load(chain, target, readers, addrs, cutoff)
     metrics: Metrics = {"revoke_tx_ms": (mined_ns - sent_ns) / 1e6}
     for region, r in readers.items():
         cut = r.end != "open"  # the gateway ended the stream within the cut-off

@@ -184,9 +184,11 @@ _NOTES = (
     "a push consumer, AckPolicy.ALL, max_ack_pending 4096, acked every 64 messages. "
     "Cross-region: a second stream placed in west sources the east stream; the consumer "
     "connects to west. Core NATS: plain subjects, publisher on east, subscriber on east or west.",
-    "meshgate: 1 KiB `binary_data` CloudEvents over the meshgate.v1 gRPC API; Publish answers "
-    "once the events are durable in SQLite; Subscribe grants 4096 credits and returns credit "
-    "plus acks after every delivered batch. Gateways run with `--log-level WARNING`.",
+    "meshgate: 1 KiB `binary_data` CloudEvents through the client SDK (meshgate.client); "
+    "Publish answers once the events are durable in SQLite; Subscribe grants 4096 credits, "
+    "reads raw deliveries (no CloudEvent decoding), returns credit every 2048 events and acks "
+    "every 128 or before waiting; gateways run with max_ack_pending 4096 (config file) and "
+    "`--log-level WARNING`.",
     "Durability differs, in NATS's favour: meshgate commits SQLite with synchronous=FULL "
     "(fsync before Publish answers, group commit), while JetStream 2.9.10 acks once the "
     "message is written to the OS and fsyncs in the background (2.9 has no `sync_interval` "
