@@ -16,7 +16,8 @@ The access checks are gRPC Subscribe's (same AccessControl calls, same audit ent
 `authenticate`, `wait_current`, `check_subscribe` (403 before the stream opens; a stale view
 opens it with deliveries held), then `check_delivery` before every batch in the shared
 `SubscriptionSession`. Flow control is TCP's: a batch is written (and drained) before the
-next is fetched; an event counts as delivered, and is acknowledged, once written.
+next is fetched; an event counts as delivered, and is acknowledged, once written. A client that
+takes no data for [http] body_timeout is dropped (its session closes, a group's leases return).
 """
 
 from __future__ import annotations
@@ -87,9 +88,25 @@ def error_event(exc: Exception) -> bytes:
     return f"event: error\ndata: {json.dumps({'error': text, 'status': status})}\n\n".encode()
 
 
-async def _pump(
-    session: SubscriptionSession, response: web.StreamResponse, sent: asyncio.Event
-) -> None:
+class StreamWriter:
+    """Writes SSE frames; a client that takes longer than `timeout` to take one (it stopped
+    reading, TCP's window is full) counts as gone, so it cannot hold a session forever."""
+
+    def __init__(self, response: web.StreamResponse, timeout: float) -> None:
+        self.response = response
+        self.timeout = timeout
+        self.sent = asyncio.Event()
+
+    async def send(self, frame: bytes) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.response.write(frame)
+        except TimeoutError:
+            raise ConnectionResetError(f"client took no data for {self.timeout:g}s") from None
+        self.sent.set()
+
+
+async def _pump(session: SubscriptionSession, writer: StreamWriter) -> None:
     async for batch in session.deliveries():
         frames = []
         for out in batch:
@@ -98,20 +115,19 @@ async def _pump(
             except EventModelError as exc:  # stored before validation existed: skip it
                 log.warning("SSE skips undecodable event at offset %d: %s", out.offset, exc)
         if frames:
-            await response.write(b"".join(frames))
-            sent.set()
+            await writer.send(b"".join(frames))
         await session.ack([out.offset for out in batch])
         session.grant(len(batch))
 
 
-async def _heartbeat(response: web.StreamResponse, sent: asyncio.Event, every: float) -> None:
+async def _heartbeat(writer: StreamWriter, every: float) -> None:
     while True:
-        sent.clear()
+        writer.sent.clear()
         try:
             async with asyncio.timeout(every):
-                await sent.wait()
+                await writer.sent.wait()
         except TimeoutError:
-            await response.write(HEARTBEAT)
+            await writer.send(HEARTBEAT)
 
 
 async def get_events(request: web.Request) -> web.StreamResponse:
@@ -146,24 +162,24 @@ async def get_events(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        await response.write(
+        writer = StreamWriter(response, parts.http.body_timeout)
+        await writer.send(
             f": subscribed topic={topic} start={dispatcher.state.committed}\n\n".encode()
         )
-        await _stream(session, response, parts.http.heartbeat)
+        await _stream(session, writer, parts.http.heartbeat)
         return response
     finally:
         async with asyncio.timeout(5):
             await session.close()
 
 
-async def _stream(session: SubscriptionSession, response: web.StreamResponse, every: float) -> None:
+async def _stream(session: SubscriptionSession, writer: StreamWriter, every: float) -> None:
     """Deliveries and heartbeats until the session ends, access ends, or the client goes."""
-    sent = asyncio.Event()
     try:
         async with asyncio.TaskGroup() as tg:
-            beat = tg.create_task(_heartbeat(response, sent, every))
+            beat = tg.create_task(_heartbeat(writer, every))
             try:
-                await _pump(session, response, sent)
+                await _pump(session, writer)
             finally:
                 beat.cancel()
     except* ConnectionError:
@@ -173,7 +189,7 @@ async def _stream(session: SubscriptionSession, response: web.StreamResponse, ev
         if http_status_for(exc) is None:
             log.error("SSE stream failed", exc_info=exc)
         with contextlib.suppress(ConnectionError):
-            await response.write(error_event(exc))
+            await writer.send(error_event(exc))
 
 
 def add_routes(app: web.Application, parts: HttpParts) -> None:
