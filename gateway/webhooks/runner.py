@@ -32,7 +32,6 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 
-from eventmodel import sdk
 from eventmodel.attributes import parse
 from eventmodel.errors import UndecodableEvent
 from gateway.access import ANONYMOUS, AccessControl, Allow, Deny, Identity
@@ -201,14 +200,14 @@ class WebhookRunner:
     async def _render_or_dead_letter(
         self, session: SubscriptionSession, unit: list[Outgoing]
     ) -> tuple[Rendered, list[Outgoing]]:
-        """Render `unit`; events that are not valid CloudEvents are dead-lettered (bytes as
+        """Render `unit`; stored bytes that are not a protobuf CloudEvent are dead-lettered (as
         stored) and acknowledged, and the rest is rendered without them."""
         good: list[Outgoing] = []
         for out in unit:
             try:
-                sdk.from_bytes(out.payload)
+                parse(out.payload)
             except UndecodableEvent as exc:
-                await self._dead_letter([out], f"not a valid CloudEvent: {exc}")
+                await self._dead_letter([out], f"undecodable: {exc}")
                 await session.ack([out.offset])
                 continue
             good.append(out)

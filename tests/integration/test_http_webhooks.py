@@ -85,7 +85,7 @@ async def test_retries_and_429_then_every_event_once_in_order_and_resume_after_r
         assert sink.posts_before_handshake == 0
         first = sink.posts[0]
         assert first.headers["ce-id"] == "0" and first.headers["ce-source"] == "/test"
-        assert first.body == b'{"n": 0}'  # binary mode: data is the body
+        assert first.body == b'{"n":0}'  # binary mode: the data as stored is the body
 
         gateway.restart(same_port=False)
         async with GatewayClient(gateway.listen) as gw:
