@@ -14,10 +14,13 @@ from eventmodel.errors import InvalidFilter
 from eventmodel.filter_codec import filter_to_pb, filters_from_pb
 from federation.errors import PeerProtocolError
 from federation.messages import (
+    MAX_PROOF_BYTES,
+    MAX_PROOFS_PER_TOPIC,
     BatchAck,
     EventBatch,
     Hello,
     Interest,
+    InterestProof,
     Member,
     Members,
     OriginSignature,
@@ -51,15 +54,31 @@ def event_from_bytes(raw: bytes) -> cloudevents_pb2.CloudEvent:
 
 
 def topic_interest_from_pb(pb: federation_pb2.TopicInterest) -> TopicInterest:
+    """Raises PeerProtocolError for a bad filter, or more (or larger) proofs than a sender
+    may attach: the receiver never spends verification work beyond that bound."""
+    if len(pb.proofs) > MAX_PROOFS_PER_TOPIC:
+        raise PeerProtocolError(
+            f"interest in {pb.topic!r} carries {len(pb.proofs)} proofs "
+            f"(at most {MAX_PROOFS_PER_TOPIC})"
+        )
+    if any(len(p.message) + len(p.signature) > MAX_PROOF_BYTES for p in pb.proofs):
+        raise PeerProtocolError(f"interest in {pb.topic!r}: a proof exceeds {MAX_PROOF_BYTES} B")
     try:
-        return TopicInterest(pb.topic, filters_from_pb(pb.filters))
+        flts = filters_from_pb(pb.filters)
     except InvalidFilter as exc:
         raise PeerProtocolError(f"interest in {pb.topic!r}: {exc}") from exc
+    proofs = tuple(InterestProof(p.message, bytes(p.signature)) for p in pb.proofs)
+    return TopicInterest(pb.topic, flts, proofs)
 
 
 def topic_interest_to_pb(ti: TopicInterest) -> federation_pb2.TopicInterest:
     return federation_pb2.TopicInterest(
-        topic=ti.topic, filters=[filter_to_pb(f) for f in ti.filters]
+        topic=ti.topic,
+        filters=[filter_to_pb(f) for f in ti.filters],
+        proofs=[
+            federation_pb2.InterestProof(message=p.message, signature=p.signature)
+            for p in ti.proofs
+        ],
     )
 
 
@@ -176,12 +195,22 @@ def decode_replication(blob: bytes) -> ReplicatedEvent:
 
 
 def _member_from_pb(pb: federation_pb2.Member) -> Member:
-    return Member(pb.region, pb.peer_address, bytes(pb.certificate_pem))
+    return Member(
+        pb.region,
+        pb.peer_address,
+        bytes(pb.certificate_pem),
+        pb.address_version,
+        bytes(pb.address_signature),
+    )
 
 
 def _member_to_pb(m: Member) -> federation_pb2.Member:
     return federation_pb2.Member(
-        region=m.region, peer_address=m.peer_address, certificate_pem=m.certificate_pem
+        region=m.region,
+        peer_address=m.peer_address,
+        certificate_pem=m.certificate_pem,
+        address_version=m.address_version,
+        address_signature=m.address_signature,
     )
 
 

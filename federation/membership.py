@@ -5,7 +5,11 @@ and carries out what it returns (`Dial`, `Register`, `Close`); it owns no task, 
 
 Rules:
 - Members come from Hello and Members messages. The shell verifies each certificate against
-  the federation's CA before calling `learn`; the core trusts what it is given.
+  the federation's CA, then `vet` checks each member's address signature against the key its
+  certificate binds (`member_statement`: region, address, version) and that its version is
+  not older than the one we hold: a third party relaying a region's certificate cannot
+  re-point that region's address (no key), nor replay an older signed address. `learn`
+  trusts what passed.
 - Dial targets: every seed address, and with `mesh` the address of every member whose region
   sorts after ours (the smaller region dials: one link per pair). A seed whose region is not
   known yet is probed: dialed without a TLS name check, its Hello names the region, the probe
@@ -23,14 +27,51 @@ from __future__ import annotations
 
 import enum
 import random
+import struct
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
 
 from federation.messages import Member
 from federation.protocol import CloseReason
 
 L = TypeVar("L", bound=Hashable)  # the shell's link handle (a PeerLink)
+
+MEMBER_DOMAIN = b"meshgate/member-address/v1\x00"
+
+
+def member_statement(region: str, address: str, version: int) -> bytes:
+    """The bytes a member's region key signs: domain, then length-prefixed region and
+    address, then the version (8 bytes, big-endian)."""
+    r, a = region.encode(), address.encode()
+    return (
+        MEMBER_DOMAIN
+        + struct.pack(">H", len(r))
+        + r
+        + struct.pack(">H", len(a))
+        + a
+        + (struct.pack(">Q", version))
+    )
+
+
+def signed_member(member: Member, signing_seed: bytes, version: int) -> Member:
+    """`member` with its address signed by the region key (`signing_seed`) at `version`."""
+    statement = member_statement(member.region, member.peer_address, version)
+    signature = SigningKey(signing_seed).sign(statement).signature
+    return replace(member, address_version=version, address_signature=bytes(signature))
+
+
+def address_signed(member: Member, verify_key: bytes) -> bool:
+    """Is `member`'s address signed by `verify_key` (the key its verified certificate binds)?"""
+    statement = member_statement(member.region, member.peer_address, member.address_version)
+    try:
+        VerifyKey(verify_key).verify(statement, member.address_signature)
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -108,6 +149,35 @@ class Membership(Generic[L]):
 
     def member(self, region: str) -> Member | None:
         return self._members.get(region)
+
+    def vet(self, member: Member, verify_key: bytes) -> str | None:
+        """Why `member` (its certificate verified, binding `verify_key`) must be refused:
+        `address_signature` (not signed by its region key) or `stale_address` (older than
+        what we hold, or the same version naming another address); None: learn it."""
+        if not address_signed(member, verify_key):
+            return "address_signature"
+        known = self._members.get(member.region)
+        if known is not None and (
+            member.address_version < known.address_version
+            or (member.address_version == known.address_version and member != known)
+        ):
+            return "stale_address"
+        return None
+
+    def vet_all(
+        self, verified: Sequence[tuple[Member, bytes]]
+    ) -> tuple[list[tuple[Member, bytes]], list[tuple[str, Member]]]:
+        """Split certificate-verified (member, key) pairs into those to learn and
+        (reason, member) refusals (see `vet`)."""
+        ok: list[tuple[Member, bytes]] = []
+        refused: list[tuple[str, Member]] = []
+        for m, key in verified:
+            reason = self.vet(m, key)
+            if reason is None:
+                ok.append((m, key))
+            else:
+                refused.append((reason, m))
+        return ok, refused
 
     def learn(self, members: Sequence[Member]) -> bool:
         """Add or update verified members; True when the member table changed (gossip it)."""

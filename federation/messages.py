@@ -4,6 +4,12 @@ The cores (`protocol`, `routing`, `signing`) work on these frozen values only, n
 A CloudEvent travels as its canonical bytes (deterministic protobuf serialisation of
 `io.cloudevents.v1.CloudEvent`): that is what the origin signs and what relays forward unchanged.
 Interest filters are the one filter model, `eventmodel.filters`.
+
+Interest proofs: each `TopicInterest` carries up to MAX_PROOFS_PER_TOPIC `InterestProof`s,
+readers' signed statements (EIP-4361 text + signature, see `policy.identity`) that name the
+region the interest is for, the topic and an expiry. Federation carries them opaque; the
+host's judge (`routing.Judge`) decides which count. A Member carries its own signature over
+(region, address, version), made with the region key its certificate binds.
 """
 
 from __future__ import annotations
@@ -13,17 +19,30 @@ from dataclasses import dataclass, field
 from eventmodel.filters import Filter, matches_all
 
 PROTOCOL_VERSION = 1
+# The sender keeps the latest-expiring proofs of each topic interest; more is a violation.
+MAX_PROOFS_PER_TOPIC = 4
+MAX_PROOF_BYTES = 4096
 
 
 # ---- interest and membership -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
+class InterestProof:
+    """A reader's signed statement of interest (opaque here; the host's judge reads it)."""
+
+    message: str
+    signature: bytes
+
+
+@dataclass(frozen=True)
 class TopicInterest:
-    """One subscription's wish: every event of `topic` passing all `filters` (none = all)."""
+    """One subscription's wish: every event of `topic` passing all `filters` (none = all),
+    with the readers' proofs that it may be routed (at most MAX_PROOFS_PER_TOPIC)."""
 
     topic: str
     filters: tuple[Filter, ...] = ()
+    proofs: tuple[InterestProof, ...] = ()
 
     def wants(self, topic: str, attributes: dict[str, str]) -> bool:
         return topic == self.topic and matches_all(self.filters, attributes)
@@ -38,9 +57,14 @@ class RegionInterest:
 
 @dataclass(frozen=True)
 class Member:
+    """A gossiped member: `address_signature` is the region key's signature over (region,
+    peer_address, address_version) (`membership.member_statement`); newer versions win."""
+
     region: str
     peer_address: str
     certificate_pem: bytes
+    address_version: int = 0
+    address_signature: bytes = b""
 
 
 # ---- events ---------------------------------------------------------------------------------

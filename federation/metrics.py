@@ -33,6 +33,18 @@ class FederationMetrics:
             ["reason"],
             registry=reg,
         )
+        self.refused_members = Counter(
+            "meshgate_federation_refused_members",
+            "gossiped members refused, by reason (certificate, address_signature, stale_address)",
+            ["reason"],
+            registry=reg,
+        )
+        self.refused_interest = Counter(
+            "meshgate_federation_refused_interest",
+            "topic interests a peer advertised that no valid reader proof backs, by peer",
+            ["peer"],
+            registry=reg,
+        )
         self.link_closes = Counter(
             "meshgate_federation_link_closes",
             "links closed, by CloseReason",

@@ -31,13 +31,13 @@ from federation.datapath import DataPath
 from federation.errors import CertificateError
 from federation.identity_tls import dial_channel
 from federation.link import AcceptedTransport, DialedTransport, PeerLink, Transport
-from federation.membership import Close, Dial, DialOutcome, Membership, Register
+from federation.membership import Close, Dial, DialOutcome, Membership, Register, signed_member
 from federation.messages import EventBatch, Interest, Member, ReplicatedEvent
 from federation.metrics import FederationMetrics
 from federation.peer_table import PeerInfo, peer_table
 from federation.ports import CursorStore, InterestSource, LogRecord, ReplicationLog
 from federation.protocol import CloseReason, LinkProtocol, LinkState
-from federation.routing import RoutingTable
+from federation.routing import Judge, RoutingTable
 from federation.server import start_peer_server
 from proto import federation_pb2_grpc
 
@@ -58,6 +58,7 @@ class FederationNode:
         cursors: CursorStore,
         interest: InterestSource,
         metrics: FederationMetrics | None = None,
+        judge: Judge | None = None,  # None: route on any interest (an open gateway)
     ) -> None:
         if identity.region != config.region:
             raise CertificateError(
@@ -69,7 +70,7 @@ class FederationNode:
         self.metrics = metrics or FederationMetrics()
         self._cursors = cursors
         self._interest = interest
-        self.routing = RoutingTable(self.region)
+        self.routing = RoutingTable(self.region, judge)
         self.membership: Membership[PeerLink] = Membership(
             local_region=self.region,
             seeds=config.seeds,
@@ -87,7 +88,8 @@ class FederationNode:
             keys={self.region: identity.verify_key},
         )
         self._last_seen: dict[str, float] = {}
-        self._versions = itertools.count(int(time.time() * 1000))
+        self._t0 = int(time.time() * 1000)  # our member row's version: newer than any before
+        self._versions = itertools.count(self._t0)
         self._tg: asyncio.TaskGroup | None = None
         self._link_tasks: set[asyncio.Task[CloseReason]] = set()
         self._changed = asyncio.Event()  # links or routes changed (wait_linked, wait_route)
@@ -111,7 +113,8 @@ class FederationNode:
                 self, self.identity, c.listen_host, c.listen_port
             )
             self.address = c.advertise_address or f"{c.listen_host}:{self.port}"
-            self.membership.listening(Member(self.region, self.address, self.identity.cert_pem))
+            me = Member(self.region, self.address, self.identity.cert_pem)  # signed, newest:
+            self.membership.listening(signed_member(me, self.identity.signing_seed, self._t0))
             self.routing.set_local(self._interest.local_interest())
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -327,6 +330,8 @@ class FederationNode:
             return
         if self.routing.peer_advertised(region, interest):
             self._readvertise()
+        if refused := self.routing.refused(region):
+            self.metrics.refused_interest.labels(region).inc(refused)
         self._changed.set()
 
     def link_members(self, link: PeerLink, members: tuple[Member, ...]) -> None:
@@ -368,9 +373,14 @@ class FederationNode:
         ca = self.identity.ca_pem
         verified, refused = verified_members(members, ca_pem=ca, local=self.region)
         for line in refused:
+            self.metrics.refused_members.labels("certificate").inc()
             log.warning("%s", line)
-        self.data.keys.update((m.region, key) for m, key in verified)
-        if self.membership.learn([m for m, _ in verified]):
+        vetted, bad = self.membership.vet_all(verified)
+        for reason, m in bad:
+            self.metrics.refused_members.labels(reason).inc()
+            log.warning("ignoring member %s at %s: %s", m.region, m.peer_address, reason)
+        self.data.keys.update((m.region, key) for m, key in vetted)
+        if self.membership.learn([m for m, _ in vetted]):
             for link in list(self.membership.linked().values()):
                 link.send(link.protocol.send_members(self.members()))
         self._wake_dialer.set()
@@ -383,12 +393,18 @@ class FederationNode:
             link.send(link.protocol.send_interest(self._advertisement(region)))
 
     async def _watch_interest(self) -> None:
-        """Re-advertise when local interest changes (woken by the InterestSource, no polling)."""
+        """Re-advertise when local interest or judged routes change: woken by the InterestSource
+        (which also wakes on access changes) or when an accepted proof expires."""
         version = -1
         while True:
-            version = await self._interest.wait_changed(version)
-            if self.routing.set_local(self._interest.local_interest()):
+            expiry = self.routing.next_expiry()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(None if expiry is None else expiry - time.time()):
+                    version = await self._interest.wait_changed(version)
+            local = self.routing.set_local(self._interest.local_interest())
+            if self.routing.rejudge() or local:
                 self._readvertise()
+                self._changed.set()
 
     async def _update_gauges(self) -> None:
         while True:

@@ -11,16 +11,38 @@ Theory of operation (distance vector with split horizon; path and hop limit stop
   peer is linked but has not (yet) re-advertised the region, events for it still go there: a
   restarted relay stores them durably and forwards them once it relearns its own routes.
 - Distances above MAX_DISTANCE are dropped (bounds count-to-infinity in a cycle).
+
+Proven interest (reader-signed, see messages.InterestProof): with a `judge`, a region's topic
+interest counts only while the judge accepts it for that region (the region the route is for:
+the advertising peer itself at distance 0, a region behind it otherwise). The judge verifies
+the readers' proofs and grants in the host's own view and answers the interest trimmed to its
+valid proofs plus how long it holds; routes and what we advertise onward carry only those
+proofs, so the next gateway can judge them again. A distance-0 entry that names another region
+than the peer is dropped. The host calls `rejudge()` when its access view changes and at
+`next_expiry()`. Without a judge every interest counts (an open gateway: no owner to protect).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 from federation.messages import Interest, RegionInterest, TopicInterest
 
 MAX_DISTANCE = 16
+
+
+@dataclass(frozen=True)
+class Judged:
+    """An accepted topic interest: trimmed to its valid proofs, valid until `until` (unix s;
+    None: until the view changes)."""
+
+    interest: TopicInterest
+    until: float | None
+
+
+# (region the interest is for, its topic interest) -> accepted, or None (refused).
+Judge = Callable[[str, TopicInterest], Judged | None]
 
 
 @dataclass(frozen=True)
@@ -35,10 +57,14 @@ class Route:
 class RoutingTable:
     """Pure routing state of one gateway. Not thread-safe; owned by one event loop."""
 
-    def __init__(self, local_region: str) -> None:
+    def __init__(self, local_region: str, judge: Judge | None = None) -> None:
         self.local_region = local_region
+        self._judge = judge
         self._local: tuple[TopicInterest, ...] = ()
-        self._adverts: dict[str, dict[str, RegionInterest]] = {}  # peer -> region -> advert
+        self._received: dict[str, dict[str, RegionInterest]] = {}  # peer -> region -> as sent
+        self._adverts: dict[str, dict[str, RegionInterest]] = {}  # the same, judged
+        self._refused: dict[str, int] = {}  # peer -> topic interests refused at last judging
+        self._next_expiry: float | None = None
         self._versions: dict[str, int] = {}
         self._routes: dict[str, Route] = {}
         self._remembered: dict[str, Route] = {}
@@ -56,6 +82,7 @@ class RoutingTable:
     def peer_up(self, peer: str) -> None:
         """A link to `peer` is streaming; it has advertised nothing yet on this link."""
         self._adverts[peer] = {}
+        self._received[peer] = {}
         self._versions.pop(peer, None)
         self._recompute()
 
@@ -66,17 +93,28 @@ class RoutingTable:
         if interest.version <= self._versions.get(peer, -1):
             return False
         self._versions[peer] = interest.version
-        self._adverts[peer] = {
+        self._received[peer] = {
             ri.region: ri
             for ri in interest.regions
-            if ri.region != self.local_region and ri.distance < MAX_DISTANCE
+            if ri.region != self.local_region
+            and ri.distance < MAX_DISTANCE
+            and (ri.distance > 0 or ri.region == peer)
         }
+        self._judge_all()
         return self._recompute()
 
     def peer_down(self, peer: str) -> bool:
         """`peer`'s link is gone; its routes are withdrawn (and remembered). True when changed."""
         self._adverts.pop(peer, None)
+        self._received.pop(peer, None)
+        self._refused.pop(peer, None)
         self._versions.pop(peer, None)
+        self._judge_all()
+        return self._recompute()
+
+    def rejudge(self) -> bool:
+        """Judge every received interest again (the view changed, or a proof expired)."""
+        self._judge_all()
         return self._recompute()
 
     # ---- outputs ------------------------------------------------------------------------------
@@ -87,6 +125,14 @@ class RoutingTable:
 
     def peers(self) -> list[str]:
         return sorted(self._adverts)
+
+    def next_expiry(self) -> float | None:
+        """When an accepted interest stops holding (unix s): call `rejudge()` then."""
+        return self._next_expiry
+
+    def refused(self, peer: str) -> int:
+        """How many topic interests of `peer`'s last advertisement the judge refused."""
+        return self._refused.get(peer, 0)
 
     def routes(self) -> dict[str, Route]:
         """Live routes, plus remembered ones still usable through a linked peer."""
@@ -129,6 +175,39 @@ class RoutingTable:
         return {hop: tuple(sorted(rs)) for hop, rs in out.items()}
 
     # ---- internals ----------------------------------------------------------------------------
+
+    def _judge_all(self) -> None:
+        """Recompute `_adverts` (and remembered routes) from what peers sent, via the judge."""
+        self._next_expiry = None
+        for peer, received in self._received.items():
+            refused = 0
+            judged: dict[str, RegionInterest] = {}
+            for region, ri in received.items():
+                topics, dropped = self._accepted(region, ri.topics)
+                refused += dropped
+                judged[region] = replace(ri, topics=topics)
+            self._adverts[peer] = judged
+            self._refused[peer] = refused
+        for region, old in list(self._remembered.items()):
+            topics, _ = self._accepted(region, old.topics)
+            self._remembered[region] = replace(old, topics=topics)
+
+    def _accepted(
+        self, region: str, topics: tuple[TopicInterest, ...]
+    ) -> tuple[tuple[TopicInterest, ...], int]:
+        if self._judge is None:
+            return topics, 0
+        out = []
+        for ti in topics:
+            verdict = self._judge(region, ti)
+            if verdict is None:
+                continue
+            out.append(verdict.interest)
+            if verdict.until is not None and (
+                self._next_expiry is None or verdict.until < self._next_expiry
+            ):
+                self._next_expiry = verdict.until
+        return tuple(out), len(topics) - len(out)
 
     def _recompute(self) -> bool:
         best: dict[str, Route] = {}

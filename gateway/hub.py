@@ -18,7 +18,7 @@ from gateway.access import Identity
 from gateway.delivery import DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_REDELIVERY_DELAY
 from gateway.dispatch import Dispatcher
 from gateway.errors import InvalidRequest
-from gateway.interest import Interest, InterestRegistry
+from gateway.interest import Interest, InterestRegistry, reader_proof
 from gateway.store import EventStore
 from gateway.wire import Start
 
@@ -47,7 +47,8 @@ class SubscriptionHub:
         self.closing = asyncio.Event()
 
     async def load_durable_interest(self) -> None:
-        """Durable groups keep their interest across restarts."""
+        """Durable groups are known again after a restart, but attract nothing until a reader
+        with a live grant subscribes (gateway/interest.py): no reader is known yet."""
         for record in await self.store.list_groups():
             flts = filters.list_from_json(json.loads(record.filters_json or "[]"))
             self.interest.add_durable(Interest(record.topic, flts))
@@ -77,6 +78,7 @@ class SubscriptionHub:
     ) -> Dispatcher:
         """The dispatcher for a new stream: the group's shared one, or a fresh ephemeral one."""
         interest = Interest(topic, tuple(flts))
+        proof = reader_proof(reader)
         if group is None:
             dispatcher = Dispatcher(
                 self.store,
@@ -121,9 +123,9 @@ class SubscriptionHub:
                     )
                     await dispatcher.persist()
                     self._groups[(topic, group)] = dispatcher
-            self.interest.add_durable(Interest(topic, dispatcher.filters), reader)
+            self.interest.add_durable(Interest(topic, dispatcher.filters), reader, proof)
         self._by_topic[topic].add(dispatcher)
-        self.interest.add(interest)
+        self.interest.add(interest, proof)
         return dispatcher
 
     def close(self, dispatcher: Dispatcher, flts: Sequence[filters.Filter]) -> None:

@@ -5,28 +5,40 @@ here while they stream; a revoke or an expiry ends them, and with them their int
 
 Durable groups register too, and stay registered while the gateway runs (they will read
 later), but only while they are *authorized*: the registry remembers which readers used each
-group, and a group's interest counts only while at least one of them may still read the topic
-(`may_read`, asked again on every `reevaluate()`, i.e. whenever the access view changes). A
-group loaded from the store at start-up has no known reader yet and counts until one
-subscribes. So a region whose readers all lost their grants stops attracting the topic's
-events (grant-aware routing).
+group since this gateway started, and a group's interest counts only while at least one of
+them may still read the topic (`may_read`, asked again on every `reevaluate()`, i.e.
+whenever the access view changes). A group loaded from the store at start-up has no known
+reader and attracts nothing until a reader subscribes to it again (a restart must not revive
+the interest of a group whose only reader was revoked).
+
+Interest proofs: a reader whose sign-in names this region (`policy.identity`, the session's
+`proof`) leaves that signed statement here. Each interest is advertised with the proofs of its
+readers that are unexpired and may still read the topic, the latest-expiring
+`MAX_PROOFS_PER_TOPIC` of them (one per reader), so other gateways can check them against
+the chain. A proof outlives the stream that brought it until it expires: the reader signed
+that this region may attract the topic until then. At most `MAX_READERS` proofs are kept per
+interest (the earliest-expiring are dropped).
 
 Each change bumps `version` and wakes `wait_changed` callers, so the federation layer can
-re-advertise without polling.
+re-advertise without polling; `next_expiry()` says when a proof runs out (re-evaluate then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from eventmodel.filters import Filter
+from federation.messages import MAX_PROOFS_PER_TOPIC
 from gateway.access import Identity
 
 # (reader, topic) -> may that reader still read that topic? Pure and cheap; no audit.
 MayRead = Callable[[Identity, str], bool]
+MAX_READERS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,37 +47,95 @@ class Interest:
     filters: tuple[Filter, ...] = ()  # empty = every event of the topic
 
 
+@dataclass(frozen=True, slots=True)
+class ReaderProof:
+    """A reader's signed sign-in naming this region, as forwarded (see policy.identity)."""
+
+    address: str
+    message: str
+    signature: bytes
+    expires_at: float
+
+
+def reader_proof(reader: Identity | None) -> ReaderProof | None:
+    """The interest proof a signed-in reader carries (gateway.registry_access), if any."""
+    statement = getattr(reader, "proof", None)
+    if reader is None or reader.address is None or statement is None:
+        return None
+    expires_at = float(getattr(reader, "expires_at", 0.0))
+    return ReaderProof(reader.address, statement.message, statement.signature, expires_at)
+
+
 def _anyone(reader: Identity, topic: str) -> bool:
     return True
 
 
+Snapshot = dict[Interest, tuple[ReaderProof, ...]]
+
+
 class InterestRegistry:
-    def __init__(self, may_read: MayRead = _anyone) -> None:
+    def __init__(self, may_read: MayRead = _anyone, clock: Callable[[], float] = time.time):
         self._counts: Counter[Interest] = Counter()
-        self._durable: dict[Interest, set[Identity]] = {}  # interest -> readers seen on it
+        self._durable: dict[Interest, set[Identity]] = {}  # interest -> readers since start
+        self._proofs: dict[Interest, dict[str, ReaderProof]] = {}  # interest -> address -> proof
         self._may_read = may_read
-        self._published: frozenset[Interest] = frozenset()
+        self._clock = clock
+        self._published: frozenset[tuple[Interest, tuple[ReaderProof, ...]]] = frozenset()
         self._version = 0
         self._changed = asyncio.Event()
+        self._pulses = 0  # reevaluate() calls: federation re-judges remote interest on each
+        self._pulsed = asyncio.Event()
+
+    @property
+    def pulses(self) -> int:
+        return self._pulses
+
+    async def wait_pulse(self, seen: int, timeout: float | None) -> int:
+        """Return the pulse count once it differs from `seen`, or after `timeout` seconds."""
+        if self._pulses == seen:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._pulsed.wait()
+        return self._pulses
 
     @property
     def version(self) -> int:
         return self._version
 
-    def snapshot(self) -> frozenset[Interest]:
-        """Every interest currently held: open streams, and durable groups still authorized."""
-        durable = {
+    def proven(self) -> Snapshot:
+        """Every interest currently held, each with its live proofs (latest-expiring first)."""
+        now = self._clock()
+        held = set(self._counts) | {
             interest
             for interest, readers in self._durable.items()
-            if not readers or any(self._may_read(r, interest.topic) for r in readers)
+            if any(self._may_read(r, interest.topic) for r in readers)
         }
-        return frozenset(self._counts) | frozenset(durable)
+        out: Snapshot = {}
+        for interest in held:
+            live = [
+                p
+                for p in self._proofs.get(interest, {}).values()
+                if p.expires_at > now and self._may_read(Identity(p.address), interest.topic)
+            ]
+            live.sort(key=lambda p: (-p.expires_at, p.address))
+            out[interest] = tuple(live[:MAX_PROOFS_PER_TOPIC])
+        return out
+
+    def snapshot(self) -> frozenset[Interest]:
+        """Every interest currently held: open streams, and durable groups still authorized."""
+        return frozenset(self.proven())
 
     def topics(self) -> frozenset[str]:
         return frozenset(i.topic for i in self.snapshot())
 
-    def add(self, interest: Interest) -> None:
+    def next_expiry(self) -> float | None:
+        """When the earliest kept proof expires (unix s); None when none is kept."""
+        times = [p.expires_at for ps in self._proofs.values() for p in ps.values()]
+        return min(times) if times else None
+
+    def add(self, interest: Interest, proof: ReaderProof | None = None) -> None:
         self._counts[interest] += 1
+        self._keep(interest, proof)
         self.reevaluate()
 
     def remove(self, interest: Interest) -> None:
@@ -74,18 +144,29 @@ class InterestRegistry:
             del self._counts[interest]
         self.reevaluate()
 
-    def add_durable(self, interest: Interest, reader: Identity | None = None) -> None:
-        """A durable group's interest; `reader` has just subscribed to it (None: loaded)."""
+    def add_durable(
+        self, interest: Interest, reader: Identity | None = None, proof: ReaderProof | None = None
+    ) -> None:
+        """A durable group's interest; `reader` has just subscribed to it (None: loaded from
+        the store, which attracts nothing until a reader subscribes)."""
         readers = self._durable.setdefault(interest, set())
         if reader is not None:
             readers.add(Identity(reader.address))  # by address: not one entry per stream
+        self._keep(interest, proof)
         self.reevaluate()
 
     def reevaluate(self) -> None:
         """Recompute (e.g. the access view changed); wake waiters if the interest changed."""
-        now = self.snapshot()
-        if now != self._published:
-            self._published = now
+        self._pulses += 1
+        self._pulsed.set()
+        self._pulsed = asyncio.Event()
+        now = self._clock()
+        for proofs in self._proofs.values():
+            for address in [a for a, p in proofs.items() if p.expires_at <= now]:
+                del proofs[address]
+        published = frozenset(self.proven().items())
+        if published != self._published:
+            self._published = published
             self._version += 1
             self._changed.set()
             self._changed = asyncio.Event()
@@ -95,3 +176,14 @@ class InterestRegistry:
         while self._version == seen_version:
             await self._changed.wait()
         return self._version
+
+    def _keep(self, interest: Interest, proof: ReaderProof | None) -> None:
+        if proof is None:
+            return
+        proofs = self._proofs.setdefault(interest, {})
+        old = proofs.get(proof.address)
+        if old is None or old.expires_at < proof.expires_at:
+            proofs[proof.address] = proof
+        while len(proofs) > MAX_READERS:
+            earliest = min(proofs.values(), key=lambda p: p.expires_at)
+            del proofs[earliest.address]

@@ -49,6 +49,7 @@ from policy import decision as policy_decision
 from policy.access_policy import AccessPolicy
 from policy.errors import CredentialsMissing
 from policy.identity import Identity as PolicyIdentity
+from policy.identity import SignedStatement
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class SignedInIdentity(Identity):
     expires_at: float = 0.0
     topics: frozenset[str] | None = None
     serial: int = 0
+    # The signed sign-in when it names a region: forwarded as the reader's interest proof.
+    proof: SignedStatement | None = field(default=None, compare=False, repr=False)
     # The policy layer's spelling (lower-case address), made once per sign-in rather than
     # once per delivery batch.
     _policy: PolicyIdentity | None = field(default=None, compare=False, repr=False)
@@ -113,6 +116,7 @@ class RegistryAccess:
             expires_at=proven.expires_at,
             topics=proven.topics,
             serial=next(self._serials),
+            proof=proven.proof,
         )
 
     async def get_nonce(self) -> NonceChallenge:

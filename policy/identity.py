@@ -17,6 +17,15 @@ issue and, when full, the oldest is dropped (its later use fails as replayed).
 Errors (all `policy.errors.Unauthenticated`): SignInMalformed, SignInWrongDomain,
 SignInWrongChain, SignInExpired, SignInNotYetValid, SignInForged, SignInReplayed,
 SignInOutOfScope.
+
+Interest proofs: a sign-in message that also lists `meshgate://region/<r>` resources is the
+reader's signed statement "region r may attract these topics until the expiration time". The
+gateway keeps it with the session (`Identity.proof`) and forwards it with its federation
+Interest; any other gateway checks it with `verify_interest_proof`: parse -> chain id ->
+expiration time present -> issued-at / not-before / expiry -> signature. Domain, URI and
+nonce are the subscribing gateway's business (it consumed the nonce); another gateway cannot
+check them and does not rely on them. The signed fields that count: address, chain id,
+issued-at, not-before, expiration time and the region and topic resources.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from policy.errors import (
 )
 
 TOPIC_RESOURCE_PREFIX = "meshgate://topic/"
+REGION_RESOURCE_PREFIX = "meshgate://region/"
 # The wildcard resource: every topic. `*` is no legal topic name, and a topic resource
 # percent-encodes every reserved character, so no topic's resource can collide with it.
 ALL_TOPICS = "*"
@@ -79,13 +89,23 @@ class Challenge:
 
 
 @dataclass(frozen=True, slots=True)
+class SignedStatement:
+    """A signed EIP-4361 message as sent: what an interest proof forwards."""
+
+    message: str
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
     """A proven address and its scope: `topics` None = every topic (the wildcard resource);
-    otherwise exactly those topics (an empty set: none)."""
+    otherwise exactly those topics (an empty set: none). `proof`: the signed sign-in, kept
+    when it names a region (`meshgate://region/<r>`), to forward as an interest proof."""
 
     address: str
     expires_at: float
     topics: frozenset[str] | None
+    proof: SignedStatement | None = None
 
     def require_topic(self, topic: str) -> None:
         """Raise SignInOutOfScope unless the proof covers `topic`."""
@@ -106,6 +126,76 @@ def topic_resource(topic: str) -> str:
     if topic == ALL_TOPICS:
         return ALL_TOPICS_RESOURCE
     return TOPIC_RESOURCE_PREFIX + quote(topic, safe="")
+
+
+def region_resource(region: str) -> str:
+    """The resource URI naming `region` in a sign-in that doubles as an interest proof."""
+    return REGION_RESOURCE_PREFIX + quote(region, safe="")
+
+
+def regions_from_resources(resources: list[str] | None) -> frozenset[str]:
+    return frozenset(
+        unquote(r[len(REGION_RESOURCE_PREFIX) :])
+        for r in resources or []
+        if r.startswith(REGION_RESOURCE_PREFIX)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenInterest:
+    """What a verified interest proof says: `address` lets `regions` attract `topics` (None:
+    every topic) from `not_before` until `expires_at` (unix s)."""
+
+    address: str
+    regions: frozenset[str]
+    topics: frozenset[str] | None
+    not_before: float
+    expires_at: float
+
+    def covers(self, region: str, topic: str, now: float) -> bool:
+        return (
+            region in self.regions
+            and (self.topics is None or topic in self.topics)
+            and self.not_before <= now < self.expires_at
+        )
+
+
+def verify_interest_proof(
+    message: str, signature: bytes, *, chain_id: int, now: float, clock_skew: float = 60.0
+) -> ProvenInterest:
+    """Check a forwarded sign-in as an interest proof (see the module docstring).
+
+    Raises SignInMalformed, SignInWrongChain, SignInExpired, SignInNotYetValid, SignInForged.
+    A proof with no expiration time is malformed: interest must end without the reader."""
+    try:
+        parsed = siwe.SiweMessage.from_message(message)
+    except Exception as exc:  # the parser raises ValueError, pydantic errors, ...
+        raise SignInMalformed(f"not an EIP-4361 message: {_first_line(exc)}") from exc
+    if parsed.chain_id != chain_id:
+        raise SignInWrongChain(f"proof is for chain {parsed.chain_id}, ours is {chain_id}")
+    if parsed.expiration_time is None:
+        raise SignInMalformed("interest proof has no expiration time")
+    if parsed.issued_at._datetime.timestamp() > now + clock_skew:
+        raise SignInNotYetValid(f"proof issued in the future ({parsed.issued_at})")
+    try:
+        parsed.verify("0x" + signature.hex(), timestamp=datetime.fromtimestamp(now, tz=UTC))
+    except siwe.ExpiredMessage as exc:
+        raise SignInExpired(f"proof expired at {parsed.expiration_time}") from exc
+    except siwe.NotYetValidMessage as exc:
+        raise SignInNotYetValid(f"proof not valid before {parsed.not_before}") from exc
+    except siwe.InvalidSignature as exc:
+        raise SignInForged(f"signature does not belong to {parsed.address}") from exc
+    except siwe.VerificationError as exc:
+        raise SignInMalformed(f"proof rejected: {type(exc).__name__}") from exc
+    resources = [str(r) for r in parsed.resources or []]
+    not_before = parsed.not_before._datetime.timestamp() if parsed.not_before else 0.0
+    return ProvenInterest(
+        address=normalize_address(parsed.address),
+        regions=regions_from_resources(resources),
+        topics=topics_from_resources(resources),
+        not_before=not_before,
+        expires_at=parsed.expiration_time._datetime.timestamp(),
+    )
 
 
 def topics_from_resources(resources: list[str] | None) -> frozenset[str] | None:
@@ -213,10 +303,13 @@ class SignInVerifier:
         expires_at = now + c.session_ttl
         if parsed.expiration_time is not None:
             expires_at = min(expires_at, parsed.expiration_time._datetime.timestamp())
+        resources = [str(r) for r in parsed.resources or []]
+        names_region = bool(regions_from_resources(resources))
         return Identity(
             address=normalize_address(parsed.address),
             expires_at=expires_at,
-            topics=topics_from_resources([str(r) for r in parsed.resources or []]),
+            topics=topics_from_resources(resources),
+            proof=SignedStatement(message, signature) if names_region else None,
         )
 
 

@@ -1,7 +1,9 @@
 """Session tokens for the SignIn RPC: stateless, HMAC-SHA256 with a per-gateway secret.
 
 A token is `<payload>.<mac>`, both base64url without padding; the payload is canonical JSON
-`{"a": address, "e": expiry (unix s), "t": sorted topics, or null for every topic}`. A token
+`{"a": address, "e": expiry (unix s), "t": sorted topics, or null for every topic}`, plus
+`"p": [message, signature hex]` when the sign-in names a region (it is then the reader's
+interest proof, forwarded with federation Interest: `policy.identity`). A token
 never outlives the sign-in message it came from (`Identity.expires_at` is already capped by
 the message's expiration time).
 
@@ -24,7 +26,7 @@ import stat
 from pathlib import Path
 
 from policy.errors import KeyFileError, SessionInvalid
-from policy.identity import Identity
+from policy.identity import Identity, SignedStatement
 
 MIN_SECRET_BYTES = 32
 
@@ -99,8 +101,11 @@ class SessionTokens:
 
     def issue(self, identity: Identity) -> str:
         topics = None if identity.topics is None else sorted(identity.topics)
+        fields: dict[str, object] = {"a": identity.address, "e": identity.expires_at, "t": topics}
+        if identity.proof is not None:
+            fields["p"] = [identity.proof.message, identity.proof.signature.hex()]
         payload = json.dumps(
-            {"a": identity.address, "e": identity.expires_at, "t": topics},
+            fields,
             sort_keys=True,
             separators=(",", ":"),
         ).encode()
@@ -121,10 +126,13 @@ class SessionTokens:
         if now >= expires_at:
             raise SessionInvalid("session expired; sign in again")
         topics = fields["t"]
+        p = fields.get("p")
+        proof = None if p is None else SignedStatement(str(p[0]), bytes.fromhex(str(p[1])))
         return Identity(
             address=str(fields["a"]),
             expires_at=expires_at,
             topics=None if topics is None else frozenset(str(t) for t in topics),
+            proof=proof,
         )
 
     def _mac(self, payload: bytes) -> bytes:

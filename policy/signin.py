@@ -3,7 +3,9 @@
 Used by the CLI (`--key-file`) and the Python client. The message lists the topics the
 client wants as resources, so a stolen session is no good for other topics. Scope is
 explicit: no topics means a sign-in valid for no topic; `ALL_TOPICS` ("*") among the topics
-asks for every topic (the wildcard resource `meshgate://topic/*`).
+asks for every topic (the wildcard resource `meshgate://topic/*`). `regions` adds
+`meshgate://region/<r>` resources: the sign-in then doubles as the reader's interest proof for
+those regions (its expiry bounds how long a region attracts the topics without the reader).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from eth_utils import to_checksum_address
 
 from ledger.keys import load_signer
 from policy.errors import KeyFileError
-from policy.identity import ALL_TOPICS, Challenge, topic_resource
+from policy.identity import ALL_TOPICS, Challenge, region_resource, topic_resource
 
 __all__ = ["ALL_TOPICS", "SignedProof", "build_message", "load_key_file", "sign_in", "sign_message"]
 
@@ -43,13 +45,15 @@ def build_message(
     topics: Iterable[str],
     now: float,
     ttl: float = DEFAULT_MESSAGE_TTL,
+    regions: Iterable[str] = (),
 ) -> str:
     """The EIP-4361 text for `address` answering `challenge`, valid for `ttl` seconds, scoped
-    to `topics` (as resources; `ALL_TOPICS` among them: every topic, and no other resource)."""
+    to `topics` (as resources; `ALL_TOPICS` among them: every topic, and no other topic
+    resource), naming `regions` (interest proof)."""
     wanted = set(topics)
     resources = [
         topic_resource(t) for t in sorted({ALL_TOPICS} if ALL_TOPICS in wanted else wanted)
-    ]
+    ] + [region_resource(r) for r in sorted(set(regions))]
     message = siwe.SiweMessage(
         domain=challenge.domain,
         address=_checksum(address),
@@ -77,8 +81,9 @@ def sign_in(
     topics: Iterable[str],
     now: float,
     ttl: float = DEFAULT_MESSAGE_TTL,
+    regions: Iterable[str] = (),
 ) -> SignedProof:
-    message = build_message(account.address, challenge, topics, now, ttl)
+    message = build_message(account.address, challenge, topics, now, ttl, regions)
     return SignedProof(message, sign_message(account, message))
 
 

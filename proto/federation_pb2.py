@@ -26,7 +26,7 @@ from proto import cloudevents_pb2 as proto_dot_cloudevents__pb2
 from proto import gateway_pb2 as proto_dot_gateway__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16proto/federation.proto\x12\x0bmeshgate.v1\x1a\x17proto/cloudevents.proto\x1a\x13proto/gateway.proto\"G\n\x06Member\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x14\n\x0cpeer_address\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x03 \x01(\x0c\"W\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0e\n\x06region\x18\x02 \x01(\t\x12$\n\x07members\x18\x03 \x03(\x0b\x32\x13.meshgate.v1.Member\"D\n\rTopicInterest\x12\r\n\x05topic\x18\x01 \x01(\t\x12$\n\x07\x66ilters\x18\x02 \x03(\x0b\x32\x13.meshgate.v1.Filter\"^\n\x0eRegionInterest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x10\n\x08\x64istance\x18\x02 \x01(\r\x12*\n\x06topics\x18\x03 \x03(\x0b\x32\x1a.meshgate.v1.TopicInterest\"I\n\x08Interest\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12,\n\x07regions\x18\x02 \x03(\x0b\x32\x1b.meshgate.v1.RegionInterest\"p\n\x0fOriginSignature\x12\x13\n\x0bmerkle_root\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x12\n\nleaf_index\x18\x03 \x01(\r\x12\x12\n\nleaf_count\x18\x04 \x01(\r\x12\r\n\x05proof\x18\x05 \x03(\x0c\"\xe4\x01\n\x0fReplicatedEvent\x12\r\n\x05topic\x18\x01 \x01(\t\x12,\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1d.io.cloudevents.v1.CloudEvent\x12\x15\n\rorigin_region\x18\x03 \x01(\t\x12\x15\n\rorigin_offset\x18\x04 \x01(\x04\x12\x0c\n\x04path\x18\x05 \x03(\t\x12\x14\n\x0c\x64\x65stinations\x18\x06 \x03(\t\x12\x11\n\thop_limit\x18\x07 \x01(\r\x12/\n\tsignature\x18\x08 \x01(\x0b\x32\x1c.meshgate.v1.OriginSignature\"G\n\nEventBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12,\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1c.meshgate.v1.ReplicatedEvent\"(\n\x08\x42\x61tchAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07\x63redits\x18\x02 \x01(\r\"/\n\x07Members\x12$\n\x07members\x18\x01 \x03(\x0b\x32\x13.meshgate.v1.Member\"\x15\n\x04Ping\x12\r\n\x05nonce\x18\x01 \x01(\x04\"\x15\n\x04Pong\x12\r\n\x05nonce\x18\x01 \x01(\x04\"\xa4\x02\n\x0bPeerMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.meshgate.v1.HelloH\x00\x12)\n\x08interest\x18\x02 \x01(\x0b\x32\x15.meshgate.v1.InterestH\x00\x12(\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x17.meshgate.v1.EventBatchH\x00\x12$\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x15.meshgate.v1.BatchAckH\x00\x12\'\n\x07members\x18\x05 \x01(\x0b\x32\x14.meshgate.v1.MembersH\x00\x12!\n\x04ping\x18\x06 \x01(\x0b\x32\x11.meshgate.v1.PingH\x00\x12!\n\x04pong\x18\x07 \x01(\x0b\x32\x11.meshgate.v1.PongH\x00\x42\x06\n\x04kind2L\n\nFederation\x12>\n\x04Link\x12\x18.meshgate.v1.PeerMessage\x1a\x18.meshgate.v1.PeerMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16proto/federation.proto\x12\x0bmeshgate.v1\x1a\x17proto/cloudevents.proto\x1a\x13proto/gateway.proto\"{\n\x06Member\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x14\n\x0cpeer_address\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x03 \x01(\x0c\x12\x17\n\x0f\x61\x64\x64ress_version\x18\x04 \x01(\x04\x12\x19\n\x11\x61\x64\x64ress_signature\x18\x05 \x01(\x0c\"W\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0e\n\x06region\x18\x02 \x01(\t\x12$\n\x07members\x18\x03 \x03(\x0b\x32\x13.meshgate.v1.Member\"3\n\rInterestProof\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"p\n\rTopicInterest\x12\r\n\x05topic\x18\x01 \x01(\t\x12$\n\x07\x66ilters\x18\x02 \x03(\x0b\x32\x13.meshgate.v1.Filter\x12*\n\x06proofs\x18\x03 \x03(\x0b\x32\x1a.meshgate.v1.InterestProof\"^\n\x0eRegionInterest\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x10\n\x08\x64istance\x18\x02 \x01(\r\x12*\n\x06topics\x18\x03 \x03(\x0b\x32\x1a.meshgate.v1.TopicInterest\"I\n\x08Interest\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12,\n\x07regions\x18\x02 \x03(\x0b\x32\x1b.meshgate.v1.RegionInterest\"p\n\x0fOriginSignature\x12\x13\n\x0bmerkle_root\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x12\n\nleaf_index\x18\x03 \x01(\r\x12\x12\n\nleaf_count\x18\x04 \x01(\r\x12\r\n\x05proof\x18\x05 \x03(\x0c\"\xe4\x01\n\x0fReplicatedEvent\x12\r\n\x05topic\x18\x01 \x01(\t\x12,\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1d.io.cloudevents.v1.CloudEvent\x12\x15\n\rorigin_region\x18\x03 \x01(\t\x12\x15\n\rorigin_offset\x18\x04 \x01(\x04\x12\x0c\n\x04path\x18\x05 \x03(\t\x12\x14\n\x0c\x64\x65stinations\x18\x06 \x03(\t\x12\x11\n\thop_limit\x18\x07 \x01(\r\x12/\n\tsignature\x18\x08 \x01(\x0b\x32\x1c.meshgate.v1.OriginSignature\"G\n\nEventBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12,\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1c.meshgate.v1.ReplicatedEvent\"(\n\x08\x42\x61tchAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07\x63redits\x18\x02 \x01(\r\"/\n\x07Members\x12$\n\x07members\x18\x01 \x03(\x0b\x32\x13.meshgate.v1.Member\"\x15\n\x04Ping\x12\r\n\x05nonce\x18\x01 \x01(\x04\"\x15\n\x04Pong\x12\r\n\x05nonce\x18\x01 \x01(\x04\"\xa4\x02\n\x0bPeerMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.meshgate.v1.HelloH\x00\x12)\n\x08interest\x18\x02 \x01(\x0b\x32\x15.meshgate.v1.InterestH\x00\x12(\n\x05\x62\x61tch\x18\x03 \x01(\x0b\x32\x17.meshgate.v1.EventBatchH\x00\x12$\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x15.meshgate.v1.BatchAckH\x00\x12\'\n\x07members\x18\x05 \x01(\x0b\x32\x14.meshgate.v1.MembersH\x00\x12!\n\x04ping\x18\x06 \x01(\x0b\x32\x11.meshgate.v1.PingH\x00\x12!\n\x04pong\x18\x07 \x01(\x0b\x32\x11.meshgate.v1.PongH\x00\x42\x06\n\x04kind2L\n\nFederation\x12>\n\x04Link\x12\x18.meshgate.v1.PeerMessage\x1a\x18.meshgate.v1.PeerMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,31 +34,33 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.federation_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MEMBER']._serialized_start=85
-  _globals['_MEMBER']._serialized_end=156
-  _globals['_HELLO']._serialized_start=158
-  _globals['_HELLO']._serialized_end=245
-  _globals['_TOPICINTEREST']._serialized_start=247
-  _globals['_TOPICINTEREST']._serialized_end=315
-  _globals['_REGIONINTEREST']._serialized_start=317
-  _globals['_REGIONINTEREST']._serialized_end=411
-  _globals['_INTEREST']._serialized_start=413
-  _globals['_INTEREST']._serialized_end=486
-  _globals['_ORIGINSIGNATURE']._serialized_start=488
-  _globals['_ORIGINSIGNATURE']._serialized_end=600
-  _globals['_REPLICATEDEVENT']._serialized_start=603
-  _globals['_REPLICATEDEVENT']._serialized_end=831
-  _globals['_EVENTBATCH']._serialized_start=833
-  _globals['_EVENTBATCH']._serialized_end=904
-  _globals['_BATCHACK']._serialized_start=906
-  _globals['_BATCHACK']._serialized_end=946
-  _globals['_MEMBERS']._serialized_start=948
-  _globals['_MEMBERS']._serialized_end=995
-  _globals['_PING']._serialized_start=997
-  _globals['_PING']._serialized_end=1018
-  _globals['_PONG']._serialized_start=1020
-  _globals['_PONG']._serialized_end=1041
-  _globals['_PEERMESSAGE']._serialized_start=1044
-  _globals['_PEERMESSAGE']._serialized_end=1336
-  _globals['_FEDERATION']._serialized_start=1338
-  _globals['_FEDERATION']._serialized_end=1414
+  _globals['_MEMBER']._serialized_end=208
+  _globals['_HELLO']._serialized_start=210
+  _globals['_HELLO']._serialized_end=297
+  _globals['_INTERESTPROOF']._serialized_start=299
+  _globals['_INTERESTPROOF']._serialized_end=350
+  _globals['_TOPICINTEREST']._serialized_start=352
+  _globals['_TOPICINTEREST']._serialized_end=464
+  _globals['_REGIONINTEREST']._serialized_start=466
+  _globals['_REGIONINTEREST']._serialized_end=560
+  _globals['_INTEREST']._serialized_start=562
+  _globals['_INTEREST']._serialized_end=635
+  _globals['_ORIGINSIGNATURE']._serialized_start=637
+  _globals['_ORIGINSIGNATURE']._serialized_end=749
+  _globals['_REPLICATEDEVENT']._serialized_start=752
+  _globals['_REPLICATEDEVENT']._serialized_end=980
+  _globals['_EVENTBATCH']._serialized_start=982
+  _globals['_EVENTBATCH']._serialized_end=1053
+  _globals['_BATCHACK']._serialized_start=1055
+  _globals['_BATCHACK']._serialized_end=1095
+  _globals['_MEMBERS']._serialized_start=1097
+  _globals['_MEMBERS']._serialized_end=1144
+  _globals['_PING']._serialized_start=1146
+  _globals['_PING']._serialized_end=1167
+  _globals['_PONG']._serialized_start=1169
+  _globals['_PONG']._serialized_end=1190
+  _globals['_PEERMESSAGE']._serialized_start=1193
+  _globals['_PEERMESSAGE']._serialized_end=1485
+  _globals['_FEDERATION']._serialized_start=1487
+  _globals['_FEDERATION']._serialized_end=1563
 # @@protoc_insertion_point(module_scope)

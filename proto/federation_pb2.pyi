@@ -29,21 +29,31 @@ class Member(_message.Message):
     REGION_FIELD_NUMBER: _builtins.int
     PEER_ADDRESS_FIELD_NUMBER: _builtins.int
     CERTIFICATE_PEM_FIELD_NUMBER: _builtins.int
+    ADDRESS_VERSION_FIELD_NUMBER: _builtins.int
+    ADDRESS_SIGNATURE_FIELD_NUMBER: _builtins.int
     region: _builtins.str
     peer_address: _builtins.str
     """host:port of its peer listener"""
     certificate_pem: _builtins.bytes
     """CA-signed; binds region and Ed25519 key"""
+    address_version: _builtins.int
+    """newer wins (the member's start time, ms)"""
+    address_signature: _builtins.bytes
+    """Ed25519 by the region key in certificate_pem over (region, peer_address, address_version):
+    a third party relaying the certificate cannot re-point the address.
+    """
     def __init__(
         self,
         *,
         region: _builtins.str = ...,
         peer_address: _builtins.str = ...,
         certificate_pem: _builtins.bytes = ...,
+        address_version: _builtins.int = ...,
+        address_signature: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_pem", b"certificate_pem", "peer_address", b"peer_address", "region", b"region"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_signature", b"address_signature", "address_version", b"address_version", "certificate_pem", b"certificate_pem", "peer_address", b"peer_address", "region", b"region"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -76,25 +86,57 @@ class Hello(_message.Message):
 Global___Hello: _TypeAlias = Hello  # noqa: Y015
 
 @_typing.final
+class InterestProof(_message.Message):
+    """A reader's signed statement that a region may attract a topic: the EIP-4361 text (it names
+    the region, the topic and an expiry as resources) and its EIP-191 signature.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    signature: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InterestProof: _TypeAlias = InterestProof  # noqa: Y015
+
+@_typing.final
 class TopicInterest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TOPIC_FIELD_NUMBER: _builtins.int
     FILTERS_FIELD_NUMBER: _builtins.int
+    PROOFS_FIELD_NUMBER: _builtins.int
     topic: _builtins.str
     @_builtins.property
     def filters(self) -> _containers.RepeatedCompositeFieldContainer[_gateway_pb2.Filter]:
         """empty = every event of the topic"""
+
+    @_builtins.property
+    def proofs(self) -> _containers.RepeatedCompositeFieldContainer[Global___InterestProof]:
+        """at most 4, the latest-expiring"""
 
     def __init__(
         self,
         *,
         topic: _builtins.str = ...,
         filters: _abc.Iterable[_gateway_pb2.Filter] | None = ...,
+        proofs: _abc.Iterable[Global___InterestProof] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters", "topic", b"topic"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters", "proofs", b"proofs", "topic", b"topic"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -12,6 +12,7 @@ from federation.certs import Identity
 from federation.codec import canonical_event
 from federation.config import PeerConfig
 from federation.errors import OriginNotYetKnown
+from federation.membership import signed_member
 from federation.messages import EventBatch, Member, ReplicatedEvent
 from federation.metrics import FederationMetrics
 from federation.node import FederationNode
@@ -65,6 +66,6 @@ async def test_unknown_origin_refuses_the_whole_batch_until_the_member_is_learnt
     assert rejected == 3
 
     # Membership gossip (a Hello or Members message) names the origin; the resend is stored.
-    node._learn_members([Member("zz", "", origin.cert_pem)])
+    node._learn_members([signed_member(Member("zz", "", origin.cert_pem), origin.signing_seed, 1)])
     await node.store_batch(relay, batch)
     assert len(log.topic_events("orders")) == 3

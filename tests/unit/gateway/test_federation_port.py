@@ -14,6 +14,7 @@ from eventmodel import sdk as events
 from federation import messages as fm
 from federation.codec import encode_replication
 from federation.ports import InboundEvent
+from gateway.access import Identity
 from gateway.federation_port import (
     GatewayCursors,
     GatewayInterest,
@@ -99,7 +100,7 @@ def test_interest_converts_filters() -> None:
     either = gf.Any((gf.Exact("x", "1"), gf.Suffix("y", "z")))
     flt = gf.All((gf.Prefix("type", "a."), gf.Not(either)))
     reg.add(Interest("orders", (flt,)))
-    reg.add_durable(Interest("audit"))
+    reg.add_durable(Interest("audit"), Identity("0xa"))
     got = GatewayInterest(reg).local_interest()
     assert set(got) == {
         fm.TopicInterest("orders", (flt,)),

@@ -27,7 +27,7 @@ async def test_add_remove_notifies_only_on_change() -> None:
 async def test_durable_interest_outlives_streams() -> None:
     reg = InterestRegistry()
     g = Interest("orders")
-    reg.add_durable(g)
+    reg.add_durable(g, Identity("0xalice"))
     reg.add(g)
     reg.remove(g)
     assert reg.topics() == {"orders"}
@@ -57,12 +57,16 @@ async def test_durable_interest_is_withdrawn_when_every_reader_lost_access() -> 
     assert reg.topics() == {"orders"}
 
 
-async def test_durable_group_loaded_at_start_counts_until_a_reader_is_known() -> None:
-    reg = InterestRegistry(may_read=lambda reader, topic: False)
-    reg.add_durable(Interest("orders"))  # from the store: reader not known yet
-    assert reg.topics() == {"orders"}
+async def test_group_loaded_at_start_attracts_nothing_until_a_granted_reader_subscribes() -> None:
+    allowed: set[str] = set()
+    reg = InterestRegistry(may_read=lambda reader, topic: reader.address in allowed)
+    reg.add_durable(Interest("orders"))  # from the store after a restart: no reader known
+    assert reg.topics() == frozenset()
     reg.add_durable(Interest("orders"), Identity("0xcarol"))  # a denied reader shows up
     assert reg.topics() == frozenset()
+    allowed.add("0xdave")
+    reg.add_durable(Interest("orders"), Identity("0xdave"))  # a granted one subscribes
+    assert reg.topics() == {"orders"}
 
 
 def test_readers_are_kept_by_address_not_per_stream() -> None:
