@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from ledger.devchain import DevChain
 from ledger.registry import RegistryClient
 from policy.audit import audit_path, read_entries
 from policy.identity import Challenge
 from policy.signin import ALL_TOPICS, sign_in
-from tests.support.chain_fixtures import DeployedRegistry
+from tests.support.chain_fixtures import DeployedRegistry, deploy
 from tests.support.gateway_process import GatewayProcess
 from tests.support.waiting import async_wait_for
 
@@ -162,3 +164,42 @@ async def test_sse_needs_a_grant_and_a_revoke_ends_it(
         assert error["status"] == 403 and "revoked" in error["error"]
         async with asyncio.timeout(20):
             assert await resp.content.read() in (b"", b"\n")  # and the stream ends
+
+
+@pytest.mark.slow
+async def test_a_stale_chain_view_is_503_with_retry_after(
+    chain_factory: Callable[[], DevChain], tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    chain = chain_factory()
+    deployed = deploy(chain)
+    owner = deployed.client(Account.from_key(chain.accounts[1].private_key))
+    topic = f"h-{uuid.uuid4().hex[:12]}"
+    owner.register(topic)  # the owner may publish to its own topic
+    gw = GatewayProcess(
+        tmp_path / "gw",
+        metrics=False,
+        extra_args=[
+            "--rpc", chain.url, "--registry", deployed.address,
+            "--chain-id", str(chain.chain_id), "--staleness", "2s",
+            "--http-listen", "127.0.0.1:0",
+        ],
+        ready_timeout=60,
+    )  # fmt: skip
+    try:
+        gw.start()
+        token = await sign_in_http(http, gw, owner.signer)
+        outcomes: list[int] = []
+
+        async def status_is(wanted: int) -> bool:
+            status, _, headers = await publish(http, gw, topic, len(outcomes), token)
+            outcomes.append(status)
+            if status == 503:
+                assert headers["Retry-After"] == "5"
+            return status == wanted
+
+        await async_wait_for(lambda: status_is(200), timeout=45, what="a first publish")
+        await asyncio.to_thread(chain.stop)
+        await async_wait_for(lambda: status_is(503), timeout=45, what="access to pause")
+        assert set(outcomes) <= {200, 503}  # never a 500 while the chain is gone
+    finally:
+        gw.stop()
