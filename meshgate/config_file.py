@@ -83,6 +83,32 @@ HTTP_KEYS = (
 )
 FLAG_TABLES = {"registry": REGISTRY_KEYS, "federation": FEDERATION_KEYS, "http": HTTP_KEYS}
 
+# The TOML type each scalar setting must have (a `float` setting takes integers too).
+Expected = tuple[str, tuple[type, ...]]
+_STR: Expected = ("a string", (str,))
+_INT: Expected = ("an integer", (int,))
+_NUM: Expected = ("a number", (int, float))
+_BOOL: Expected = ("true or false", (bool,))
+_FIELD_TYPES = {"str": _STR, "Path": _STR, "int": _INT, "int | None": _INT, "float": _NUM}
+TABLE_TYPES: dict[str, dict[str, Expected]] = {
+    "registry": {
+        "rpc": _STR,
+        "registry": _STR,
+        "chain_id": _INT,
+        "from_block": _INT,
+        "signin_domain": _STR,
+        "confirmations": _INT,
+        "staleness": ('a duration (e.g. "30s") or seconds', (str, int, float)),
+    },
+    "federation": {
+        "peer_listen": _STR,
+        "tls_dir": _STR,
+        "peer": ("an address or a list of addresses", (str, list)),
+        "peer_advertise": _STR,
+        "no_mesh": _BOOL,
+    },
+}
+
 
 @dataclass(frozen=True, kw_only=True)
 class ConfigFile:
@@ -114,6 +140,13 @@ def read_config_file(path: Path) -> ConfigFile:
             unknown = set(values) - set(allowed)
             if unknown:
                 raise SettingsError(f"{path}: [{table}] unknown keys {sorted(unknown)}")
+            for key, value in values.items():
+                expected = TABLE_TYPES.get(table, {}).get(key)
+                if expected is not None:
+                    _check_type(path, f"[{table}] {key}", value, expected)
+            peers = values.get("peer")
+            if isinstance(peers, list) and not all(isinstance(p, str) for p in peers):
+                raise SettingsError(f"{path}: [{table}] peer must list addresses as strings")
         tables[table] = values
     open_access = raw.pop("open", None)
     if open_access is not None and not isinstance(open_access, bool):
@@ -137,8 +170,11 @@ def _gateway_kwargs(raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
     unknown = set(raw) - known
     if unknown:
         raise SettingsError(f"{path}: unknown keys {sorted(unknown)}")
+    types = {f.name: str(f.type) for f in fields(GatewayConfig)}
     out: dict[str, Any] = {}
     for key, value in raw.items():
+        if key == "listen" or types.get(key) in _FIELD_TYPES:
+            _check_type(path, key, value, _FIELD_TYPES.get(types.get(key, "str"), _STR))
         if key == "listen":
             out["host"], out["port"] = parse_listen(str(value))
         elif key == "data_dir":
@@ -154,6 +190,12 @@ def _gateway_kwargs(raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _check_type(path: Path, key: str, value: Any, expected: Expected) -> None:
+    what, types = expected
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+        raise SettingsError(f"{path}: {key} must be {what}, not {value!r}")
 
 
 def _retention(raw: Any, where: str) -> Retention:

@@ -117,21 +117,11 @@ def test_config_files_resolve_or_raise_one_settings_error(config_path: Path, doc
     except SettingsError as exc:
         assert "\n" not in str(exc).strip() or "\n" in doc, str(exc)
         return
-    except TypeError as exc:  # known, pinned by the strict xfail below
-        if "expected str, bytes or os.PathLike object" not in str(exc):
-            raise
-        return
     assert isinstance(settings, GatewaySettings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="found by fuzzing: meshgate/config_file.py _gateway_kwargs does Path(value) for "
-    "data_dir without a type check, so `data_dir = false` (or any non-string) is a TypeError "
-    "traceback instead of a SettingsError",
-)
 def test_a_non_string_data_dir_is_a_settings_error(config_path: Path) -> None:
+    """Found by fuzzing: `data_dir = false` was a TypeError traceback, not one line."""
     config_path.write_text('data_dir = false\nregion = "eu"\nopen = true\n')
     with pytest.raises(SettingsError):
         resolve({}, {}, read_config_file(config_path))
