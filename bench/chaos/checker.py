@@ -15,6 +15,9 @@ Definitions (the report repeats them):
 - **Catch-up**: for each heal (a restarted gateway answering, a healed partition, a chain back),
   the time from the heal until every event acknowledged before it reached every witness; the
   run reports the largest. None when something acknowledged never arrived.
+- **Failures**: a promise broken that is not a count, e.g. publishes that do not recover once a
+  full disk has space again (issue 10 asks for recovery; the run then restarts the gateway, as
+  an operator would, to count LOST and DUP anyway).
 - **Resumed**: for each heal, the time from the heal to the first delivery at a witness after
   it (links redialed, consumers reconnected); the largest. Catch-up minus resumed is roughly
   the time the backlog took to drain.
@@ -40,10 +43,11 @@ class Verdict:
     catch_up_s: float | None
     resumed_s: float | None = None
     lost_sample: tuple[EventKey, ...] = ()
+    failures: tuple[str, ...] = ()  # e.g. publishes that never recovered after a full disk
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.dup == 0 and self.after_revoke == 0
+        return self.lost == 0 and self.dup == 0 and self.after_revoke == 0 and not self.failures
 
 
 def lost(acked: set[EventKey], received: set[EventKey]) -> set[EventKey]:
@@ -121,4 +125,5 @@ def judge(history: History) -> Verdict:
         catch_up_s=catch_up(history.acked, witnessed, witnesses, history.heals),
         resumed_s=resumed(witnessed, history.heals),
         lost_sample=tuple(sorted(missing)[:5]),
+        failures=tuple(history.failures),
     )

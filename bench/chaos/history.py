@@ -42,6 +42,7 @@ class History:
     unacked: int = 0  # events whose publish never got an answer within the retry bound
     notes: list[str] = field(default_factory=list)
     witnesses: list[str] = field(default_factory=list)  # consumers that must get every event
+    failures: list[str] = field(default_factory=list)  # a promise broken other than LOST/DUP
     seen: dict[str, set[EventKey]] = field(default_factory=dict)  # consumer -> keys delivered
 
     def ack(self, key: EventKey, at: float) -> None:

@@ -84,6 +84,8 @@ def render(
         for o in outcomes:
             if o.error:
                 lines.append(f"- A run did not finish: {o.error}")
+            if o.verdict is not None and o.verdict.failures:
+                lines.append(f"- FAILED: {'; '.join(o.verdict.failures)}.")
             if o.verdict is not None and o.verdict.lost_sample:
                 lines.append(f"- LOST sample: {', '.join(map(str, o.verdict.lost_sample))}")
         last = outcomes[-1]

@@ -199,5 +199,6 @@ def _one_line(exc: BaseException) -> str:
     """The innermost first error of a (nested) exception group, in one line."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    text = str(exc).splitlines()[0] if str(exc) else ""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"  # a log tail's last
     return f"{type(exc).__name__}: {text}"

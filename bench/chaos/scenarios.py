@@ -157,12 +157,28 @@ async def _full_disk(run: Run) -> None:
         run.mark("gateway exited on the full disk", f"rc={gw.proc and gw.proc.poll()}")
         await run.cluster.restart(region)
     run.heal()
-    acked = len(run.history.acked)
-    await run.wait_for(
-        lambda: len(run.history.acked) > acked, timeout=run.params.recovery_timeout,
-        what="a publish to be acknowledged after space returned",
-    )  # fmt: skip
+    if not await _publishes_again(run):
+        bound = run.params.recovery_timeout
+        run.history.failures.append(f"publishes did not recover within {bound:.0f}s of space")
+        run.mark("no recovery", f"{bound:.0f}s after space returned: restarting the gateway")
+        await asyncio.to_thread(gw.stop, 15.0)
+        await run.cluster.restart(region)
+        run.heal()
+        if not await _publishes_again(run):
+            raise TimeoutError("publishes did not recover even after a gateway restart")
     run.mark("publishing again", f"{1000 * (time.monotonic() - freed):.0f} ms after space returned")
+
+
+async def _publishes_again(run: Run) -> bool:
+    acked = len(run.history.acked)
+    try:
+        await run.wait_for(
+            lambda: len(run.history.acked) > acked, timeout=run.params.recovery_timeout,
+            what="a publish to be acknowledged after space returned",
+        )  # fmt: skip
+    except TimeoutError:
+        return False
+    return True
 
 
 SCENARIOS: tuple[Scenario, ...] = (

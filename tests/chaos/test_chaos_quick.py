@@ -65,4 +65,5 @@ async def test_scenario_loses_nothing_and_duplicates_nothing(
     assert v.lost == 0, f"LOST {v.lost} of {v.acknowledged}, e.g. {v.lost_sample}\n{timeline}"
     assert v.dup == 0, f"DUP {v.dup}\n{timeline}"
     assert v.after_revoke == 0, f"{v.after_revoke} deliveries after the revoke\n{timeline}"
+    assert not v.failures, f"{v.failures}\n{timeline}"
     assert v.catch_up_s is not None

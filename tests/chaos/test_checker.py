@@ -66,3 +66,10 @@ def test_resumed_is_the_first_delivery_after_each_heal() -> None:
     assert resumed(h.delivered, h.heals) == 5.0  # 1.0 -> 6.0 is the longer wait
     h.heals.append(9.0)
     assert resumed(h.delivered, h.heals) is None
+
+
+def test_a_recorded_failure_fails_the_verdict_with_nothing_lost() -> None:
+    h = history((A, 0, 2.0), (B, 1, 2.0))
+    h.failures.append("publishes did not recover")
+    v = judge(h)
+    assert v.lost == 0 and v.failures == ("publishes did not recover",) and not v.ok
