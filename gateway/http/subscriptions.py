@@ -94,6 +94,7 @@ def add_routes(app: web.Application, parts: HttpParts) -> None:
         access=parts.access,
         store=parts.store,
         region=parts.gateway.region,
+        on_delivered=lambda topic, n: parts.metrics.events_out.labels(topic).inc(n),
     )
     app[WEBHOOKS] = service
 

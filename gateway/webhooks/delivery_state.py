@@ -128,7 +128,10 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
+    """Done with these offsets: `delivered` (the sink took them) or dead-lettered."""
+
     offsets: tuple[int, ...]
+    delivered: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,11 +192,12 @@ class WebhookDelivery:
         self.last_error = f"attempt {self.attempt}: {what}"
         if outcome is Outcome.REJECTED:
             self._finish()
-            return [DeadLetter(batch, f"the sink rejected the event ({what})"), Ack(batch)]
+            reason = f"the sink rejected the event ({what})"
+            return [DeadLetter(batch, reason), Ack(batch, delivered=False)]
         if self.attempt >= self.policy.max_attempts:
             self._finish()
             reason = f"{self.policy.max_attempts} attempts failed, last {what}"
-            return [DeadLetter(batch, reason), Ack(batch)]
+            return [DeadLetter(batch, reason), Ack(batch, delivered=False)]
         if outcome is Outcome.THROTTLED and retry_after is not None:
             delay = min(max(0.0, retry_after), self.policy.max_retry_after)
         else:

@@ -101,8 +101,11 @@ class WebhookRunner:
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         allowed: handshake.Allowed | None = None,
+        on_delivered: Callable[[str, int], None] = lambda topic, n: None,
     ) -> None:
-        """`allowed`: the sink's handshake answer if it was just validated (at creation)."""
+        """`allowed`: the sink's handshake answer if it was just validated (at creation);
+        `on_delivered(topic, n)`: n events were accepted by the sink (metrics)."""
+        self._on_delivered = on_delivered
         self.sub = sub
         self._allowed = allowed
         self.hub = hub
@@ -236,9 +239,11 @@ class WebhookRunner:
                     actions += core.tick(self._clock())
                 case DeadLetter(_, reason):
                     await self._dead_letter(unit, reason)
-                case Ack(offsets):
+                case Ack(offsets, delivered):
                     await session.ack(offsets)
-                    self.delivered += len(offsets)
+                    if delivered:
+                        self.delivered += len(offsets)
+                        self._on_delivered(self.sub.topic, len(offsets))
                 case Unsubscribe(reason):
                     self.status = f"ended: {reason}"
                     log.warning("webhook %s ended: %s", self.sub.id, reason)

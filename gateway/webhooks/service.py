@@ -23,7 +23,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,9 @@ class WebhookService:
         origin: str | None = None,
         policy: RetryPolicy = DEFAULT_RETRY,
         post_timeout: float = DEFAULT_POST_TIMEOUT,
+        on_delivered: Callable[[str, int], None] = lambda topic, n: None,
     ) -> None:
+        self._on_delivered = on_delivered
         self.hub = hub
         self.access = access
         self.store = store
@@ -201,6 +203,7 @@ class WebhookService:
             post_timeout=self.post_timeout,
             on_gone=self._gone,
             allowed=allowed,
+            on_delivered=self._on_delivered,
         )
         task = self._tg.create_task(_guarded(runner), name=f"webhook {sub.id}")
         self._runners[sub.id] = (runner, task)

@@ -8,8 +8,10 @@ what the sink rejects, and end a subscription whose sink is gone.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,8 +21,9 @@ import aiohttp
 import pytest
 
 from eventmodel import sdk
+from gateway.http.binding import BATCH
 from meshgate.client import GatewayClient
-from tests.integration.gateway_helpers import event
+from tests.integration.gateway_helpers import event, metric, scrape
 from tests.integration.webhook_sink import Sink
 from tests.support.gateway_process import REPO, GatewayProcess
 from tests.support.waiting import async_wait_for, wait_for
@@ -278,3 +281,61 @@ async def test_the_guides_fifteen_line_sink_receives_events(
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_batch_mode_honours_the_allowed_rate_and_counts_deliveries(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    sink = await Sink(allowed_rate="120").start()  # 2 per second: posts >= 0.5 s apart
+    proc = GatewayProcess(tmp_path / "gw", extra_args=["--http-listen", "127.0.0.1:0"])
+    topic = topic_name()
+    try:
+        proc.start()
+        body = {
+            "sink": sink.url,
+            "config": {"topic": topic},
+            "protocolsettings": {"mode": "batch", "batchsize": 4},
+        }
+        status, created = await subscribe(http, proc, body)
+        assert status == 201, created
+        async with GatewayClient(proc.listen) as gw:
+            await gw.publish_batch(topic, [event(i) for i in range(10)])
+        await async_wait_for(_count(sink, 10), timeout=30, what="10 events in batches")
+        assert sink.accepted_ids() == [str(i) for i in range(10)]
+        assert all(p.headers["Content-Type"].startswith(BATCH) for p in sink.posts)
+        assert all(len(json.loads(p.body)) <= 4 for p in sink.posts)
+        gaps = [b.at - a.at for a, b in itertools.pairwise(sink.posts)]
+        assert gaps and min(gaps) >= 0.45, gaps  # WebHook-Allowed-Rate honoured
+        assert proc.metrics_url is not None
+        text = scrape(proc.metrics_url)
+        assert metric(text, "meshgate_events_out_total", topic=topic) == 10.0
+    finally:
+        proc.stop()
+        await sink.stop()
+
+
+async def test_gateway_stops_promptly_while_a_sink_hangs(
+    gateway: GatewayProcess, http: aiohttp.ClientSession
+) -> None:
+    sink = await Sink(hang=True).start()
+    topic = topic_name()
+    try:
+        status, created = await subscribe(
+            http, gateway, {"sink": sink.url, "config": {"topic": topic}}
+        )
+        assert status == 201, created
+        async with GatewayClient(gateway.listen) as gw:
+            await gw.publish_batch(topic, [event(0)])
+        await async_wait_for(_posted(sink), timeout=20, what="a POST in flight")
+        started = time.monotonic()
+        assert gateway.stop() == 0
+        assert time.monotonic() - started < 15  # the POST is cancelled, not waited out (30 s)
+    finally:
+        await sink.stop()
+
+
+def _posted(sink: Sink) -> Any:
+    async def check() -> bool:
+        return sink.in_flight > 0
+
+    return check

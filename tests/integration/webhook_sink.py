@@ -3,6 +3,8 @@ CloudEvents Webhook handshake and answers posts from a script."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +30,9 @@ class Sink:
 
     script: Callable[[int], tuple[int, dict[str, str]]] = lambda n: (200, {})
     allow_origin: str | None = "echo"
+    allowed_rate: str = "*"
+    hang: bool = False  # posts never get an answer
+    in_flight: int = 0
     handshakes: list[str] = field(default_factory=list)
     posts: list[Post] = field(default_factory=list)
     accepted: list[CloudEvent] = field(default_factory=list)
@@ -43,18 +48,24 @@ class Sink:
         allowed = origin if self.allow_origin == "echo" else self.allow_origin
         return web.Response(
             status=200,
-            headers={"WebHook-Allowed-Origin": allowed, "WebHook-Allowed-Rate": "*"},
+            headers={"WebHook-Allowed-Origin": allowed, "WebHook-Allowed-Rate": self.allowed_rate},
         )
 
     async def post(self, request: web.Request) -> web.Response:
         body = await request.read()
         if not self.handshakes:
             self.posts_before_handshake += 1
+        if self.hang:
+            self.in_flight += 1
+            await asyncio.Event().wait()
         status, headers = self.script(len(self.posts) + 1)
         self.posts.append(Post(time.monotonic(), status, dict(request.headers), body))
         if 200 <= status < 300:
             message = ce_http.HTTPMessage(dict(request.headers), body)
-            self.accepted.append(ce_http.from_http(message, JSONFormat()))
+            if request.content_type == "application/cloudevents-batch+json":
+                self.accepted += [JSONFormat().read(None, json.dumps(e)) for e in json.loads(body)]
+            else:
+                self.accepted.append(ce_http.from_http(message, JSONFormat()))
         return web.Response(status=status, headers=headers)
 
     async def start(self, path: str = "/hook") -> Sink:

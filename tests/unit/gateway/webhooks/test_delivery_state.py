@@ -56,7 +56,10 @@ def test_failures_back_off_exponentially_up_to_the_cap_then_dead_letter() -> Non
         assert d.tick(now) == [Post((7,), attempt)]
     assert waits == [1.0, 2.0, 4.0, 5.0, 5.0]
     actions = d.post_result(None, None, now)
-    assert actions == [DeadLetter((7,), "6 attempts failed, last no answer"), Ack((7,))]
+    assert actions == [
+        DeadLetter((7,), "6 attempts failed, last no answer"),
+        Ack((7,), delivered=False),
+    ]
     assert d.phase is Phase.IDLE
 
 
@@ -88,7 +91,7 @@ def test_rejected_content_dead_letters_at_once() -> None:
     d.batch_ready([5], now=0)
     assert d.post_result(415, None, now=0) == [
         DeadLetter((5,), "the sink rejected the event (HTTP 415)"),
-        Ack((5,)),
+        Ack((5,), delivered=False),
     ]
 
 
@@ -188,7 +191,7 @@ def test_every_batch_ends_once_in_order_within_bounds(
                 now = at
                 pending += d.tick(now)
             case DeadLetter(offsets, _):
-                assert pending == [Ack(offsets)]
+                assert pending == [Ack(offsets, delivered=False)]
             case Ack(offsets):
                 acked.append(offsets)
                 if queue and not pending:
