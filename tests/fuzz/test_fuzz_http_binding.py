@@ -125,11 +125,43 @@ def test_http_requests_parse_or_raise_a_documented_error(
         events = binding.parse(pairs, body)
     except (EventModelError, InvalidRequest, UnsupportedMediaType):
         return
+    valid = []
     for event in events:
         try:
             validate(event)
         except EventModelError:
             continue
-        json.loads(binding.to_json(event))
+        try:
+            json.loads(binding.to_json(event))
+        except RecursionError:  # known, pinned by the strict xfail below
+            continue
         binding.binary(event)
-    binding.to_batch(events)
+        valid.append(event)
+    binding.to_batch(valid)
+
+
+BINARY_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("ce-id", "1"),
+    ("ce-source", "/s"),
+    ("ce-specversion", "1.0"),
+    ("ce-type", "t"),
+]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="found by fuzzing: a binary-mode event whose application/json body nests 1000 "
+    "arrays deep is accepted (parse + validate keep the text), but rendering it "
+    "(binding.structured -> _data_field -> json.loads) raises RecursionError: the stored "
+    "event then breaks every SSE reader and webhook post of it",
+)
+def test_a_deeply_nested_json_body_is_refused_or_renders() -> None:
+    body = b"[" * 1000 + b"]" * 1000
+    try:
+        (event,) = binding.parse(BINARY_HEADERS, body)
+        validate(event)
+    except EventModelError:
+        return  # refusing it at the door is a fix too
+    json.loads(binding.to_json(event))
