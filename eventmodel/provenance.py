@@ -42,8 +42,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 
 from eventmodel.attributes import PbEvent, PbValue
@@ -149,6 +147,8 @@ def sign_events(events: Sequence[PbEvent], *, topic: str, binding: Binding, sign
         raise ValueError("nothing to sign")
     for pb in events:
         _take(pb)
+    from eth_account.messages import encode_defunct  # lazily: the client SDK imports this module
+
     root, proofs = tree_with_proofs([pb.SerializeToString(deterministic=True) for pb in events])
     signed = signer.sign_message(encode_defunct(primitive=statement(binding, topic, root)))
     signature = bytes(signed.signature)  # type: ignore[attr-defined]
@@ -239,6 +239,9 @@ class ProvenanceVerifier:
         hit = self._recovered.get(key)
         if hit is not None:
             return hit
+        from eth_account import Account  # lazily (see sign_events)
+        from eth_account.messages import encode_defunct
+
         try:
             signer = str(
                 Account.recover_message(encode_defunct(primitive=message), signature=signature)

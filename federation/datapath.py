@@ -5,6 +5,12 @@ and stored atomically (the link acks only after `store_batch` returned: persist 
 peer's cursor only moves forward (a replaced duplicate link may lag behind the live one); a
 relayed event stored only to be forwarded is deleted once every next hop acked it, after the
 cursor that covers it was saved (federation/transit.py decides which).
+
+Admission (a host log that is also an `EventAdmission`, e.g. a registry gateway's publisher
+check): runs after the origin signatures verified, before anything is stored. A refused
+event is counted by reason, never stored (so never delivered or forwarded), and the batch
+is acked with it dropped: one bad event never wedges a peer's cursor. AdmissionPaused
+refuses the batch whole, unacknowledged (the peer resends it once the host can decide).
 """
 
 from __future__ import annotations
@@ -17,7 +23,13 @@ from federation.config import PeerConfig
 from federation.errors import OriginNotYetKnown
 from federation.messages import EventBatch, ReplicatedEvent
 from federation.metrics import FederationMetrics
-from federation.ports import CursorStore, LogRecord, ReplicationLog
+from federation.ports import (
+    CursorStore,
+    EventAdmission,
+    InboundEvent,
+    LogRecord,
+    ReplicationLog,
+)
 from federation.replication import inbound_events, outbound_events
 from federation.routing import RoutingTable
 from federation.signing import SignatureVerifier
@@ -47,6 +59,7 @@ class DataPath:
         self._seed = signing_seed
         self.keys = keys  # region -> verify key; the node adds members as it learns them
         self._verifier = SignatureVerifier()
+        self._admission = log_port if isinstance(log_port, EventAdmission) else None
         self._saved_cursors: dict[str, int] = {}
         self.transit = Transit(config.region)
 
@@ -76,11 +89,27 @@ class DataPath:
                 peer,
                 r.reason,
             )
+        if accepted and self._admission is not None:
+            accepted = await self._admit(peer, accepted)
         if accepted:
             new = await self.log.append_replicated(accepted)
             fresh = sum(1 for n in new if n)
             self._metrics.stored.labels(peer).inc(fresh)
             self._metrics.duplicates.labels(peer).inc(len(new) - fresh)
+
+    async def _admit(self, peer: str, events: list[InboundEvent]) -> list[InboundEvent]:
+        assert self._admission is not None
+        reasons = await self._admission.admit(events)
+        kept = []
+        for ev, reason in zip(events, reasons, strict=True):
+            if reason is None:
+                kept.append(ev)
+                continue
+            self._metrics.rejected.labels(reason).inc()
+            log.warning(
+                "refused event of %s on %r from %s: %s", ev.origin_region, ev.topic, peer, reason
+            )
+        return kept
 
     async def read_log(self, seq: int) -> Sequence[LogRecord]:
         return await self.log.read_since(seq, self._config.batch_size)

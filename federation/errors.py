@@ -4,6 +4,7 @@ FederationError                 base: the CLI prints it as one line
 ├── CertificateError            a certificate or key is missing, malformed or not from our CA
 ├── SignatureError              an event's origin signature or inclusion proof does not verify
 ├── OriginNotYetKnown           a batch carries an origin we have not learnt (refused, resent)
+├── AdmissionPaused             the host cannot judge a batch's publishers now (refused, resent)
 ├── LocalProtocolError          we broke the link protocol (LinkProtocol; a bug on our side)
 ├── PeerProtocolError           the peer broke the link protocol or sent bytes that do not decode
 │                               (LinkProtocol turns it into CloseLink(PROTOCOL_VIOLATION))
@@ -38,6 +39,12 @@ class OriginNotYetKnown(FederationError):
     whole, unacknowledged, so the peer resends it after the link is re-established, by which
     time the Hello's member list names the origin. Dropping it would lose events.
     """
+
+
+class AdmissionPaused(FederationError):
+    """The host cannot decide now whether a batch's publishers may publish (its view of the
+    registry is stale): the batch is refused whole, unacknowledged, and resent later, like
+    OriginNotYetKnown. Raised by the host's EventAdmission (gateway/publishers.py)."""
 
 
 class LocalProtocolError(FederationError):

@@ -7,6 +7,10 @@ Contract (the same contract tests run against every implementation):
   deduplicates by (topic, CloudEvent source, id): it reports per event whether it was new.
 - `discard(seqs)` deletes records (transit events every next hop acknowledged).
 - CursorStore persists, per peer region, the highest seq of our log that the peer holds durably.
+- EventAdmission: a ReplicationLog that also has `admit` judges verified inbound events before
+  they are stored: a reason per refused event (counted in
+  meshgate_federation_rejected_events_total{reason}, never stored, acked with the batch so
+  the link moves on), or AdmissionPaused for the whole batch.
 - InterestSource says what this region's local (authorized) subscribers want, and wakes the
   node when that changes (`wait_changed`), so interest is re-advertised without polling.
 """
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from federation.messages import TopicInterest
 
@@ -57,6 +61,14 @@ class ReplicationLog(Protocol):
 
     async def wait_beyond(self, seq: int, timeout: float) -> bool:
         """Return True as soon as `last_seq() > seq`, False after `timeout` seconds."""
+        ...
+
+
+@runtime_checkable
+class EventAdmission(Protocol):
+    async def admit(self, events: Sequence[InboundEvent]) -> Sequence[str | None]:
+        """Per event, None to store it or the reason it is refused (e.g. `not_publisher`).
+        Raises AdmissionPaused (a FederationError) to refuse the whole batch unacknowledged."""
         ...
 
 

@@ -42,6 +42,7 @@ from gateway.http.server import HttpServer
 from gateway.hub import SubscriptionHub
 from gateway.interest import InterestRegistry
 from gateway.metrics import REFRESH, GatewayMetrics
+from gateway.publishers import PublisherRights
 from gateway.service import GatewayService, PeerView
 from gateway.service import add_to_server as add_gateway_service
 from gateway.sqlite_store import SqliteEventStore
@@ -82,6 +83,7 @@ class Gateway:
         metrics: GatewayMetrics | None = None,
         http: HttpConfig | None = None,
         http_routes: Sequence[RouteAdder] = (),
+        publishers: PublisherRights | None = None,
     ) -> None:
         self.config = config
         self.access: AccessControl = access if access is not None else OpenAccess()
@@ -107,6 +109,7 @@ class Gateway:
         self._http_routes = tuple(http_routes)
         self.http: HttpServer | None = None
         self._peers = peers
+        self.publishers = publishers  # None: an open gateway accepts unsigned events
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.metrics_port: int | None = None
@@ -150,7 +153,13 @@ class Gateway:
             ]
         )
         self.service = GatewayService(
-            self.config, self.store, self.hub, self.access, self.metrics, self._peers
+            self.config,
+            self.store,
+            self.hub,
+            self.access,
+            self.metrics,
+            self._peers,
+            publishers=self.publishers,
         )
         add_gateway_service(self.service, server)  # malformed requests: INVALID_ARGUMENT
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

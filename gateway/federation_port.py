@@ -9,6 +9,9 @@ wake-ups. Mapping rules:
   same bytes federation signs); attributes are the filterable strings of eventmodel/attributes.py.
 - The origin region of a relayed event arrives as `InboundEvent.origin_region` and is stored in
   `origin_region`; the replication blob is kept opaque (never parsed here).
+- `GatewayReplicationLog.admit` (federation's EventAdmission): with `PublisherRights` (a
+  registry gateway) every replicated event must be signed by an allowed publisher of its topic
+  in this gateway's view (gateway/publishers.py); an open gateway admits everything.
 - Cursors are stored under `peer:<region>`.
 - Interest filters are eventmodel filters on both sides, passed as they are;
   `GatewayInterest.wait_changed` is `InterestRegistry.wait_changed` (no polling).
@@ -26,14 +29,16 @@ from eventmodel import attributes
 from federation import messages as fm
 from federation.ports import CursorStore, InboundEvent, InterestSource, LogRecord, ReplicationLog
 from gateway.interest import InterestRegistry
+from gateway.publishers import PublisherRights
 from gateway.service import PeerView
 from gateway.store import EventStore, NewEvent, ReplicatedItem
 from proto import gateway_pb2
 
 
 class GatewayReplicationLog:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, publishers: PublisherRights | None = None) -> None:
         self._store = store
+        self._publishers = publishers
         self._appended = asyncio.Event()
         self._remove = store.on_append(lambda topics, last: self._appended.set())
 
@@ -60,6 +65,11 @@ class GatewayReplicationLog:
             new = NewEvent(pb.source, pb.id, pb.type, ev.event)
             entries.append((ev.topic, ReplicatedItem(new, ev.origin_region, ev.replication)))
         return await self._store.append_replicated_batch(entries)
+
+    async def admit(self, inbound: Sequence[InboundEvent]) -> Sequence[str | None]:
+        if self._publishers is None:
+            return [None] * len(inbound)
+        return await self._publishers.admit(inbound)
 
     async def discard(self, seqs: Sequence[int]) -> None:
         await self._store.delete_events(seqs)
@@ -152,7 +162,8 @@ def peer_view(peers: Callable[[], Sequence[PeerRow]]) -> Callable[[], PeerView]:
 
 
 def federation_ports(
-    store: EventStore, interest: InterestRegistry
+    store: EventStore, interest: InterestRegistry, publishers: PublisherRights | None = None
 ) -> tuple[ReplicationLog, CursorStore, InterestSource]:
     """The three ports a FederationNode needs, over this gateway's store and interest."""
-    return GatewayReplicationLog(store), GatewayCursors(store), GatewayInterest(interest)
+    log_port = GatewayReplicationLog(store, publishers)
+    return log_port, GatewayCursors(store), GatewayInterest(interest)

@@ -28,6 +28,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import InvalidRequest, TopicNotFound
 from gateway.hub import SubscriptionHub
 from gateway.metrics import GatewayMetrics
+from gateway.publishers import PublisherRights
 from gateway.session import SubscriptionSession
 from gateway.status import streaming, unary
 from gateway.store import EventStore, NewEvent, TopicStats
@@ -58,8 +59,10 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         access: AccessControl,
         metrics: GatewayMetrics,
         peers: Callable[[], PeerView] = PeerView,
+        publishers: PublisherRights | None = None,
     ) -> None:
         self.config = config
+        self.publishers = publishers  # registry gateways: events must be publisher-signed
         self.store = store
         self.hub = hub
         self.access = access
@@ -86,6 +89,9 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         staged = []
         for pb in request.batch.events:
             events.validate(pb, self.config.max_event_bytes)
+        if self.publishers is not None:  # before anything is stored (gateway/publishers.py)
+            await self.publishers.check_publish(topic, request.batch.events)
+        for pb in request.batch.events:
             staged.append(
                 NewEvent(pb.source, pb.id, pb.type, pb.SerializeToString(deterministic=True))
             )
@@ -255,6 +261,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
             domain=challenge.domain,
             uri=challenge.uri,
             chain_id=challenge.chain_id,
+            registry=self.publishers.binding.registry_hex if self.publishers else "",
         )
         out.expires_at.FromDatetime(challenge.expires_at)
         return out

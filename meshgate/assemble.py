@@ -22,6 +22,7 @@ import contextlib
 import signal
 from collections.abc import Callable
 
+from eventmodel.provenance import Binding
 from federation.certs import load_identity
 from federation.metrics import FederationMetrics
 from federation.node import FederationNode
@@ -31,6 +32,7 @@ from gateway.federation_port import federation_ports, peer_view
 from gateway.http import subscriptions as http_subscriptions
 from gateway.interest import InterestRegistry
 from gateway.metrics import GatewayMetrics
+from gateway.publishers import PublisherRights
 from gateway.service import PeerView
 from gateway.sqlite_store import SqliteEventStore
 from gateway.store import EventStore
@@ -52,13 +54,22 @@ class ClosedAfterStore:
         return None
 
 
+def publisher_rights(registry: RegistryService) -> PublisherRights:
+    """What every door that stores an event checks on a registry gateway (issue 11)."""
+    policy = registry.access.policy
+    address = registry.settings.ledger.registry or ""
+    binding = Binding.of(policy.config.signin.chain_id, address)
+    return PublisherRights(binding=binding, policy=policy, catch_up=registry.access.catch_up)
+
+
 def build_federation(
     settings: FederationSettings,
     store: EventStore,
     interest: InterestRegistry,
     metrics: GatewayMetrics,
+    publishers: PublisherRights | None = None,
 ) -> FederationNode:
-    log_port, cursors, interest_port = federation_ports(store, interest)
+    log_port, cursors, interest_port = federation_ports(store, interest, publishers)
     return FederationNode(
         config=settings.peer,
         identity=load_identity(settings.tls_dir),
@@ -79,10 +90,12 @@ async def serve_process(
     async with contextlib.AsyncExitStack() as stack:
         access: AccessControl
         services: list[Service] = []
+        publishers: PublisherRights | None = None
         if settings.registry is not None:
             registry = await RegistryService.open(settings.registry, config.data_dir)
             stack.push_async_callback(registry.aclose)
             access = registry.access
+            publishers = publisher_rights(registry)
             services.append(ClosedAfterStore(registry))
         else:
             access = OpenAccess()
@@ -91,7 +104,7 @@ async def serve_process(
         interest = InterestRegistry(may_read=access.may_read)
         peers: Callable[[], PeerView] = PeerView
         if settings.federation is not None:
-            node = build_federation(settings.federation, store, interest, metrics)
+            node = build_federation(settings.federation, store, interest, metrics, publishers)
             services.append(node)  # FederationNode.run() / aclose(): a gateway service
             peers = peer_view(node.peers)
         gateway = Gateway(
@@ -104,6 +117,7 @@ async def serve_process(
             peers=peers,
             http=settings.http,
             http_routes=[http_subscriptions.add_routes],
+            publishers=publishers,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

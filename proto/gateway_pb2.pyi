@@ -98,11 +98,16 @@ class GetNonceResponse(_message.Message):
     URI_FIELD_NUMBER: _builtins.int
     CHAIN_ID_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    REGISTRY_FIELD_NUMBER: _builtins.int
     nonce: _builtins.str
     domain: _builtins.str
     """what the message must name"""
     uri: _builtins.str
     chain_id: _builtins.int
+    registry: _builtins.str
+    """The registry (0x address) whose publishers this gateway admits; empty on an open gateway.
+    Clients sign what they publish for it (chain_id, registry, topic; eventmodel/provenance.py).
+    """
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp:
         """the nonce is single use and short lived"""
@@ -115,10 +120,11 @@ class GetNonceResponse(_message.Message):
         uri: _builtins.str = ...,
         chain_id: _builtins.int = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
+        registry: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "domain", b"domain", "expires_at", b"expires_at", "nonce", b"nonce", "uri", b"uri"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "domain", b"domain", "expires_at", b"expires_at", "nonce", b"nonce", "registry", b"registry", "uri", b"uri"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -20,7 +20,14 @@ validated at the door) never raises out of the iterator: the subscription acknow
 a durable group is never wedged on it), skips it, and reports it as an `Undecodable` (offset,
 one-line reason, the raw protobuf bytes) to `on_undecodable=` (default: one WARNING log line).
 
-Imports: only `eventmodel`, `proto` and, when signing in, `policy` (the sign-in library).
+Publisher provenance (issue 11): with a `signer` on a registry gateway every publish call is
+signed (one signature per call, for the chain id and registry GetNonce names). Subscriptions
+verify by default (`verify=True`; rules in meshgate/client/provenance.py, `chain=` adds the
+on-chain right): an event that fails is acked, skipped and reported to `on_undecodable=` like
+an undecodable one; `Received.publisher` names the verified signer.
+
+Imports: only `eventmodel`, `proto`, when signing in `policy` (the sign-in library), and
+with a `chain` `ledger` (meshgate/client/provenance.py).
 
 Sign-in: pass `signer=` (an eth-account LocalAccount) and the client signs in with
 Sign-In with Ethereum (GetNonce + SignIn) before its first call, then sends the session
@@ -28,236 +35,36 @@ token, signing in again shortly before the session expires. The proof's scope (E
 resources) is explicit: it lists `signin_topics` plus every topic this client has published
 to or subscribed to; a call on a topic outside the current session signs in again with the
 topic added. `signin_topics=[ALL_TOPICS]` (`policy.signin.ALL_TOPICS`, "*") asks for a
-session valid on every topic.
+session valid on every topic. The sign-in also names the gateway's region (learnt once from
+ListPeers) as `meshgate://region/<r>`: it is then the reader's interest proof, which the
+gateway forwards so other regions route the topic here only for a reader they see granted;
+signing in again renews it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import grpc
 from cloudevents.core.v1.event import CloudEvent
 
-from eventmodel import filter_codec, sdk
-from eventmodel.errors import UndecodableEvent
+from eventmodel import filter_codec, provenance, sdk
 from eventmodel.filters import Filter
 from meshgate.client.positions import StartSpec, start_position
+from meshgate.client.provenance import Chain, EventCheck
+from meshgate.client.results import PublishResult, Undecodable, log_undecodable
+from meshgate.client.subscription import Credentials, Subscription, credentials_pb
 from proto import cloudevents_pb2, gateway_pb2, gateway_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-ACK_BATCH = 128
 SESSION_RENEW_MARGIN = 30.0  # s before a session's expiry, sign in again
-
-
-@dataclass(frozen=True, slots=True)
-class PublishResult:
-    offset: int
-    duplicate: bool
-
-
-class Received(NamedTuple):
-    offset: int
-    event: CloudEvent
-
-
-@dataclass(frozen=True, slots=True)
-class Undecodable:
-    """A delivered event no CloudEvent could be made of; it was acked and skipped."""
-
-    offset: int
-    reason: str
-    raw: bytes
-
-
-def log_undecodable(bad: Undecodable) -> None:
-    log.warning("skipped undecodable event at offset %d: %s", bad.offset, bad.reason)
-
-
-class CredentialsLike(Protocol):
-    """What a caller may pass as `credentials=` (e.g. gateway.access.Credentials)."""
-
-    @property
-    def message(self) -> str | None: ...
-    @property
-    def signature(self) -> bytes | None: ...
-    @property
-    def session_token(self) -> str | None: ...
-
-
-Credentials = gateway_pb2.Credentials | CredentialsLike
-
-
-def _credentials_pb(creds: Credentials | None) -> gateway_pb2.Credentials | None:
-    if creds is None or isinstance(creds, gateway_pb2.Credentials):
-        return creds
-    if creds.session_token is not None:
-        return gateway_pb2.Credentials(session_token=creds.session_token)
-    return gateway_pb2.Credentials(
-        proof=gateway_pb2.SignInProof(message=creds.message or "", signature=creds.signature or b"")
-    )
-
-
-class Subscription:
-    """One Subscribe stream. Async iterator of `Received`; async context manager."""
-
-    def __init__(
-        self,
-        stub: gateway_pb2_grpc.GatewayStub,
-        open_pb: gateway_pb2.SubscriptionOpen,
-        *,
-        auto_ack: bool,
-        credentials: Callable[[], Awaitable[Credentials | None]] | None = None,
-        on_undecodable: Callable[[Undecodable], None] = log_undecodable,
-    ) -> None:
-        self._stub = stub
-        self._on_undecodable = on_undecodable
-        self._open = open_pb
-        self._credentials = credentials
-        self._window = max(1, open_pb.credits)
-        self._auto_ack = auto_ack
-        self._requests: asyncio.Queue[gateway_pb2.SubscribeRequest | None] = asyncio.Queue()
-        self._call: grpc.aio.StreamStreamCall | None = None
-        self._buffer: collections.deque[gateway_pb2.Delivery] = collections.deque()
-        self._acks: list[int] = []
-        self._consumed = 0
-        self._last: int | None = None
-        self._closed = False
-        self.subscribed: gateway_pb2.Subscribed | None = None
-        self.last_attempt = 0
-
-    async def _request_stream(self) -> AsyncIterator[gateway_pb2.SubscribeRequest]:
-        while True:
-            req = await self._requests.get()
-            if req is None:
-                return
-            yield req
-
-    async def start(self) -> gateway_pb2.Subscribed:
-        """Open the stream and wait for the server's Subscribed answer."""
-        if self.subscribed is not None:
-            return self.subscribed
-        if self._credentials is not None:
-            creds = _credentials_pb(await self._credentials())
-            if creds is not None:
-                self._open.credentials.CopyFrom(creds)
-        self._call = self._stub.Subscribe(self._request_stream())
-        self._requests.put_nowait(gateway_pb2.SubscribeRequest(open=self._open))
-        first = await self._call.read()
-        if first is grpc.aio.EOF or first.WhichOneof("kind") != "subscribed":
-            await self._call.wait_for_connection()
-            raise ConnectionError("subscribe stream ended before it was confirmed")
-        self.subscribed = first.subscribed
-        return first.subscribed
-
-    async def __aenter__(self) -> Subscription:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def _next_delivery(self) -> gateway_pb2.Delivery | None:
-        """The next delivery as received (None at the end of the stream).
-
-        Acks the previous one (auto_ack), flushes acks before waiting on the network or once
-        ACK_BATCH are pending, and returns credit once half the window was consumed."""
-        await self.start()
-        assert self._call is not None
-        if self._auto_ack and self._last is not None:
-            self._acks.append(self._last)
-            self._last = None
-        while not self._buffer:
-            self._flush_acks()
-            resp = await self._call.read()
-            if resp is grpc.aio.EOF:
-                return None
-            if resp.WhichOneof("kind") == "batch":
-                self._buffer.extend(resp.batch.deliveries)
-        if len(self._acks) >= ACK_BATCH:
-            self._flush_acks()
-        delivery = self._buffer.popleft()
-        self._consumed += 1
-        if self._consumed >= max(1, self._window // 2):
-            self._requests.put_nowait(
-                gateway_pb2.SubscribeRequest(credit=gateway_pb2.Credit(credits=self._consumed))
-            )
-            self._consumed = 0
-        self.last_attempt = delivery.attempt
-        return delivery
-
-    async def deliveries(self) -> AsyncIterator[gateway_pb2.Delivery]:
-        """The deliveries as the wire carries them, without making CloudEvents of them.
-
-        For callers that need only the protobuf (a relay, the bench: decoding costs tens of
-        microseconds an event). Credits and acks work as when iterating the subscription
-        (auto_ack acks each delivery when the next is asked for); nothing is validated."""
-        while (delivery := await self._next_delivery()) is not None:
-            self._last = delivery.offset
-            yield delivery
-
-    async def __anext__(self) -> Received:
-        while True:
-            delivery = await self._next_delivery()
-            if delivery is None:
-                raise StopAsyncIteration
-            try:
-                event = sdk.from_pb(delivery.event)
-            except UndecodableEvent as exc:
-                self._acks.append(delivery.offset)  # nobody can ever read it: never wedge
-                raw = delivery.event.SerializeToString()
-                self._on_undecodable(Undecodable(delivery.offset, str(exc), raw))
-                continue
-            self._last = delivery.offset
-            return Received(delivery.offset, event)
-
-    async def ack(self, *offsets: int) -> None:
-        """Acknowledge explicitly (auto_ack=False); sent with the next network wait."""
-        self._acks.extend(offsets)
-        self._flush_acks()
-
-    def _flush_acks(self) -> None:
-        if self._acks:
-            self._requests.put_nowait(
-                gateway_pb2.SubscribeRequest(ack=gateway_pb2.Ack(offsets=self._acks))
-            )
-            self._acks = []
-
-    async def aclose(self) -> None:
-        """Ack what was consumed (auto_ack), half-close, and wait for the server to finish."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._auto_ack and self._last is not None:
-            self._acks.append(self._last)
-            self._last = None
-        self._flush_acks()
-        self._requests.put_nowait(None)
-        call = self._call
-        if call is None or call.done():
-            return  # never opened, or already finished / cancelled by a cancelled reader
-        try:
-            async with asyncio.timeout(10):
-                while await call.read() is not grpc.aio.EOF:
-                    pass  # drain deliveries the server sent before it saw our close
-        except (TimeoutError, grpc.aio.AioRpcError):
-            call.cancel()
 
 
 class GatewayClient:
@@ -271,13 +78,20 @@ class GatewayClient:
         timeout: float = 30.0,
         signer: Any | None = None,
         signin_topics: Sequence[str] = (),
+        chain: Chain | None = None,
+        publisher: Any | None = None,
     ) -> None:
         self.target = target
+        self.chain = chain
+        self.publisher = publisher  # signs published events (default: signer)
+        self.binding: provenance.Binding | None = None  # what we sign for (from GetNonce)
+        self._check = EventCheck(chain)  # shared by this client's subscriptions (caches)
         self.credentials = credentials
         self.timeout = timeout
         self.signer = signer
         self.signin_topics = tuple(signin_topics)
         self.session_expires_at: float | None = None
+        self.region: str | None = None  # the gateway's region, learnt at the first sign-in
         self._scope: set[str] = set(signin_topics)  # what the next sign-in lists
         self._session_scope: frozenset[str] = frozenset()  # what the current session lists
         self._channel = grpc.aio.insecure_channel(
@@ -318,8 +132,14 @@ class GatewayClient:
             nonce.chain_id,
             nonce.expires_at.seconds + nonce.expires_at.nanos / 1e9,
         )
+        if nonce.registry:
+            self.binding = provenance.Binding.of(nonce.chain_id, nonce.registry)
         scope = frozenset(self._scope)
-        proof = sign_in(self.signer, challenge, scope, time.time())
+        if self.region is None:  # the sign-in names it: the gateway forwards it as our
+            peers = await self.stub.ListPeers(gateway_pb2.ListPeersRequest(), timeout=self.timeout)
+            self.region = peers.region  # interest proof to other regions (issue 11)
+        regions = [self.region] if self.region else []
+        proof = sign_in(self.signer, challenge, scope, time.time(), regions=regions)
         request = gateway_pb2.SignInRequest(
             proof=gateway_pb2.SignInProof(message=proof.message, signature=proof.signature)
         )
@@ -348,6 +168,21 @@ class GatewayClient:
             return await self.sign_in()  # this call's own token, even if another signs in too
         return self.credentials
 
+    async def _binding(self) -> provenance.Binding | None:
+        """What to sign for: set at sign-in, else asked once (None: an open gateway)."""
+        if self.binding is None and self.signer is None:
+            try:
+                nonce = await self.stub.GetNonce(
+                    gateway_pb2.GetNonceRequest(), timeout=self.timeout
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:  # open: nothing to sign
+                    raise
+                return None
+            if nonce.registry:
+                self.binding = provenance.Binding.of(nonce.chain_id, nonce.registry)
+        return self.binding
+
     async def wait_ready(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             await self._channel.channel_ready()
@@ -365,9 +200,15 @@ class GatewayClient:
         request = gateway_pb2.PublishRequest(
             topic=topic, batch=cloudevents_pb2.CloudEventBatch(events=pbs)
         )
-        creds = _credentials_pb(await self._current_credentials(topic))
+        creds = credentials_pb(await self._current_credentials(topic))
         if creds is not None:
             request.credentials.CopyFrom(creds)
+        key = self.publisher or self.signer
+        if key is not None and pbs and await self._binding() is not None:
+            assert self.binding is not None
+            provenance.sign_events(
+                request.batch.events, topic=topic, binding=self.binding, signer=key
+            )
         response = await self.stub.Publish(request, timeout=self.timeout)
         return [PublishResult(r.offset, r.duplicate) for r in response.results]
 
@@ -381,8 +222,12 @@ class GatewayClient:
         credits: int = 256,
         auto_ack: bool = True,
         on_undecodable: Callable[[Undecodable], None] = log_undecodable,
+        verify: bool = True,
     ) -> Subscription:
         """A Subscription (iterate it, or `async with` it to open the stream eagerly).
+
+        `verify`: check publisher signatures (and, with the client's `chain`, rights): see the
+        module docstring; failures go to `on_undecodable`.
 
         `start`: see meshgate/client/positions.py (ValueError for an unknown form)."""
         open_pb = gateway_pb2.SubscriptionOpen(
@@ -398,6 +243,7 @@ class GatewayClient:
             auto_ack=auto_ack,
             credentials=functools.partial(self._current_credentials, topic),
             on_undecodable=on_undecodable,
+            check=self._check if verify else None,
         )
 
     async def topics(self) -> list[gateway_pb2.TopicInfo]:

@@ -5,6 +5,12 @@ canonical attribute strings) and acks each event once printed. An event that can
 decoded is reported in one line on stderr, acknowledged (a durable group is never wedged on
 it) and skipped; it does not count towards --count.
 
+Publisher provenance (issue 11): `publish --key-file` signs what it publishes. `subscribe`
+verifies each signed event's publisher signature (a failure is reported like an undecodable
+event and skipped); with `--rpc` and `--registry` (or MESHGATE_RPC / MESHGATE_REGISTRY) it also
+checks on chain that the signer may publish to the topic and refuses unsigned events; without
+them only the signature is checked. `--no-verify` turns the checks off.
+
 `subscribe --sink URL --http GATEWAY_HTTP_URL` creates a webhook subscription instead (the
 Subscriptions API, meshgate/commands/subscriptions.py) and prints it.
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -28,6 +35,7 @@ from cloudevents.core.v1.event import CloudEvent
 from eventmodel import filters, json_form
 from meshgate.client import GatewayClient, Undecodable
 from meshgate.client.positions import start_position
+from meshgate.client.provenance import Chain
 from meshgate.errors import CliError
 from policy.signin import load_key_file
 
@@ -35,12 +43,23 @@ STDIN_BATCH = 500
 KEY_FILE_HELP = "sign in with this key (keystore JSON, password from env MESHGATE_KEY_PASSWORD)"
 
 
-def _client(args: argparse.Namespace, topic: str) -> GatewayClient:
+def _client(args: argparse.Namespace, topic: str, chain: Chain | None = None) -> GatewayClient:
     """A client that signs in (for `topic` only) when --key-file is given."""
     if args.key_file is None:
-        return GatewayClient(args.gateway)
+        return GatewayClient(args.gateway, chain=chain)
     signer = load_key_file(args.key_file)
-    return GatewayClient(args.gateway, signer=signer, signin_topics=[topic])
+    return GatewayClient(args.gateway, signer=signer, signin_topics=[topic], chain=chain)
+
+
+def _chain(args: argparse.Namespace) -> Chain | None:
+    """Where subscribe checks publishers' rights: --rpc/--registry or MESHGATE_RPC/_REGISTRY."""
+    rpc = args.rpc or os.environ.get("MESHGATE_RPC") or None
+    registry = args.registry or os.environ.get("MESHGATE_REGISTRY") or None
+    if args.no_verify or (rpc is None and registry is None):
+        return None
+    if rpc is None or registry is None:
+        raise CliError("checking publishers on chain needs both --rpc and --registry")
+    return Chain(rpc_url=rpc, registry=registry)
 
 
 def register(subparsers: Any) -> None:
@@ -72,6 +91,14 @@ def register(subparsers: Any) -> None:
         help="exact:|prefix:|suffix:ATTR=VALUE or a Subscriptions API JSON filter (repeatable)",
     )
     sub.add_argument("--credits", type=int, default=256, help="flow-control window")
+    sub.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not check publisher signatures (checked by default: signature only, "
+        "or also the signer's right on chain with --rpc/--registry)",
+    )
+    sub.add_argument("--rpc", help="chain RPC URL for publisher checks (env MESHGATE_RPC)")
+    sub.add_argument("--registry", help="registry address for them (env MESHGATE_REGISTRY)")
     sub.add_argument("--sink", help="create a webhook subscription POSTing to this URL instead")
     sub.add_argument("--http", help="with --sink: the gateway's HTTP URL (Subscriptions API)")
     sub.add_argument("--mode", default="binary", choices=("binary", "structured", "batch"))
@@ -182,7 +209,7 @@ async def _subscribe_async(args: argparse.Namespace) -> int:
     seen = 0
     credits = args.credits if args.count is None else min(args.credits, args.count)
     async with (
-        _client(args, args.topic) as client,
+        _client(args, args.topic, _chain(args)) as client,
         client.subscribe(
             args.topic,
             group=args.group,
@@ -190,6 +217,7 @@ async def _subscribe_async(args: argparse.Namespace) -> int:
             filters=flts,
             credits=max(1, credits),
             on_undecodable=report_undecodable,
+            verify=not args.no_verify,
         ) as sub,
     ):
         async for _offset, event in sub:

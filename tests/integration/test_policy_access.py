@@ -22,6 +22,7 @@ from cloudevents.core.v1.event import CloudEvent
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from eventmodel import provenance
 from eventmodel import sdk as events
 from ledger.devchain import DevChain
 from ledger.keys import write_keystore
@@ -313,6 +314,11 @@ async def test_sign_in_scope_is_explicit_and_the_client_fills_it(
             credentials=gateway_pb2.Credentials(session_token=signed.session_token),
         )
         request.batch.events.append(events.to_pb(event(9)))
+        nonce = await stub.GetNonce(gateway_pb2.GetNonceRequest(), timeout=20)
+        binding = provenance.Binding.of(nonce.chain_id, nonce.registry)  # issue 11: signed
+        provenance.sign_events(
+            request.batch.events, topic=topic, binding=binding, signer=owner.signer
+        )
         await stub.Publish(request, timeout=20)
 
     with pytest.raises(grpc.aio.AioRpcError) as info:

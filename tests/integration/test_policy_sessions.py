@@ -83,7 +83,10 @@ async def test_an_open_stream_ends_when_its_session_expires(
     async with GatewayClient(gateway.listen, timeout=20) as anonymous:
         token, expires_at = await session_token(anonymous, owner.signer, topic, ttl=6.0)
     async with GatewayClient(
-        gateway.listen, credentials=Credentials(session_token=token), timeout=20
+        gateway.listen,
+        credentials=Credentials(session_token=token),
+        timeout=20,
+        publisher=owner.signer,  # a token signs in; the key signs the events (issue 11)
     ) as client:
         await async_wait_for(lambda: published(client, topic, 0), timeout=30, what="topic seen")
         async with client.subscribe(topic) as sub:
@@ -108,7 +111,9 @@ async def test_a_session_token_survives_a_gateway_restart(
     async with GatewayClient(gateway.listen, timeout=20) as anonymous:
         token, _ = await session_token(anonymous, owner.signer, topic)
     credentials = Credentials(session_token=token)
-    async with GatewayClient(gateway.listen, credentials=credentials, timeout=20) as client:
+    async with GatewayClient(
+        gateway.listen, credentials=credentials, timeout=20, publisher=owner.signer
+    ) as client:
         await async_wait_for(lambda: published(client, topic, 1), timeout=30, what="accepted")
     secret = session_secret_path(gateway.data_dir)
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
@@ -116,5 +121,7 @@ async def test_a_session_token_survives_a_gateway_restart(
 
     await asyncio.to_thread(gateway.restart)
     assert secret.read_bytes() == before
-    async with GatewayClient(gateway.listen, credentials=credentials, timeout=20) as client:
+    async with GatewayClient(
+        gateway.listen, credentials=credentials, timeout=20, publisher=owner.signer
+    ) as client:
         await async_wait_for(lambda: published(client, topic, 2), timeout=30, what="same token")

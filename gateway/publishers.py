@@ -1,0 +1,105 @@
+"""`PublisherRights`: a registry gateway stores only events an allowed publisher signed.
+
+Every door that stores an event asks this part first (issue 11): gRPC Publish (origin), and
+the federation inbound path (relay, destination) through `admit`, the federation's
+`EventAdmission` port. Two checks, both in this gateway's own view:
+
+1. the publisher signature (eventmodel/provenance.py): signed for this chain, this registry
+   and this topic, by the account the event names;
+2. that account is the topic's owner or an allowed publisher (policy.decide_publish), the same
+   rule as for the caller. A would-be Deny first catches the view up to the chain head
+   (gateway/view_catch_up.py), so a publisher added a block ago is not refused by a view one
+   block behind.
+
+Outcomes: Publish raises ProvenanceError (INVALID_ARGUMENT: "unsigned: ...", "bad proof: ...",
+"bad signature: ...") or AccessDenied (PERMISSION_DENIED: "publisher 0x.. may not publish to
+'orders' at block N") or AccessPaused (UNAVAILABLE, the view is stale): all or nothing, one
+line. `admit` answers a reason per event (`unsigned`, `bad_proof`, `bad_signature`,
+`not_publisher`) or raises AdmissionPaused while the view is stale (the batch is resent later).
+
+Open gateways (no registry) have no PublisherRights: they accept unsigned events. Events
+stored before signatures existed stay readable: nothing here runs on reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from eventmodel.attributes import PbEvent, parse
+from eventmodel.errors import ProvenanceError, UndecodableEvent
+from eventmodel.provenance import Binding, ProvenanceVerifier
+from federation.errors import AdmissionPaused
+from federation.ports import InboundEvent
+from gateway.view_catch_up import ViewCatchUp
+from policy import decision as policy_decision
+from policy.access_policy import AccessPolicy
+from policy.errors import AccessDenied, AccessPaused
+
+
+class PublisherRights:
+    def __init__(
+        self,
+        *,
+        binding: Binding,
+        policy: AccessPolicy,
+        catch_up: ViewCatchUp | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.binding = binding
+        self._policy = policy
+        self._catch_up = catch_up
+        self._clock = clock
+        self.verifier = ProvenanceVerifier(binding)
+
+    def _decide(self, address: str, topic: str) -> policy_decision.Decision:
+        return policy_decision.decide_publish(
+            self._policy.view,
+            address.lower(),
+            topic,
+            self._clock(),
+            self._policy.config.decision,
+        )
+
+    async def _decide_current(self, address: str, topic: str) -> policy_decision.Decision:
+        decision = self._decide(address, topic)
+        if isinstance(decision, policy_decision.Deny) and self._catch_up is not None:
+            await self._catch_up.wait()
+            decision = self._decide(address, topic)
+        return decision
+
+    async def check_publish(self, topic: str, events: Sequence[PbEvent]) -> None:
+        """Before a publish is stored: every event signed, every signer allowed (see module)."""
+        signers: dict[str, None] = {}
+        for pb in events:
+            signers[self.verifier.verify(pb, topic).publisher] = None
+        for signer in signers:
+            decision = await self._decide_current(signer, topic)
+            if isinstance(decision, policy_decision.Deny):
+                detail = decision.detail
+                if decision.reason == policy_decision.DenyReason.NOT_PUBLISHER:
+                    # "0x.. may not publish to 'orders' at block N", with the checksummed signer
+                    detail = f"publisher {signer} {detail.split(' ', 1)[1]}"
+                raise AccessDenied(str(decision.reason), detail)
+            if isinstance(decision, policy_decision.Pause):
+                raise AccessPaused(str(decision.reason), decision.detail)
+
+    async def admit(self, events: Sequence[InboundEvent]) -> list[str | None]:
+        """Per replicated event: None to store it, or why it is refused (see module)."""
+        out: list[str | None] = []
+        for ev in events:
+            try:
+                signer = self.verifier.verify(parse(ev.event), ev.topic).publisher
+            except ProvenanceError as exc:
+                out.append(exc.reason)
+                continue
+            except UndecodableEvent:
+                out.append("invalid_event")
+                continue
+            decision = await self._decide_current(signer, ev.topic)
+            if isinstance(decision, policy_decision.Pause):
+                raise AdmissionPaused(
+                    f"cannot decide publishers of {ev.topic!r}: {decision.detail}"
+                )
+            out.append("not_publisher" if isinstance(decision, policy_decision.Deny) else None)
+        return out
