@@ -4,9 +4,10 @@ The subscription reads a durable group through the same machinery as a gRPC subs
 (`SubscriptionHub.open` + `SubscriptionSession`): it resumes from the group's committed
 offset after a restart, and the session checks the grant (`check_delivery`, audited by the
 access layer like any delivery decision) before every batch it hands out. The runner checks
-it again before every POST, retries included: Deny ends the runner (its leases go back to
-the group: nothing is lost, nothing more is sent); Pause holds the batch in place until a
-later check allows (fail closed, order kept).
+it again before every POST, retries included: Deny stops delivery (the session closes and its
+leases go back to the group: nothing is lost, nothing more is sent) until a later check allows
+again (a new grant; re-checked on every access-view change); Pause holds the batch in place
+until a later check allows (fail closed, order kept).
 
 Order of effects for one batch (enforced in `_carry_out`): dead-letter write, then ack; an
 ack is persisted by the dispatcher before it counts (at least once).
@@ -126,17 +127,33 @@ class WebhookRunner:
 
     async def run(self) -> None:
         """Deliver until the subscription ends or the gateway shuts down."""
+        identity = standing_identity(self.access, self.sub)  # one stream key: audits on change
+        unsubscribe_view = self.access.view.subscribe(self._view_changed.set)
+        try:
+            await self._supervise(identity)
+        finally:
+            unsubscribe_view()
+
+    async def _supervise(self, identity: Identity) -> None:
         failures = 0
         while not self.hub.closing.is_set():
             try:
-                await self._run_once()
+                await self._run_once(identity)
                 return
             except _Stop:
                 return
             except AccessDenied as exc:
                 self.status = f"stopped: {exc}"
                 log.warning("webhook %s stopped: %s", self.sub.id, exc)
-                return
+                try:
+                    await self._wait_granted(identity)
+                except _Stop:
+                    return
+                log.info("webhook %s: access is back, delivering again", self.sub.id)
+                # A denied stream stays closed in the access layer (its later allows are not
+                # audited): the resumed delivery is a new stream, audited as an allow.
+                identity = standing_identity(self.access, self.sub)
+                continue
             except (SinkRefused, StoreError) as exc:
                 failures += 1
                 self.status = f"retrying: {exc}"
@@ -146,7 +163,7 @@ class WebhookRunner:
             except _Stop:
                 return
 
-    async def _run_once(self) -> None:
+    async def _run_once(self, identity: Identity) -> None:
         sub = self.sub
         allowed, self._allowed = self._allowed, None
         if allowed is None:
@@ -157,14 +174,12 @@ class WebhookRunner:
                 timeout=self.post_timeout,
                 headers=dict(sub.headers),
             )
-        identity = standing_identity(self.access, sub)
         flts = sub.delivery_filters()
         dispatcher = await self.hub.open(
             sub.topic, sub.group, flts, Start("offset", offset=sub.start_offset), identity
         )
         per_fetch = sub.batch_size if sub.mode == "batch" else SINGLE_MODE_PREFETCH
         session = SubscriptionSession(self.hub, self.access, identity, dispatcher, flts, per_fetch)
-        unsubscribe_view = self.access.view.subscribe(self._view_changed.set)
         policy = RetryPolicy(
             max_attempts=sub.max_attempts,
             initial_backoff=self.policy.initial_backoff,
@@ -179,7 +194,6 @@ class WebhookRunner:
                 await self._deliver(session, identity, core, batch)
                 session.grant(len(batch))
         finally:
-            unsubscribe_view()
             async with asyncio.timeout(5):
                 await session.close()
 
@@ -260,16 +274,28 @@ class WebhookRunner:
             if isinstance(decision, Deny):
                 raise AccessDenied(decision.reason, f"access to topic {self.sub.topic!r} ended")
             self.status = f"paused: {decision.reason}"
-            closing = asyncio.ensure_future(self.hub.closing.wait())
-            changed = asyncio.ensure_future(self._view_changed.wait())
-            try:
-                await asyncio.wait({closing, changed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                closing.cancel()
-                changed.cancel()
-            if self.hub.closing.is_set():
-                raise _Stop
+            await self._wait_view_change()
             self.status = "delivering"
+
+    async def _wait_granted(self, identity: Identity) -> None:
+        """After a Deny: wait, sending nothing, until a check allows again (a new grant)."""
+        while True:
+            self._view_changed.clear()
+            if isinstance(self.access.check_delivery(identity, self.sub.topic), Allow):
+                return
+            await self._wait_view_change()
+
+    async def _wait_view_change(self) -> None:
+        """Until the access view changes; raises _Stop if the gateway shuts down first."""
+        closing = asyncio.ensure_future(self.hub.closing.wait())
+        changed = asyncio.ensure_future(self._view_changed.wait())
+        try:
+            await asyncio.wait({closing, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            changed.cancel()
+        if self.hub.closing.is_set():
+            raise _Stop
 
     async def _post(self, rendered: Rendered) -> tuple[int | None, float | None]:
         headers = {**dict(self.sub.headers), **rendered.headers}

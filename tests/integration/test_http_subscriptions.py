@@ -2,7 +2,8 @@
 + real HTTP (sign-in over HTTP, Bearer tokens) + a real webhook sink.
 
 Creating a subscription needs a read grant like subscribing; only its owner sees or deletes
-it; a revoke mid-stream stops the webhook (audited as a denied delivery).
+it; a revoke mid-stream stops the webhook (audited as a denied delivery) and a new grant
+resumes it.
 """
 
 from __future__ import annotations
@@ -221,6 +222,16 @@ async def test_revoke_mid_stream_stops_the_webhook(
     assert entries[0].decision == "allow"
     assert (entries[-1].action, entries[-1].decision) == ("stream", "deny")
     assert "revoked" in entries[-1].reason
+
+    # A new grant resumes it where it stopped: the group kept the events, in order.
+    owner.grant(topic, reader.address)
+    await async_wait_for(lambda: _has(revoked_sink, 4), timeout=45, what="delivery resumed")
+    assert revoked_sink.accepted_ids() == ["e0", "e1", "e2", "e3"]
+    entries = list(read_entries(audit_path(gateway.data_dir), topic=topic))
+    assert [e.decision for e in entries if e.address == reader.address.lower()][-2:] == [
+        "deny",
+        "allow",
+    ]
 
 
 async def _has(sink: Sink, n: int) -> bool:
