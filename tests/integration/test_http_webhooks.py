@@ -339,3 +339,45 @@ def _posted(sink: Sink) -> Any:
         return sink.in_flight > 0
 
     return check
+
+
+async def test_api_refusals_and_put_replaces_keeping_the_offset(
+    gateway: GatewayProcess, http: aiohttp.ClientSession
+) -> None:
+    assert gateway.http_url is not None
+    base = f"{gateway.http_url}/subscriptions"
+    sink = await Sink().start()
+    topic = topic_name()
+    try:
+        async with http.post(
+            base, data=b"{nope", headers={"Content-Type": "application/json"}
+        ) as r:
+            assert r.status == 400 and "not JSON" in (await r.json())["error"]
+        async with http.post(
+            base, json={"sink": sink.url, "config": {"topic": topic}, "x": 1}
+        ) as r:
+            assert (
+                r.status == 400 and "unknown subscription field(s): x" in (await r.json())["error"]
+            )
+        async with http.get(f"{base}/missing") as r:
+            assert r.status == 404
+        async with http.delete(f"{base}/missing") as r:
+            assert r.status == 404
+        body = {"sink": sink.url, "config": {"topic": topic}, "types": ["com.example.t"]}
+        async with http.put(f"{base}/mine", json=body) as r:
+            assert r.status == 201, await r.text()
+        async with GatewayClient(gateway.listen) as gw:
+            await gw.publish_batch(topic, [event(0), event(1)])
+            await async_wait_for(_count(sink, 2), timeout=20, what="two events")
+            replaced = {**body, "protocolsettings": {"mode": "structured"}}
+            async with http.put(f"{base}/mine", json=replaced) as r:
+                assert r.status == 200, await r.text()
+                assert (await r.json())["protocolsettings"]["mode"] == "structured"
+            await gw.publish_batch(topic, [event(2)])
+            await async_wait_for(_count(sink, 3), timeout=20, what="the third, structured")
+        assert sink.accepted_ids() == ["0", "1", "2"]  # same group: nothing delivered twice
+        assert sink.posts[-1].headers["Content-Type"].startswith("application/cloudevents+json")
+        async with http.post(base, json={**body, "id": "mine"}) as r:
+            assert r.status == 400 and "PUT replaces it" in (await r.json())["error"]
+    finally:
+        await sink.stop()
