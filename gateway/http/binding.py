@@ -282,23 +282,26 @@ def _json_value(value: PbValue) -> Any:
     return value_string(value)
 
 
-def _data_field(pb: PbEvent) -> tuple[str, Any] | None:
+def _data_field(pb: PbEvent, as_value: bool = True) -> tuple[str, Any] | None:
+    """`data` (a JSON value when labelled JSON and `as_value`, else the text) or `data_base64`."""
     kind = pb.WhichOneof("data")
     if kind == "binary_data":
         return "data_base64", base64.b64encode(pb.binary_data).decode("ascii")
     if kind == "text_data":
         content_type = pb.attributes["datacontenttype"].ce_string if _has_type(pb) else None
-        if is_json_type(content_type):
+        if as_value and is_json_type(content_type):
             try:
                 return "data", json.loads(pb.text_data)
-            except ValueError:
-                pass  # labelled JSON but is not: the text as it came
+            except (ValueError, RecursionError):
+                pass  # labelled JSON but is not (or nests too deep to load): the text as it came
         return "data", pb.text_data
     if kind == "proto_data":
         if pb.proto_data.type_url == JSON_VALUE_TYPE_URL:
             try:
-                return "data", json.loads(pb.proto_data.value)
-            except ValueError:
+                if as_value:
+                    return "data", json.loads(pb.proto_data.value)
+                return "data", pb.proto_data.value.decode()
+            except (ValueError, RecursionError):
                 pass
         return "data_base64", base64.b64encode(pb.proto_data.SerializeToString()).decode()
     return None
@@ -308,8 +311,9 @@ def _has_type(pb: PbEvent) -> bool:
     return "datacontenttype" in pb.attributes
 
 
-def structured(pb: PbEvent) -> dict[str, Any]:
-    """The event as a JSON-format object: attributes, then `data` or `data_base64`."""
+def structured(pb: PbEvent, *, data_as_value: bool = True) -> dict[str, Any]:
+    """The event as a JSON-format object: attributes, then `data` or `data_base64`.
+    `data_as_value=False` gives JSON data as its text (a JSON string) instead of its value."""
     out: dict[str, Any] = {
         "specversion": pb.spec_version,
         "id": pb.id,
@@ -320,15 +324,20 @@ def structured(pb: PbEvent) -> dict[str, Any]:
         got = _json_value(pb.attributes[name])
         if got is not None:
             out[name] = got
-    data = _data_field(pb)
+    data = _data_field(pb, data_as_value)
     if data is not None:
         out[data[0]] = data[1]
     return out
 
 
 def to_json(pb: PbEvent) -> str:
-    """One line of JSON (no newline inside: JSON strings escape theirs)."""
-    return json.dumps(structured(pb), ensure_ascii=False, separators=(",", ":"))
+    """One line of JSON (no newline inside: JSON strings escape theirs). JSON data nested too
+    deep to render as a value (it was stored as text, never parsed) goes as its text."""
+    try:
+        return json.dumps(structured(pb), ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:
+        flat = structured(pb, data_as_value=False)
+        return json.dumps(flat, ensure_ascii=False, separators=(",", ":"))
 
 
 def to_batch(pbs: Sequence[PbEvent]) -> bytes:

@@ -167,3 +167,11 @@ def test_any_string_extension_and_bytes_survive_binary_mode(text: str, data: byt
     headers, body = binding.binary(pb)
     assert all(v.isascii() and " " not in v for v in headers.values())
     assert binding.binary_event(list(headers.items()), body) == pb
+
+
+def test_json_data_too_deep_to_render_as_a_value_goes_as_its_text() -> None:
+    body = b"[" * 5000 + b"]" * 5000
+    pb = binding.binary_event([*CE, ("Content-Type", "application/json")], body)
+    assert json.loads(binding.to_json(pb))["data"] == body.decode()
+    shallow = binding.binary_event([*CE, ("Content-Type", "application/json")], b"[[1]]")
+    assert json.loads(binding.to_json(shallow))["data"] == [[1]]
