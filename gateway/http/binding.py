@@ -191,7 +191,10 @@ def _load_json(body: bytes) -> Any:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except RecursionError:  # loaded just under the limit, one frame deeper here
+        raise InvalidEvent("data is nested too deeply") from None
 
 
 def _set_data(pb: PbEvent, doc: dict[str, Any]) -> None:
