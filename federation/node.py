@@ -93,6 +93,7 @@ class FederationNode:
         self._tg: asyncio.TaskGroup | None = None
         self._link_tasks: set[asyncio.Task[CloseReason]] = set()
         self._changed = asyncio.Event()  # links or routes changed (wait_linked, wait_route)
+        self._rejudge_timer: asyncio.Timeout | None = None  # wakes _watch_interest
         self._wake_dialer = asyncio.Event()
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
@@ -332,6 +333,7 @@ class FederationNode:
             self._readvertise()
         if refused := self.routing.refused(region):
             self.metrics.refused_interest.labels(region).inc(refused)
+        self._schedule_rejudge()
         self._changed.set()
 
     def link_members(self, link: PeerLink, members: tuple[Member, ...]) -> None:
@@ -397,14 +399,22 @@ class FederationNode:
         (which also wakes on access changes) or when an accepted proof expires."""
         version = -1
         while True:
-            expiry = self.routing.next_expiry()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(None if expiry is None else expiry - time.time()):
+                async with asyncio.timeout(None) as self._rejudge_timer:
+                    self._schedule_rejudge()
                     version = await self._interest.wait_changed(version)
+            self._rejudge_timer = None
             local = self.routing.set_local(self._interest.local_interest())
             if self.routing.rejudge() or local:
                 self._readvertise()
                 self._changed.set()
+
+    def _schedule_rejudge(self) -> None:
+        """Make the interest watcher wake when the earliest accepted proof expires."""
+        timer, expiry = self._rejudge_timer, self.routing.next_expiry()
+        if timer is not None and not timer.expired() and expiry is not None:
+            loop = asyncio.get_running_loop()
+            timer.reschedule(loop.time() + max(0.0, expiry - time.time()))
 
     async def _update_gauges(self) -> None:
         while True:

@@ -13,8 +13,9 @@ wake-ups. Mapping rules:
   registry gateway) every replicated event must be signed by an allowed publisher of its topic
   in this gateway's view (gateway/publishers.py); an open gateway admits everything.
 - Cursors are stored under `peer:<region>`.
-- Interest filters are eventmodel filters on both sides, passed as they are;
-  `GatewayInterest.wait_changed` is `InterestRegistry.wait_changed` (no polling).
+- Interest filters are eventmodel filters on both sides, passed as they are; each topic
+  interest carries its readers' live proofs (gateway/interest.py). `GatewayInterest.wait_changed`
+  wakes on every registry re-evaluation and at a proof's expiry (no polling).
 - `peer_view(node.peers)` turns the federation's peer table into what ListPeers answers.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -103,17 +105,33 @@ class GatewayCursors:
 
 
 class GatewayInterest:
-    def __init__(self, interest: InterestRegistry) -> None:
+    """Local interest with its readers' proofs. `wait_changed` returns on every re-evaluation
+    of the registry (a local change or an access-view change: federation re-judges remote
+    interest then too) and re-evaluates when a kept proof expires."""
+
+    def __init__(self, interest: InterestRegistry, clock: Callable[[], float] = time.time):
         self._interest = interest
+        self._clock = clock
 
     def local_interest(self) -> Sequence[fm.TopicInterest]:
         return sorted(
-            (fm.TopicInterest(i.topic, i.filters) for i in self._interest.snapshot()),
+            (
+                fm.TopicInterest(
+                    i.topic, i.filters, tuple(fm.InterestProof(p.message, p.signature) for p in ps)
+                )
+                for i, ps in self._interest.proven().items()
+            ),
             key=repr,
         )
 
     async def wait_changed(self, seen_version: int) -> int:
-        return await self._interest.wait_changed(seen_version)
+        while True:
+            expiry = self._interest.next_expiry()
+            delay = None if expiry is None else max(0.0, expiry - self._clock()) + 0.01
+            pulses = await self._interest.wait_pulse(seen_version, delay)
+            if pulses != seen_version:
+                return pulses
+            self._interest.reevaluate()  # a proof expired: drop it (pulses on)
 
 
 class PeerRow(Protocol):

@@ -7,9 +7,11 @@ Durable groups register too, and stay registered while the gateway runs (they wi
 later), but only while they are *authorized*: the registry remembers which readers used each
 group since this gateway started, and a group's interest counts only while at least one of
 them may still read the topic (`may_read`, asked again on every `reevaluate()`, i.e.
-whenever the access view changes). A group loaded from the store at start-up has no known
-reader and attracts nothing until a reader subscribes to it again (a restart must not revive
-the interest of a group whose only reader was revoked).
+whenever the access view changes). A group loaded from the store at start-up knows only the
+anonymous reader (gateway/hub.py): on an open gateway it attracts as before; on a registry
+gateway it attracts nothing until a granted reader subscribes to it again (a restart must not
+revive the interest of a group whose only reader was revoked). Events the origin published
+between such a restart and the reader's return are not replicated to this region.
 
 Interest proofs: a reader whose sign-in names this region (`policy.identity`, the session's
 `proof`) leaves that signed statement here. Each interest is advertised with the proofs of its
@@ -147,8 +149,7 @@ class InterestRegistry:
     def add_durable(
         self, interest: Interest, reader: Identity | None = None, proof: ReaderProof | None = None
     ) -> None:
-        """A durable group's interest; `reader` has just subscribed to it (None: loaded from
-        the store, which attracts nothing until a reader subscribes)."""
+        """A durable group's interest; `reader` has just subscribed to it (None: no reader)."""
         readers = self._durable.setdefault(interest, set())
         if reader is not None:
             readers.add(Identity(reader.address))  # by address: not one entry per stream

@@ -31,6 +31,7 @@ from gateway.app import Gateway, Service
 from gateway.federation_port import federation_ports, peer_view
 from gateway.http import subscriptions as http_subscriptions
 from gateway.interest import InterestRegistry
+from gateway.interest_proofs import ProofJudge, access_reader
 from gateway.metrics import GatewayMetrics
 from gateway.publishers import PublisherRights
 from gateway.service import PeerView
@@ -68,6 +69,7 @@ def build_federation(
     interest: InterestRegistry,
     metrics: GatewayMetrics,
     publishers: PublisherRights | None = None,
+    judge: ProofJudge | None = None,
 ) -> FederationNode:
     log_port, cursors, interest_port = federation_ports(store, interest, publishers)
     return FederationNode(
@@ -77,6 +79,7 @@ def build_federation(
         cursors=cursors,
         interest=interest_port,
         metrics=FederationMetrics(metrics.registry),
+        judge=judge,  # None (open gateway): route on any interest
     )
 
 
@@ -104,7 +107,13 @@ async def serve_process(
         interest = InterestRegistry(may_read=access.may_read)
         peers: Callable[[], PeerView] = PeerView
         if settings.federation is not None:
-            node = build_federation(settings.federation, store, interest, metrics, publishers)
+            judge = None
+            if settings.registry is not None:  # route only on readers' proofs (issue 11)
+                chain_id = registry.access.policy.config.signin.chain_id
+                judge = ProofJudge(chain_id=chain_id, may_read=access_reader(access.may_read))
+            node = build_federation(
+                settings.federation, store, interest, metrics, publishers, judge
+            )
             services.append(node)  # FederationNode.run() / aclose(): a gateway service
             peers = peer_view(node.peers)
         gateway = Gateway(

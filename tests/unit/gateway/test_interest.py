@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from eventmodel.filters import Exact
-from gateway.access import Identity
+from gateway.access import ANONYMOUS, Identity
 from gateway.interest import Interest, InterestRegistry
 
 
@@ -60,7 +60,7 @@ async def test_durable_interest_is_withdrawn_when_every_reader_lost_access() -> 
 async def test_group_loaded_at_start_attracts_nothing_until_a_granted_reader_subscribes() -> None:
     allowed: set[str] = set()
     reg = InterestRegistry(may_read=lambda reader, topic: reader.address in allowed)
-    reg.add_durable(Interest("orders"))  # from the store after a restart: no reader known
+    reg.add_durable(Interest("orders"), ANONYMOUS)  # from the store after a restart
     assert reg.topics() == frozenset()
     reg.add_durable(Interest("orders"), Identity("0xcarol"))  # a denied reader shows up
     assert reg.topics() == frozenset()
@@ -76,3 +76,9 @@ def test_readers_are_kept_by_address_not_per_stream() -> None:
     for serial in range(100):
         reg.add_durable(Interest("orders"), SignedInIdentity("0xalice", serial=serial))
     assert reg._durable[Interest("orders")] == {Identity("0xalice")}
+
+
+def test_group_loaded_at_start_on_an_open_gateway_attracts_as_before() -> None:
+    reg = InterestRegistry()  # open access: anyone, the anonymous reader too, may read
+    reg.add_durable(Interest("orders"), ANONYMOUS)
+    assert reg.topics() == {"orders"}
