@@ -161,11 +161,14 @@ async def get_events(request: web.Request) -> web.StreamResponse:
                 "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
             }
         )
-        await response.prepare(request)
         writer = StreamWriter(response, parts.http.body_timeout)
-        await writer.send(
-            f": subscribed topic={topic} start={dispatcher.state.committed}\n\n".encode()
-        )
+        try:
+            await response.prepare(request)
+            await writer.send(
+                f": subscribed topic={topic} start={dispatcher.state.committed}\n\n".encode()
+            )
+        except ConnectionError:
+            return response  # gone before the first line: nothing to stream
         await _stream(session, writer, parts.http.heartbeat)
         return response
     finally:
