@@ -10,6 +10,9 @@ Slow clients: aiohttp's keep-alive timer starts when a connection opens (and aga
 response) and is not pushed back by partial input, so a request head must be complete within
 `header_timeout` or the connection is closed; bodies have their own deadline
 (gateway.http.body). One slow client holds one connection and nothing else.
+
+A client that disconnects does not cancel its handler (aiohttp's default, kept on purpose): a
+publish whose client went away still commits or fails whole, never half-cancelled in the store.
 """
 
 from __future__ import annotations
