@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 
 import pytest
+from cloudevents.core.v1.event import CloudEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
+from eventmodel import sdk
 from eventmodel.attributes import PbEvent, validate
 from eventmodel.errors import InvalidEvent, UndecodableEvent
 from eventmodel.sdk import JSON_VALUE_TYPE_URL
@@ -175,3 +178,29 @@ def test_json_data_too_deep_to_render_as_a_value_goes_as_its_text() -> None:
     assert json.loads(binding.to_json(pb))["data"] == body.decode()
     shallow = binding.binary_event([*CE, ("Content-Type", "application/json")], b"[[1]]")
     assert json.loads(binding.to_json(shallow))["data"] == [[1]]
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [({"a": [1, "é"]}, "application/json"), ([1, 2], None), ("text", "text/plain"), (None, None)],
+)
+def test_structured_mode_stores_what_the_grpc_sdk_stores(
+    data: object, content_type: str | None
+) -> None:
+    attrs: dict[str, object] = {
+        "specversion": "1.0",
+        "id": "1",
+        "source": "/s",
+        "type": "t",
+        "time": "2026-01-02T03:04:05.5Z",
+        "n": 7,
+        "ok": True,
+    }
+    if content_type is not None:
+        attrs["datacontenttype"] = content_type
+    over_http = binding.structured_event({**attrs, "data": data})
+    sdk_attrs = {**attrs, "time": dt.datetime(2026, 1, 2, 3, 4, 5, 500000, tzinfo=dt.UTC)}
+    over_grpc = sdk.to_pb(CloudEvent(sdk_attrs, data))
+    assert over_http.SerializeToString(deterministic=True) == over_grpc.SerializeToString(
+        deterministic=True
+    )
