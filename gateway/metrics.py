@@ -35,6 +35,11 @@ class GatewayMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
+        self.audit_tampered = Gauge(
+            "meshgate_audit_tampered",
+            "1 once the audit log was edited under the running gateway (access fails closed)",
+            registry=self.registry,
+        )
         self.access_open = Gauge(
             "meshgate_access_open",
             "1 when the gateway runs without access control (--open), else 0",
