@@ -44,6 +44,9 @@ class Family:
     persisted_only: bool  # core NATS keeps nothing: not a peer for "persisted publish"
     signed: bool = False  # meshgate with access control on, one region: the cost of policy
     http: bool = False  # meshgate's HTTP edge (CloudEvents HTTP binding); NATS has none
+    # meshgate across regions with no registry: no sign-in, no publisher signatures (the
+    # baseline for the cost of provenance, issue 11); NATS has nothing to turn off
+    open_mesh: bool = False
     headline: tuple[str, ...]  # metrics the summary table shows
     concurrency: int
     batch: int
@@ -157,6 +160,17 @@ FAMILIES: tuple[Family, ...] = (
         driver=pubsub_throughput,
         cross_region=True,
         persisted_only=False,
+        headline=("events_per_s",),
+        concurrency=2,
+        batch=100,
+    ),
+    Family(
+        name="xregion_pubsub_open",
+        title="publish east, consume west, provenance off (open gateways, no registry)",
+        driver=pubsub_throughput,
+        cross_region=True,
+        persisted_only=False,
+        open_mesh=True,
         headline=("events_per_s",),
         concurrency=2,
         batch=100,

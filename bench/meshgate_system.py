@@ -9,7 +9,10 @@ Deployment:
 - `single`: one gateway in open mode (no registry), for the one-region families.
 - `east` (+ `west` when federation is wired): gateways with access control on, following the
   bench chain's registry; cross-region families and revocation lag run here, with every
-  client signed in.
+  client signed in, and every event publisher-signed and verified (issue 11).
+- `east-open` + `west-open`: the same pair in open mode (no registry: no sign-in, unsigned
+  events), peered only with each other: the "provenance off" baseline of the cross-region
+  throughput, measured in the same run.
 
 Gateway settings: every gateway reads `<work>/gateway.toml` (`--config`), which sets
 `max_ack_pending` to the bench's credit window (default 1000 would cap a 4096-event window at
@@ -166,16 +169,37 @@ class MeshgateSystem:
             if region == "west":
                 extra += ["--peer", f"127.0.0.1:{peer_ports['east']}"]
             self._start_gateway(region, region, extra)
-        if "east" in self.addrs and "west" in self.addrs:
-            try:
-                wait_until(self._peers_up, timeout=60, what="east and west gateways to peer")
-            except BenchError as exc:
-                self._errors["west"] = str(exc)
-                del self.addrs["west"]
+        self._start_open_pair()
+        for east, west in (("east", "west"), ("east-open", "west-open")):
+            if east in self.addrs and west in self.addrs:
+                try:
+                    wait_until(
+                        lambda e=east, w=west: self._peers_up(e, w),  # type: ignore[misc]
+                        timeout=60,
+                        what=f"{east} and {west} gateways to peer",
+                    )
+                except BenchError as exc:
+                    self._errors[west] = str(exc)
+                    del self.addrs[west]
 
-    def _peers_up(self) -> bool:
+    def _start_open_pair(self) -> None:
+        """east-open and west-open: open mode, peered with each other only (see module)."""
+        peer_ports = {region: free_port() for region in ("east", "west")}
+        for region in ("east", "west"):
+            extra = [
+                "--open",
+                "--peer-listen",
+                f"127.0.0.1:{peer_ports[region]}",
+                "--tls-dir",
+                str(self.work_dir / f"tls-{region}"),
+            ]
+            if region == "west":
+                extra += ["--peer", f"127.0.0.1:{peer_ports['east']}"]
+            self._start_gateway(f"{region}-open", region, extra)
+
+    def _peers_up(self, east: str = "east", west: str = "west") -> bool:
         async def check() -> bool:
-            for region, other in (("east", "west"), ("west", "east")):
+            for region, other in ((east, "west"), (west, "east")):
                 async with grpc.aio.insecure_channel(self.addrs[region]) as channel:
                     stub = gateway_pb2_grpc.GatewayStub(channel)
                     peers = await stub.ListPeers(gateway_pb2.ListPeersRequest(), timeout=5)
@@ -246,6 +270,10 @@ class MeshgateSystem:
             return "the HTTP edge is not wired into `meshgate gateway run` (no --http-listen)"
         if not family.cross_region and not family.signed:
             return self._missing(SINGLE)
+        if family.open_mesh:
+            if not self.has_peers:
+                return "federation is not wired into `meshgate gateway run` (no peer flags)"
+            return self._missing("east-open") or self._missing("west-open")
         if not self.has_policy:
             return "policy is not wired into `meshgate gateway run` (no --rpc/--registry)"
         if not family.cross_region:
@@ -258,6 +286,10 @@ class MeshgateSystem:
         if family.http:
             base = f"http://{self.http_addrs[SINGLE]}"
             return http_target(base, concurrency=family.concurrency)
+        if family.open_mesh:
+            return meshgate_target(
+                self.addrs["east-open"], self.addrs["west-open"], window=WINDOW, probe=True
+            )
         if family.cross_region:
             return self._signed_in_target("east", "west", probe=True)
         if family.signed:

@@ -16,6 +16,7 @@ from bench.nats_workloads import core_target, jetstream_target
 
 NO_ACCESS_CONTROL = "meshgate-only row (the cost of access control); NATS runs without auth"
 NO_HTTP_INGRESS = "meshgate-only row (its CloudEvents HTTP edge); NATS has no HTTP ingress"
+NO_PROVENANCE = "meshgate-only row (provenance off: its baseline); NATS has no publisher signatures"
 
 
 class System(Protocol):
@@ -37,6 +38,8 @@ class JetStreamSystem:
             return NO_ACCESS_CONTROL
         if family.http:
             return NO_HTTP_INGRESS
+        if family.open_mesh:
+            return NO_PROVENANCE
         return None
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
@@ -56,6 +59,8 @@ class CoreNatsSystem:
             return NO_ACCESS_CONTROL
         if family.http:
             return NO_HTTP_INGRESS
+        if family.open_mesh:
+            return NO_PROVENANCE
         return None
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:

@@ -37,6 +37,7 @@ caller's question (the registry's view), not this module's. Errors: `ProvenanceE
 
 from __future__ import annotations
 
+import base64
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -168,10 +169,18 @@ def is_signed(pb: PbEvent) -> bool:
 
 
 def _bytes_attr(pb: PbEvent, name: str) -> bytes:
+    """A Binary attribute, or its Base64 string form (what the HTTP and JSON forms carry:
+    they cannot name the type; the leaf never covers these attributes, so either form works)."""
     value = pb.attributes.get(name)
-    if value is None or value.WhichOneof("attr") != "ce_bytes":
-        raise ProvenanceError("bad_proof", f"event {pb.id!r}: {name} is missing or not Binary")
-    return value.ce_bytes
+    kind = None if value is None else value.WhichOneof("attr")
+    if value is not None and kind == "ce_bytes":
+        return value.ce_bytes
+    if value is not None and kind == "ce_string":
+        try:
+            return base64.b64decode(value.ce_string, validate=True)
+        except ValueError:
+            pass
+    raise ProvenanceError("bad_proof", f"event {pb.id!r}: {name} is missing or not Binary")
 
 
 @dataclass(frozen=True, slots=True)

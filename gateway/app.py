@@ -188,6 +188,7 @@ class Gateway:
                 hub=self.hub,
                 access=self.access,
                 metrics=self.metrics,
+                publishers=self.publishers,
             )
             self.http = HttpServer(
                 self._http_config,

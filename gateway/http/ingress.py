@@ -9,7 +9,10 @@ parts, so both doors refuse, store and audit the same way:
 2. the body, under [http] max_body_bytes (413) and body_timeout (408) (gateway.http.body);
 3. the events (gateway.http.binding: binary, structured or batch mode; 400 / 415);
 4. each event through `gateway.events.validate` (the CloudEvents spec and max_event_bytes):
-   one bad event refuses the whole request and nothing is stored (all or nothing);
+   one bad event refuses the whole request and nothing is stored (all or nothing); on a
+   registry gateway every event's publisher signature and the signer's right
+   (gateway/publishers.py: 400 unsigned / bad proof / bad signature, 403 not a publisher);
+   the `mgpubsig` / `mgpubproof` extensions may come as Base64 strings (the HTTP forms);
 5. `store.append` with the canonical bytes (the deterministic protobuf form the store keeps
    and gRPC stores): idempotent by (source, id), the duplicates answered as such.
 
@@ -82,7 +85,10 @@ async def post_events(request: web.Request) -> web.Response:
     await parts.access.wait_current(identity, topic, publish=True)
     enforce_publish(parts.access.check_publish(identity, topic), topic)
     body = await read_body(request, parts.http.max_body_bytes, parts.http.body_timeout)
-    staged = stage(binding.parse(request.headers.items(), body), parts.gateway.max_event_bytes)
+    pbs = binding.parse(request.headers.items(), body)
+    staged = stage(pbs, parts.gateway.max_event_bytes)
+    if parts.publishers is not None:  # before anything is stored, as gRPC Publish
+        await parts.publishers.check_publish(topic, pbs)
     results = await publish(parts, topic, staged, started)
     return json_response(
         {

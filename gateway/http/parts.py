@@ -12,6 +12,7 @@ from gateway.config import GatewayConfig
 from gateway.http.config import HttpConfig
 from gateway.hub import SubscriptionHub
 from gateway.metrics import GatewayMetrics
+from gateway.publishers import PublisherRights
 from gateway.store import EventStore
 
 
@@ -25,6 +26,7 @@ class HttpParts:
     hub: SubscriptionHub
     access: AccessControl
     metrics: GatewayMetrics
+    publishers: PublisherRights | None = None  # registry gateways: publisher-signed events only
 
 
 RouteAdder = Callable[[web.Application, HttpParts], None]

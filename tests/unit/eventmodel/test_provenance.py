@@ -120,7 +120,7 @@ def test_malformed_provenance_is_refused() -> None:
     pb.attributes[PROOF].ce_bytes = b"\x01short"
     assert reason(pb) == "bad_proof"
     pb = signed(1)[0]
-    pb.attributes[SIGNATURE].ce_string = "not binary"
+    pb.attributes[SIGNATURE].ce_string = "not base64!"
     assert reason(pb) == "bad_proof"
     pb = signed(1)[0]
     del pb.attributes[PUBLISHER]
@@ -181,3 +181,14 @@ def test_any_subset_of_a_batch_verifies(n: int, keep: set[int]) -> None:
     batch = signed(n)
     for i in sorted(k for k in keep if k < n):
         assert verifier.verify(parse(batch[i].SerializeToString()), "orders").publisher
+
+
+def test_binary_extensions_may_arrive_as_base64_strings() -> None:
+    """The HTTP binding and the JSON format carry Binary values as Base64 text."""
+    import base64
+
+    pb = signed(3)[2]
+    for name in (SIGNATURE, PROOF):
+        raw = pb.attributes[name].ce_bytes
+        pb.attributes[name].ce_string = base64.b64encode(raw).decode()
+    assert ProvenanceVerifier(BINDING).verify(pb, "orders").publisher == ALICE.address
