@@ -136,6 +136,8 @@ def _data(pb: PbEvent, content_type: Any) -> Any:
                 return json.loads(pb.text_data)
             except ValueError:
                 return pb.text_data  # labelled JSON but is not: the text as it came
+            except RecursionError as exc:  # valid JSON nested deeper than Python parses
+                raise UndecodableEvent(f"event {pb.id!r}: JSON data nested too deep") from exc
         return pb.text_data
     if kind == "proto_data":
         if pb.proto_data.type_url == JSON_VALUE_TYPE_URL:
@@ -143,6 +145,8 @@ def _data(pb: PbEvent, content_type: Any) -> Any:
                 return json.loads(pb.proto_data.value.decode())
             except ValueError as exc:
                 raise UndecodableEvent(f"event {pb.id!r}: JSON data is not JSON: {exc}") from exc
+            except RecursionError as exc:
+                raise UndecodableEvent(f"event {pb.id!r}: JSON data nested too deep") from exc
         return pb.proto_data.SerializeToString()
     return None
 
