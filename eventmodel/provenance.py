@@ -45,7 +45,7 @@ from typing import Final, Protocol
 
 from eth_utils import to_checksum_address
 
-from eventmodel.attributes import PbEvent, PbValue
+from eventmodel.attributes import PbEvent
 from eventmodel.errors import ProvenanceError
 from eventmodel.merkle import tree_with_proofs, verify_inclusion
 
@@ -113,32 +113,23 @@ def statement(binding: Binding, topic: str, root: bytes) -> bytes:
     )
 
 
-def _take(pb: PbEvent) -> list[tuple[str, PbValue]]:
-    """Remove the provenance attributes from `pb`, returning them (for `_put`)."""
-    taken = []
+def _strip(pb: PbEvent) -> None:
+    """Remove the provenance attributes from `pb` (before signing it anew)."""
     for name in NAMES:
         if name in pb.attributes:
-            value = PbValue()
-            value.CopyFrom(pb.attributes[name])
-            taken.append((name, value))
             del pb.attributes[name]
-    return taken
-
-
-def _put(pb: PbEvent, taken: list[tuple[str, PbValue]]) -> None:
-    for name, value in taken:
-        pb.attributes[name].CopyFrom(value)
 
 
 def leaf_bytes(pb: PbEvent) -> bytes:
     """The event's canonical bytes without its provenance (the leaf); `pb` is left as it was."""
     if not any(name in pb.attributes for name in NAMES):
         return pb.SerializeToString(deterministic=True)
-    taken = _take(pb)
-    try:
-        return pb.SerializeToString(deterministic=True)
-    finally:
-        _put(pb, taken)
+    bare = PbEvent()
+    bare.CopyFrom(pb)  # measured: a copy costs less than taking the attributes out and back
+    for name in NAMES:
+        if name in bare.attributes:
+            del bare.attributes[name]
+    return bare.SerializeToString(deterministic=True)
 
 
 def sign_events(events: Sequence[PbEvent], *, topic: str, binding: Binding, signer: Signer) -> str:
@@ -147,7 +138,7 @@ def sign_events(events: Sequence[PbEvent], *, topic: str, binding: Binding, sign
     if not events:
         raise ValueError("nothing to sign")
     for pb in events:
-        _take(pb)
+        _strip(pb)
     from eth_account.messages import encode_defunct  # lazily: the client SDK imports this module
 
     root, proofs = tree_with_proofs([pb.SerializeToString(deterministic=True) for pb in events])
@@ -192,6 +183,9 @@ class _Proof:
     siblings: tuple[bytes, ...]
 
 
+_bindings: dict[tuple[int, bytes], Binding] = {}  # few distinct ones: skip re-validating
+
+
 def _parse_proof(pb: PbEvent) -> _Proof:
     raw = _bytes_attr(pb, PROOF)
     rest = len(raw) - _HEAD.size
@@ -200,9 +194,14 @@ def _parse_proof(pb: PbEvent) -> _Proof:
     version, root, chain_id, registry, index, count = _HEAD.unpack_from(raw)
     if version != VERSION:
         raise ProvenanceError("bad_proof", f"event {pb.id!r}: {PROOF} version {version}")
-    tail = raw[_HEAD.size :]
-    siblings = tuple(tail[i : i + 32] for i in range(0, len(tail), 32))
-    return _Proof(root, Binding(chain_id, registry), index, count, siblings)
+    binding = _bindings.get((chain_id, registry))
+    if binding is None:
+        binding = Binding(chain_id, registry)
+        if len(_bindings) < 64:
+            _bindings[(chain_id, registry)] = binding
+    n = _HEAD.size
+    siblings = [raw[i : i + 32] for i in range(n, len(raw), 32)]
+    return _Proof(root, binding, index, count, tuple(siblings))
 
 
 class ProvenanceVerifier:
