@@ -3,7 +3,7 @@
 Durability choice: WAL with `synchronous=FULL`. With NORMAL, a WAL commit survives a process
 kill -9 but not a power cut; FULL fsyncs the WAL on every commit, so "acknowledged => durable"
 holds for both. The cost is one fsync per transaction, which group commit amortizes over every
-publish waiting at that moment (gateway/sqlite_store.py).
+publish waiting at that moment (gateway/sqlite_writer.py).
 """
 
 from __future__ import annotations
