@@ -152,9 +152,9 @@ class WebhookService:
                 raise SubscriptionNotFound(f"no subscription {sub_id!r}")
             start = await self.hub.resolve_start(sub.topic, Start("latest"))
             sub = dataclasses.replace(sub, start_offset=start)
+            await self._save({**self._subs, sub_id: sub})  # persisted before it runs
             await self._stop(sub_id)
             self._subs[sub_id] = sub
-            await self._save()
             self._start(sub, allowed)
         log.info(
             "webhook %s %s: %s -> %s",
@@ -168,9 +168,9 @@ class WebhookService:
     async def delete(self, caller: Identity, sub_id: str) -> None:
         async with self._lock:
             self.get(caller, sub_id)
+            await self._save({k: v for k, v in self._subs.items() if k != sub_id})
             await self._stop(sub_id)
             del self._subs[sub_id]
-            await self._save()
         log.info("webhook %s deleted", sub_id)
 
     # -- internals -------------------------------------------------------------------------
@@ -222,12 +222,14 @@ class WebhookService:
         """The sink said 410 Gone: the subscription ends for good."""
         async with self._lock:
             if self._subs.get(sub.id) is sub:
+                await self._save({k: v for k, v in self._subs.items() if k != sub.id})
                 await self._stop(sub.id)
                 del self._subs[sub.id]
-                await self._save()
 
-    async def _save(self) -> None:
-        await asyncio.to_thread(self._file.save, list(self._subs.values()))
+    async def _save(self, subs: Mapping[str, Subscription]) -> None:
+        """Write the set `subs`; the caller changes memory only once this succeeded (a failed
+        write raises StoreUnavailable and leaves both as they were)."""
+        await asyncio.to_thread(self._file.save, list(subs.values()))
 
 
 async def _guarded(runner: WebhookRunner) -> None:
