@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import subprocess
 import sys
 import time
 import uuid
@@ -381,3 +382,16 @@ async def test_api_refusals_and_put_replaces_keeping_the_offset(
             assert r.status == 400 and "PUT replaces it" in (await r.json())["error"]
     finally:
         await sink.stop()
+
+
+def test_a_damaged_subscriptions_file_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "webhooks.json").write_text('{"version": 1, "subscriptions": [{"owner": null}]}')
+    cmd = [
+        sys.executable, "-m", "meshgate", "gateway", "run", "--region", "eu", "--open",
+        "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("meshgate: webhook subscriptions file") and "malformed" in last
+    assert "Traceback" not in done.stderr
