@@ -49,6 +49,7 @@ STATUS_TABLE: dict[type[BaseException], Status] = {
     policy_errors.AccessDenied: Status(grpc.StatusCode.PERMISSION_DENIED, 403),
     policy_errors.AccessPaused: Status(grpc.StatusCode.UNAVAILABLE, 503),
     policy_errors.AuditTampered: Status(grpc.StatusCode.UNAVAILABLE, 503),
+    policy_errors.AuditUnwritable: Status(grpc.StatusCode.UNAVAILABLE, 503),
     ledger_errors.ChainUnavailable: Status(grpc.StatusCode.UNAVAILABLE, 503),
 }
 

@@ -26,6 +26,7 @@ never looks like a cut tail.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -58,7 +59,7 @@ from policy.audit_files import (
     verify_file,
 )
 from policy.audit_head import SignedHead, public_key_hex, sign_head
-from policy.errors import AuditLogCorrupt, AuditTampered
+from policy.errors import AuditLogCorrupt, AuditTampered, AuditUnwritable
 
 # The file helpers are imported from here by the gateway, the CLI and the tests as well.
 __all__ = [
@@ -185,7 +186,8 @@ class AuditLog:
         reason: str,
         block: int | None,
     ) -> AuditEntry:
-        """Write one entry (and the signed head); AuditTampered if the file was edited."""
+        """Write one entry (and the signed head); AuditTampered if the file was edited,
+        AuditUnwritable if the disk refused the write (nothing of the entry is left)."""
         if self._fd is None:
             raise AuditLogCorrupt(f"{self.path}: audit log is closed")
         self._check_untouched(self._fd)
@@ -201,14 +203,24 @@ class AuditLog:
             block=block,
         )
         line = (entry.to_json() + "\n").encode("utf-8")
-        _write_all(self._fd, line)
-        if self._fsync:
-            os.fsync(self._fd)
+        try:
+            _write_all(self._fd, line)
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            # A full disk may leave part of the line: cut it off again, so the file is the
+            # one this writer left (not "tampered") and the next append can succeed.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise AuditUnwritable(f"audit log {self.path} cannot be written: {exc}") from exc
         self._size += len(line)
         self._seq = entry.seq
         self._last_hash = entry.hash
         self._last_line = line
-        self._write_head()
+        try:
+            self._write_head()
+        except OSError as exc:  # the entry is written; the head lags it, which verifies
+            raise AuditUnwritable(f"audit head {self.path} cannot be written: {exc}") from exc
         if self._head is not None and self._head.time - self._head_logged_at >= HEAD_LOG_INTERVAL:
             self._log_head()
         return entry

@@ -18,6 +18,7 @@ Exception tree (the gateway maps classes to gRPC status codes in `gateway/status
     ├── AccessPaused               cannot decide now (stale view): fail closed, retry later
     ├── AuditLogCorrupt            the audit log's hash chain is broken
     │   └── AuditTampered          the log changed under a running gateway: fail closed
+    ├── AuditUnwritable            the disk refused an audit write (full, I/O): fail closed, retry
     └── KeyFileError               a key file cannot be read or decrypted
 """
 
@@ -103,6 +104,11 @@ class AuditLogCorrupt(PolicyError):
 
 class AuditTampered(AuditLogCorrupt):
     """The audit log file changed under the gateway that writes it; it appends no more."""
+
+
+class AuditUnwritable(PolicyError):
+    """An audit entry could not be written (disk full, I/O error); nothing of it was kept,
+    so the decision it would record does not take effect. Retry once space returns."""
 
 
 class KeyFileError(PolicyError):
