@@ -3,8 +3,9 @@
 A local chain, the registry, four keys (owner, publisher, Alice, Bob), a federation CA and three
 regional gateways (eu, us, ap) as separate processes, peered over mutual TLS and following the
 registry. The owner registers `orders` and authorizes the publisher; the publisher publishes in
-eu; Alice, granted, receives them in ap; Bob, not granted, is denied in us; the owner revokes
-Alice and her stream ends; Bob is granted and receives; every gateway's audit log verifies.
+eu; Alice, granted, receives them in ap; Bob, not granted, is denied in us; a rogue region zz
+(a valid certificate from the CA, run --open) with an anonymous subscriber gets none of them;
+the owner revokes Alice and her stream ends; Bob is granted and receives; audit logs verify.
 
 Everything runs on 127.0.0.1 in a fresh directory (`--work DIR` keeps it for a look afterwards).
 Resource handling: every process started here is stopped by its process group in `finally`,
@@ -24,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.request import urlopen
 
 import grpc
 from cloudevents.core.v1.event import CloudEvent
@@ -40,6 +42,7 @@ from policy.audit import audit_path, verify_file
 from proto import gateway_pb2
 
 REGIONS = ("eu", "us", "ap")
+ROGUE = "zz"  # certified by the federation CA, run --open: no grant, no events
 TOPIC = "orders"
 DEMO_PASSWORD = "meshgate-demo"  # the demo's throwaway keystores; never a real key
 FIRST_WAVE = 20  # orders Alice should receive
@@ -93,16 +96,18 @@ def started_chain() -> Iterator[DevChain]:
 def started_gateways(
     work: Path, chain: DevChain, registry: str, tls: dict[str, Path]
 ) -> Iterator[dict[str, GatewayProcess]]:
-    """eu first; us and ap name only eu and learn each other from it (membership gossip)."""
+    """eu first; the others (zz: no registry, so --open) name only eu and learn the rest."""
     gateways: dict[str, GatewayProcess] = {}
-    peer_ports = {region: free_port() for region in REGIONS}
+    peer_ports = {region: free_port() for region in (*REGIONS, ROGUE)}
     try:
-        for region in REGIONS:
+        for region in (*REGIONS, ROGUE):
             args = [
-                "--rpc", chain.ws_url, "--registry", registry, "--chain-id", str(chain.chain_id),
                 "--peer-listen", f"127.0.0.1:{peer_ports[region]}", "--tls-dir", str(tls[region]),
                 "--log-level", "WARNING",
             ]  # fmt: skip
+            if region != ROGUE:
+                args += ["--rpc", chain.ws_url, "--registry", registry]
+                args += ["--chain-id", str(chain.chain_id)]
             if region != "eu":
                 args += ["--peer", f"127.0.0.1:{peer_ports['eu']}"]
             gateways[region] = GatewayProcess(work / region, region=region, extra_args=args)
@@ -128,7 +133,7 @@ async def peered(clients: dict[str, GatewayClient]) -> bool:
     for region, client in clients.items():
         reply = await client.stub.ListPeers(gateway_pb2.ListPeersRequest(), timeout=5)
         up = {p.region for p in reply.peers if p.up}
-        if up != set(REGIONS) - {region}:
+        if not up >= set(REGIONS) - {region}:
             return False
     return True
 
@@ -157,11 +162,7 @@ async def clients_for(
     gateways: dict[str, GatewayProcess], signers: dict[str, LocalAccount]
 ) -> AsyncIterator[dict[str, GatewayClient]]:
     """One signed-in client per (region, person) pair the story needs."""
-    plan = {
-        "eu": ("publisher", "eu"),
-        "ap": ("alice", "ap"),
-        "us": ("bob", "us"),
-    }
+    plan = {"eu": ("publisher", "eu"), "ap": ("alice", "ap"), "us": ("bob", "us")}
     async with contextlib.AsyncExitStack() as stack:
         out: dict[str, GatewayClient] = {}
         for key, (person, region) in plan.items():
@@ -177,16 +178,14 @@ async def story(
     signers: dict[str, LocalAccount],
 ) -> dict[str, object]:
     alice, bob = signers["alice"].address, signers["bob"].address
-    async with clients_for(gateways, signers) as c:
+    async with clients_for(gateways, signers) as c, contextlib.AsyncExitStack() as stack:
         say("waiting for the three regions to peer (mTLS, membership learnt through eu)")
         await wait_until(lambda: peered(c), "eu, us and ap to see each other")
         detail("eu <-> us, eu <-> ap, us <-> ap: up")
 
         say(f"owner registers topic '{TOPIC}' and authorizes the publisher")
-        for tx in (
-            owner.register(TOPIC),
-            owner.allow_publisher(TOPIC, signers["publisher"].address),
-        ):
+        publisher = signers["publisher"].address
+        for tx in (owner.register(TOPIC), owner.allow_publisher(TOPIC, publisher)):
             detail(f"tx {tx.tx_hash} in block {tx.block_number}")
         say(f"owner grants Alice ({alice}) read access")
         tx = owner.grant(TOPIC, alice)
@@ -202,12 +201,19 @@ async def story(
         detail("eu now routes 'orders' to ap (interest counts only authorized subscribers)")
 
         say("Bob, not granted, subscribes in us")
-        bob_denied = ""
+        bob_denied, bob_try = "", c["us"].subscribe(TOPIC, start="earliest")
         try:
-            await c["us"].subscribe(TOPIC, start="earliest").start()
+            await bob_try.start()
         except grpc.aio.AioRpcError as exc:
             bob_denied = f"{exc.code().name}: {exc.details()}"
+        await bob_try.aclose()  # its stream's tasks end here, not whenever it is collected
         detail(f"denied: {bob_denied or 'NOT DENIED (unexpected)'}")
+
+        say(f"rogue region {ROGUE} (CA-issued certificate, --open) subscribes anonymously")
+        rogue = await stack.enter_async_context(GatewayClient(gateways[ROGUE].listen))
+        await stack.enter_async_context(rogue.subscribe(TOPIC))  # opened: zz advertises it
+        await wait_until(lambda: _refused_at(gateways["eu"]), f"{ROGUE}'s interest to reach eu")
+        detail(f"eu refused {ROGUE}'s interest: no granted reader signed it (no proof, no events)")
 
         say(f"publisher publishes {FIRST_WAVE} orders in eu")
         for n in range(FIRST_WAVE):
@@ -217,6 +223,7 @@ async def story(
         )
         p50 = statistics.median(alice_got.latencies_ms)
         detail(f"Alice received {len(alice_got.offsets)} orders in ap; eu -> ap p50 {p50:.1f} ms")
+        detail(f"{ROGUE} stored {await _stored(GatewayClient(gateways[ROGUE].listen))} of them")
 
         say("owner revokes Alice; her open stream must end")
         tx = owner.revoke(TOPIC, alice)
@@ -240,21 +247,18 @@ async def story(
             await c["eu"].publish(TOPIC, order(n, "second"))
         await asyncio.wait_for(bob_task, STEP_TIMEOUT)
         alice_after = len(alice_got.offsets) - FIRST_WAVE
-        detail(
-            f"Bob received {len(bob_got.offsets)} orders in us; "
-            f"Alice {alice_after} after her revoke"
-        )
+        bob_n = len(bob_got.offsets)
+        detail(f"Bob received {bob_n} orders in us; Alice {alice_after} after her revoke")
         stored = {
             region: await _stored(GatewayClient(gw.listen)) for region, gw in gateways.items()
         }
-    return {
-        "alice": alice_got,
-        "bob": bob_got,
-        "bob_denied": bob_denied,
-        "alice_after_revoke": alice_after,
-        "revocation_lag_ms": revocation_lag_ms,
-        "stored": stored,
-    }
+    out = {"alice": alice_got, "bob": bob_got, "bob_denied": bob_denied, "stored": stored}
+    return out | {"alice_after_revoke": alice_after, "revocation_lag_ms": revocation_lag_ms}
+
+
+async def _refused_at(gw: GatewayProcess) -> bool:
+    text = await asyncio.to_thread(lambda: urlopen(str(gw.metrics_url), timeout=5).read())
+    return f'meshgate_federation_refused_interest_total{{peer="{ROGUE}"}}'.encode() in text
 
 
 def _at_least(got: Received, n: int) -> object:
@@ -319,11 +323,11 @@ def run(work: Path) -> int:
 
         say("issuing the federation CA and one certificate per region")
         create_ca(work / "ca")
-        tls = {r: work / f"tls-{r}" for r in REGIONS}
+        tls = {r: work / f"tls-{r}" for r in (*REGIONS, ROGUE)}
         for region, out in tls.items():
             issue_gateway(work / "ca", region, out)
 
-        say("starting three regional gateways: eu, us, ap")
+        say(f"starting three regional gateways (eu, us, ap) and a rogue one ({ROGUE})")
         with started_gateways(work / "data", chain, registry, tls) as gateways:
             for region, gw in gateways.items():
                 detail(f"{region}: client API {gw.listen}, pid {gw.pid}")
@@ -351,6 +355,7 @@ def _as_expected(o: dict[str, object], audit_ok: bool) -> bool:
         and str(o["bob_denied"]).startswith("PERMISSION_DENIED")
         # us had no authorized subscriber during the first wave: it stored none of it.
         and stored_in(o, "us") == SECOND_WAVE
+        and stored_in(o, ROGUE) == 0  # no granted reader: no proven interest, no event
     )
 
 
@@ -366,12 +371,10 @@ def summary(o: dict[str, object], audit_ok: bool, elapsed: float) -> None:
     lat = sorted(alice.latencies_ms + bob.latencies_ms)
     print()
     print("summary")
-    print(f"  events stored per region : {o['stored']} (us: none while Bob was not granted)")
+    print(f"  events stored per region : {o['stored']} (us: none before Bob's grant; zz: none)")
     print(f"  delivered                : ap/alice {len(alice.offsets)}, us/bob {len(bob.offsets)}")
     print(f"  cross-region latency     : p50 {statistics.median(lat):.1f} ms, max {lat[-1]:.1f} ms")
-    print(
-        f"  revocation lag           : {o['revocation_lag_ms']:.0f} ms (revoke mined -> stream end)"
-    )
+    print(f"  revocation lag           : {o['revocation_lag_ms']:.0f} ms (mined -> stream end)")
     print(f"  bob before his grant     : {o['bob_denied']}")
     print(f"  audit logs               : {'all intact' if audit_ok else 'BROKEN'}")
     print(f"  demo took                : {elapsed:.1f} s")
