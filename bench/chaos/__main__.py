@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="runs per scenario (default 1)")
     parser.add_argument("--quick", action="store_true", help="the short version (make test)")
     parser.add_argument("--out", type=Path, default=OUT, help=f"report (default {OUT})")
+    parser.add_argument("--work", type=Path, default=None, help="keep runs (logs) here")
     parser.add_argument("--revision", default=None, help="code under test (default: git describe)")
     args = parser.parse_args(argv)
     names = args.only or [s.name for s in SCENARIOS]
@@ -61,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     params = QUICK if args.quick else FULL
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="meshgate-chaos-") as work:
-        results = asyncio.run(run_all(names, max(1, args.runs), params, Path(work)))
+    if args.work is not None:
+        results = asyncio.run(run_all(names, max(1, args.runs), params, args.work))
+    else:
+        with tempfile.TemporaryDirectory(prefix="meshgate-chaos-") as work:
+            results = asyncio.run(run_all(names, max(1, args.runs), params, Path(work)))
     command = "python -m bench.chaos" + "".join(f" --only {n}" for n in args.only or [])
     command += f" --runs {args.runs}" + (" --quick" if args.quick else "")
     revision = args.revision or _revision()
