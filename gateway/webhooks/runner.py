@@ -16,6 +16,13 @@ The identity a subscription reads as is its owner's standing identity: the owner
 scoped to the subscription's topic, with no sign-in expiry (a webhook outlives the session
 that created it; the on-chain grant, re-checked before every batch, is what bounds it).
 
+Federation: other regions route a topic here only on a reader's signed sign-in proof
+(gateway/interest.py). The standing identity has none, so the group's interest is registered
+with the creator's identity while this process runs: the topic is attracted from other regions
+until that sign-in expires. After it, or after a restart, the subscription receives what its
+own region stores (and what it attracts for other readers) until a signed-in reader
+subscribes to the topic here again. Open gateways route as before.
+
 Resource handling: `run()` returns when the subscription ends (410 Gone, access denied) or
 the gateway shuts down; cancelling it closes the session (leases released) under a timeout.
 Store failures (full, unavailable) are logged and the loop restarts after a backoff.
@@ -103,10 +110,14 @@ class WebhookRunner:
         rng: Callable[[], float] = random.random,
         allowed: handshake.Allowed | None = None,
         on_delivered: Callable[[str, int], None] = lambda topic, n: None,
+        creator: Identity | None = None,
     ) -> None:
         """`allowed`: the sink's handshake answer if it was just validated (at creation);
-        `on_delivered(topic, n)`: n events were accepted by the sink (metrics)."""
+        `on_delivered(topic, n)`: n events were accepted by the sink (metrics); `creator`: the
+        signed-in identity that created the subscription, whose sign-in proof the group's
+        interest carries to federation until it expires (see the module docstring)."""
         self._on_delivered = on_delivered
+        self._creator = creator
         self.sub = sub
         self._allowed = allowed
         self.hub = hub
@@ -175,8 +186,9 @@ class WebhookRunner:
                 headers=dict(sub.headers),
             )
         flts = sub.delivery_filters()
+        reader = self._creator if self._creator is not None else identity
         dispatcher = await self.hub.open(
-            sub.topic, sub.group, flts, Start("offset", offset=sub.start_offset), identity
+            sub.topic, sub.group, flts, Start("offset", offset=sub.start_offset), reader
         )
         per_fetch = sub.batch_size if sub.mode == "batch" else SINGLE_MODE_PREFETCH
         session = SubscriptionSession(self.hub, self.access, identity, dispatcher, flts, per_fetch)

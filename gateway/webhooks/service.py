@@ -155,7 +155,7 @@ class WebhookService:
             await self._save({**self._subs, sub_id: sub})  # persisted before it runs
             await self._stop(sub_id)
             self._subs[sub_id] = sub
-            self._start(sub, allowed)
+            self._start(sub, allowed, caller)
         log.info(
             "webhook %s %s: %s -> %s",
             sub_id,
@@ -188,7 +188,12 @@ class WebhookService:
             raise GatewayClosing("webhook delivery is not running")
         return self._http
 
-    def _start(self, sub: Subscription, allowed: handshake.Allowed | None = None) -> None:
+    def _start(
+        self,
+        sub: Subscription,
+        allowed: handshake.Allowed | None = None,
+        creator: Identity | None = None,
+    ) -> None:
         if self._tg is None or self._http is None:
             return
         runner = WebhookRunner(
@@ -204,6 +209,7 @@ class WebhookService:
             on_gone=self._gone,
             allowed=allowed,
             on_delivered=self._on_delivered,
+            creator=creator,
         )
         task = self._tg.create_task(_guarded(runner), name=f"webhook {sub.id}")
         self._runners[sub.id] = (runner, task)
