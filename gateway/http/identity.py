@@ -3,9 +3,12 @@
 The same Sign-In with Ethereum flow as the gRPC GetNonce / SignIn RPCs, through the same
 `AccessControl` calls (so the same checks and the same audit entries):
 
-    GET  /signin/nonce  -> {"nonce", "domain", "uri", "chain_id", "expires_at"}
+    GET  /signin/nonce  -> {"nonce", "domain", "uri", "chain_id", "expires_at", "registry"}
     POST /signin  {"message": "<EIP-4361 text>", "signature": "0x<65 bytes hex>"}
                         -> {"session_token", "address", "expires_at"}
+
+`registry` is the registry address publishers sign their events for (eventmodel/provenance.py),
+as gRPC GetNonce answers it; "" on an open gateway.
 
 Every other route authenticates with `authenticate(request)`: the bearer token becomes
 `Credentials(session_token=...)`; no Authorization header means no credentials (an open gateway
@@ -73,7 +76,9 @@ def parse_signin(body: bytes) -> tuple[str, bytes]:
 
 
 async def get_nonce(request: web.Request) -> web.Response:
-    challenge = await parts_of(request).access.get_nonce()
+    parts = parts_of(request)
+    challenge = await parts.access.get_nonce()
+    registry = parts.publishers.binding.registry_hex if parts.publishers is not None else ""
     return json_response(
         {
             "nonce": challenge.nonce,
@@ -81,6 +86,7 @@ async def get_nonce(request: web.Request) -> web.Response:
             "uri": challenge.uri,
             "chain_id": challenge.chain_id,
             "expires_at": _timestamp(challenge.expires_at),
+            "registry": registry,
         }
     )
 

@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from eventmodel import provenance
+from eventmodel.attributes import PbEvent
+from gateway.http import binding
 from ledger.devchain import DevChain
 from ledger.registry import RegistryClient
 from policy.audit import audit_path, read_entries
@@ -48,7 +52,8 @@ def gateway(tmp_path: Path, registry: DeployedRegistry) -> Iterator[GatewayProce
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    # A new connection per request: no race with the gateway closing an idle keep-alive one.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
         yield session
 
 
@@ -57,8 +62,19 @@ def base(gw: GatewayProcess) -> str:
     return gw.http_url
 
 
-async def sign_in_http(http: aiohttp.ClientSession, gw: GatewayProcess, who: LocalAccount) -> str:
-    """The HTTP sign-in flow a browser wallet would run; returns the session token."""
+@dataclass(frozen=True)
+class HttpSession:
+    """A sign-in over HTTP: the token, the account, and what its events are signed for."""
+
+    token: str
+    account: LocalAccount
+    binding: provenance.Binding
+
+
+async def sign_in_http(
+    http: aiohttp.ClientSession, gw: GatewayProcess, who: LocalAccount
+) -> HttpSession:
+    """The HTTP sign-in flow a browser wallet would run."""
     async with http.get(f"{base(gw)}/signin/nonce") as resp:
         assert resp.status == 200
         nonce = await resp.json()
@@ -70,25 +86,38 @@ async def sign_in_http(http: aiohttp.ClientSession, gw: GatewayProcess, who: Loc
         answer = await resp.json()
         assert resp.status == 200, answer
     assert answer["address"] == who.address
-    return str(answer["session_token"])
+    binding_ = provenance.Binding.of(nonce["chain_id"], nonce["registry"])
+    return HttpSession(str(answer["session_token"]), who, binding_)
 
 
-def event(i: int) -> str:
-    return json.dumps({"specversion": "1.0", "id": f"a{i}", "source": "/acl", "type": "t"})
+def event(i: int, topic: str, session: HttpSession | None) -> str:
+    """Event `i` in the JSON format, publisher-signed (Binary extensions as Base64) if signed in."""
+    pb = PbEvent(id=f"a{i}", source="/acl", spec_version="1.0", type="t")
+    if session is not None:
+        provenance.sign_events([pb], topic=topic, binding=session.binding, signer=session.account)
+    return binding.to_json(pb)
 
 
 async def publish(
-    http: aiohttp.ClientSession, gw: GatewayProcess, topic: str, i: int, token: str | None
+    http: aiohttp.ClientSession,
+    gw: GatewayProcess,
+    topic: str,
+    i: int,
+    session: HttpSession | None,
+    token: str | None = None,
 ) -> tuple[int, dict[str, Any], aiohttp.typedefs.LooseHeaders]:
     headers = dict(STRUCTURED)
+    token = session.token if session is not None else token
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    async with http.post(f"{base(gw)}/topics/{topic}/events", data=event(i), headers=headers) as r:
+    body = event(i, topic, session)
+    async with http.post(f"{base(gw)}/topics/{topic}/events", data=body, headers=headers) as r:
         return r.status, await r.json(), r.headers
 
 
 async def test_401_403_then_200_after_sign_in_and_grant(
     gateway: GatewayProcess,
+    registry: DeployedRegistry,
     http: aiohttp.ClientSession,
     owner: RegistryClient,
     topic_name: str,
@@ -99,15 +128,16 @@ async def test_401_403_then_200_after_sign_in_and_grant(
     status, body, headers = await publish(http, gateway, topic_name, 1, None)
     assert status == 401 and body["error"].startswith("no credentials")
     assert headers["WWW-Authenticate"].startswith("Bearer")
-    status, body, _ = await publish(http, gateway, topic_name, 1, "not-a-token")
+    status, body, _ = await publish(http, gateway, topic_name, 1, None, "not-a-token")
     assert status == 401 and body["error"].startswith("session invalid")
 
-    token = await sign_in_http(http, gateway, publisher)
-    status, body, _ = await publish(http, gateway, topic_name, 1, token)
+    session = await sign_in_http(http, gateway, publisher)
+    assert session.binding.registry_hex.lower() == registry.address.lower()
+    status, body, _ = await publish(http, gateway, topic_name, 1, session)
     assert status == 403 and "not a publisher" in body["error"]
 
     owner.allow_publisher(topic_name, publisher.address)
-    status, body, _ = await publish(http, gateway, topic_name, 2, token)
+    status, body, _ = await publish(http, gateway, topic_name, 2, session)
     assert status == 200, body  # the gateway catches its view up before it would deny
     assert body["results"] == [{"id": "a2", "offset": 0, "duplicate": False}]
 
@@ -130,17 +160,16 @@ async def test_sse_needs_a_grant_and_a_revoke_ends_it(
     url = f"{base(gateway)}/topics/{topic_name}/events"
     async with http.get(url) as resp:
         assert resp.status == 401
-    token = await sign_in_http(http, gateway, reader)
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = {"Authorization": f"Bearer {(await sign_in_http(http, gateway, reader)).token}"}
     async with http.get(url, headers=auth) as resp:
         assert resp.status == 403 and "no grant" in (await resp.json())["error"]
 
     owner.grant(topic_name, reader.address)
     owner.allow_publisher(topic_name, owner.signer.address)
-    owner_token = await sign_in_http(http, gateway, owner.signer)
+    owner_session = await sign_in_http(http, gateway, owner.signer)
 
     async def published() -> bool:
-        status, _, _ = await publish(http, gateway, topic_name, 1, owner_token)
+        status, _, _ = await publish(http, gateway, topic_name, 1, owner_session)
         return status == 200
 
     await async_wait_for(published, timeout=45, what="the publisher grant")
@@ -187,11 +216,11 @@ async def test_a_stale_chain_view_is_503_with_retry_after(
     )  # fmt: skip
     try:
         gw.start()
-        token = await sign_in_http(http, gw, owner.signer)
+        session = await sign_in_http(http, gw, owner.signer)
         outcomes: list[int] = []
 
         async def status_is(wanted: int) -> bool:
-            status, _, headers = await publish(http, gw, topic, len(outcomes), token)
+            status, _, headers = await publish(http, gw, topic, len(outcomes), session)
             outcomes.append(status)
             if status == 503:
                 assert headers["Retry-After"] == "5"
