@@ -41,6 +41,7 @@ from bench.families import WINDOW, Family
 from bench.http_workloads import http_target
 from bench.meshgate_workloads import MeshgateTarget, meshgate_target, new_topic
 from bench.procs import BenchError, Child, free_port, wait_until
+from bench.provenance_cost import provenance_note
 from bench.revocation import CREDITS, revocation_lag
 from ledger.errors import LedgerError
 from proto import gateway_pb2, gateway_pb2_grpc
@@ -343,6 +344,8 @@ class MeshgateSystem:
             "followed over WebSocket) for cross-region and revocation lag, where every "
             "client signs in with EIP-4361 and uses its session token."
         ]
+        if self.has_peers:
+            notes.append(provenance_note())
         if self.chain is not None or self.has_policy:
             notes.append(
                 "Revocation lag: a fresh topic per run; publisher at 1,000 events/s (batches "
