@@ -85,21 +85,32 @@ class PublisherRights:
                 raise AccessPaused(str(decision.reason), decision.detail)
 
     async def admit(self, events: Sequence[InboundEvent]) -> list[str | None]:
-        """Per replicated event: None to store it, or why it is refused (see module)."""
+        """Per replicated event: None to store it, or why it is refused (see module). Each
+        signer is decided once per batch (a rogue batch costs one catch-up, not one each)."""
+        signers: list[str | None] = []
         out: list[str | None] = []
         for ev in events:
             try:
-                signer = self.verifier.verify(parse(ev.event), ev.topic).publisher
+                signers.append(self.verifier.verify(parse(ev.event), ev.topic).publisher)
+                out.append(None)
             except ProvenanceError as exc:
+                signers.append(None)
                 out.append(exc.reason)
-                continue
             except UndecodableEvent:
+                signers.append(None)
                 out.append("invalid_event")
+        decided: dict[tuple[str, str], str | None] = {}
+        for i, (ev, signer) in enumerate(zip(events, signers, strict=True)):
+            if signer is None:
                 continue
-            decision = await self._decide_current(signer, ev.topic)
-            if isinstance(decision, policy_decision.Pause):
-                raise AdmissionPaused(
-                    f"cannot decide publishers of {ev.topic!r}: {decision.detail}"
-                )
-            out.append("not_publisher" if isinstance(decision, policy_decision.Deny) else None)
+            key = (signer, ev.topic)
+            if key not in decided:
+                decision = await self._decide_current(signer, ev.topic)
+                if isinstance(decision, policy_decision.Pause):
+                    raise AdmissionPaused(
+                        f"cannot decide publishers of {ev.topic!r}: {decision.detail}"
+                    )
+                denied = isinstance(decision, policy_decision.Deny)
+                decided[key] = "not_publisher" if denied else None
+            out[i] = decided[key]
         return out
