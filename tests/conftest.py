@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.chain_fixtures",
     "tests.support.gateway_fixtures",
     "tests.support.federation_fixtures",
+    "tests.support.jetstream_fixtures",
 ]

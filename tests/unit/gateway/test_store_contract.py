@@ -1,14 +1,17 @@
-"""EventStore contract, run against the SQLite store (real SQLite in a temp dir) and the
-in-memory store. Restart tests are SQLite-only (memory keeps nothing)."""
+"""EventStore contract, run against the SQLite store (real SQLite in a temp dir), the
+in-memory store, and the JetStream store on a real 3-node R3 cluster (one stream per test,
+tests/support/jetstream_fixtures.py). Restart tests are SQLite-only (memory keeps nothing)."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from gateway.jetstream_store import JetStreamEventStore
 from gateway.memory_store import MemoryEventStore
 from gateway.sqlite_store import SqliteEventStore
 from gateway.store import EventStore, GroupRecord, NewEvent, ReplicatedItem
@@ -31,13 +34,19 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+JETSTREAM = pytest.param("jetstream", marks=pytest.mark.xdist_group("jetstream"))
+
+
+@pytest.fixture(params=["sqlite", "memory", JETSTREAM])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
 ) -> AsyncIterator[EventStore]:
     s: EventStore
     if request.param == "sqlite":
         s = SqliteEventStore(tmp_path, clock=clock)
+    elif request.param == "jetstream":
+        cluster = request.getfixturevalue("jetstream_cluster")
+        s = JetStreamEventStore(cluster.urls, f"t{uuid.uuid4().hex[:12]}", clock=clock)
     else:
         s = MemoryEventStore(clock=clock)
     await s.open()

@@ -1,0 +1,270 @@
+"""The JetStream requests the store makes, over one nats-py connection; errors named here.
+
+Only raw JetStream API subjects (`$JS.API...`) and headers, so what goes on the wire is what
+the server documents: the stream create/update, atomic batch publish (`Nats-Batch-*`, server
+2.12+, stream `allow_atomic`), direct get of one message or of a batch (`allow_direct`,
+`batch` + end-of-batch status 204), message delete and subject purge.
+
+Error handling (`store_error`, the one translation, so nats-py errors never leave the store):
+no connection, no responders, a timeout, or a JetStream 503 (no quorum, a leader being
+elected) -> StoreUnavailable; a wrong expected sequence -> `Conflict` (the caller re-plans);
+any other API error -> StoreError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import nats.errors
+from nats.aio.client import Client
+
+from gateway.errors import StoreError, StoreUnavailable
+
+WRONG_LAST_SEQUENCE = 10071
+REQUEST_TIMEOUT = 5.0  # s for one API request; a leader election takes about 2 s
+BATCH_PAGE = 256  # messages per direct-get batch
+
+
+class Conflict(StoreError):
+    """A batch's expected subject sequence did not hold: someone wrote first. Re-plan."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored message as a direct get returns it."""
+
+    seq: int
+    subject: str
+    headers: dict[str, str]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """One message of an atomic batch."""
+
+    subject: str
+    data: bytes
+    headers: dict[str, str]
+
+
+_TRANSIENT = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.NoServersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    asyncio.TimeoutError,
+    OSError,
+)
+
+
+def store_error(exc: BaseException, what: str) -> StoreError:
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, _TRANSIENT):
+        return StoreUnavailable(f"store {what} failed: NATS: {type(exc).__name__} {exc}".strip())
+    return StoreError(f"store {what} failed: {exc}")
+
+
+def _api_error(reply: dict[str, Any], what: str) -> StoreError | None:
+    err = reply.get("error")
+    if not err:
+        return None
+    text = f"store {what} failed: JetStream {err.get('code')} {err.get('description')}"
+    if err.get("err_code") == WRONG_LAST_SEQUENCE:
+        return Conflict(text)
+    if err.get("code") in (503, 408) or err.get("err_code") == 10008:
+        return StoreUnavailable(text)
+    return StoreError(text)
+
+
+class JetStreamClient:
+    """Requests on `nc` against one stream. Every method raises only StoreError kinds."""
+
+    def __init__(self, nc: Client, stream: str) -> None:
+        self.nc = nc
+        self.stream = stream
+
+    @classmethod
+    async def connect(cls, servers: Sequence[str], stream: str) -> JetStreamClient:
+        try:
+            nc = await nats.connect(
+                servers=list(servers),
+                connect_timeout=REQUEST_TIMEOUT,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.25,
+                allow_reconnect=True,
+            )
+        except Exception as exc:
+            where = ",".join(servers)
+            raise StoreUnavailable(f"cannot reach NATS at {where}: {exc}") from exc
+        return cls(nc, stream)
+
+    async def close(self) -> None:
+        if not self.nc.is_closed:
+            await self.nc.close()
+
+    async def api(self, subject: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        try:
+            msg = await self.nc.request(subject, json.dumps(body).encode(), REQUEST_TIMEOUT)
+            reply: dict[str, Any] = json.loads(msg.data)
+        except Exception as exc:
+            raise store_error(exc, what) from exc
+        error = _api_error(reply, what)
+        if error is not None:
+            raise error
+        return reply
+
+    async def ensure_stream(self, subjects: str, replicas: int) -> None:
+        """Create the stream, or update it to this config (idempotent across replicas)."""
+        config = {
+            "name": self.stream,
+            "subjects": [subjects],
+            "storage": "file",
+            "num_replicas": replicas,
+            "max_msgs_per_subject": 1,
+            "discard": "old",
+            "allow_atomic": True,
+            "allow_direct": True,
+            "allow_rollup_hdrs": False,
+            "deny_delete": False,
+            "deny_purge": False,
+        }
+        try:
+            await self.api(f"$JS.API.STREAM.CREATE.{self.stream}", config, "open")
+        except StoreError as exc:
+            if "already in use" not in str(exc):
+                raise
+            await self.api(f"$JS.API.STREAM.UPDATE.{self.stream}", config, "open")
+
+    async def publish_batch(self, puts: Sequence[Put], what: str) -> int:
+        """Store `puts` all-or-nothing; return the sequence of the last one.
+
+        The server holds the batch until its commit message and drops it whole if the
+        commit fails, the batch times out (the client died mid-batch), or a leader changes."""
+        batch_id = uuid.uuid4().hex
+        last = len(puts)
+        try:
+            for i, put in enumerate(puts[:-1], start=1):
+                headers = {**put.headers, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}
+                await self.nc.publish(put.subject, put.data, headers=headers)
+            end = puts[-1]
+            headers = {
+                **end.headers,
+                "Nats-Batch-Id": batch_id,
+                "Nats-Batch-Sequence": str(last),
+                "Nats-Batch-Commit": "1",
+            }
+            msg = await self.nc.request(end.subject, end.data, REQUEST_TIMEOUT, headers=headers)
+            reply: dict[str, Any] = json.loads(msg.data)
+        except Exception as exc:
+            raise store_error(exc, what) from exc
+        error = _api_error(reply, what)
+        if error is not None:
+            raise error
+        return int(reply["seq"])
+
+    async def get_last(self, subject: str) -> Record | None:
+        """The last message on `subject` (wildcards allowed), None if there is none."""
+        return await self._get_one({"last_by_subj": subject})
+
+    async def get_next(self, seq: int, subject: str) -> Record | None:
+        """The first message on `subject` with sequence >= `seq`."""
+        return await self._get_one({"seq": max(1, seq), "next_by_subj": subject})
+
+    async def _get_one(self, body: dict[str, Any]) -> Record | None:
+        try:
+            msg = await self.nc.request(
+                f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(body).encode(), REQUEST_TIMEOUT
+            )
+        except Exception as exc:
+            raise store_error(exc, "read") from exc
+        return self._record(msg.headers or {}, msg.data)
+
+    def _record(self, headers: dict[str, str], data: bytes) -> Record | None:
+        status = headers.get("Status")
+        if status == "404":
+            return None
+        if status is not None:
+            code = StoreUnavailable if status in ("503", "408") else StoreError
+            raise code(f"store read failed: JetStream {status} {headers.get('Description', '')}")
+        return Record(int(headers["Nats-Sequence"]), headers["Nats-Subject"], headers, data)
+
+    async def get_batch(self, seq: int, subject: str, limit: int) -> list[Record]:
+        """Up to `limit` messages on `subject` with sequence >= `seq`, in sequence order."""
+        out: list[Record] = []
+        while len(out) < limit:
+            want = min(BATCH_PAGE, limit - len(out))
+            page = await self._get_page(seq, subject, want)
+            out.extend(page)
+            if len(page) < want:
+                break
+            seq = page[-1].seq + 1
+        return out
+
+    async def _get_page(self, seq: int, subject: str, limit: int) -> list[Record]:
+        body = {"seq": max(1, seq), "next_by_subj": subject, "batch": limit}
+        inbox = self.nc.new_inbox()
+        out: list[Record] = []
+        try:
+            sub = await self.nc.subscribe(inbox)
+            try:
+                await self.nc.publish(
+                    f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(body).encode(), reply=inbox
+                )
+                while True:
+                    msg = await sub.next_msg(REQUEST_TIMEOUT)
+                    headers = msg.headers or {}
+                    if headers.get("Status") == "204":  # end of batch
+                        return out
+                    record = self._record(headers, msg.data)
+                    if record is None:  # nothing matched
+                        return out
+                    out.append(record)
+            finally:
+                await sub.unsubscribe()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise store_error(exc, "read") from exc
+
+    async def delete(self, seq: int) -> bool:
+        """Delete one message; False if it was not there."""
+        try:
+            reply = await self.api(
+                f"$JS.API.STREAM.MSG.DELETE.{self.stream}", {"seq": seq, "no_erase": True}, "delete"
+            )
+        except StoreError as exc:
+            if "not found" in str(exc).lower():
+                return False
+            raise
+        return bool(reply.get("success"))
+
+    async def purge(self, subject: str, *, below_seq: int | None = None) -> int:
+        """Purge `subject` (below sequence `below_seq` if given); return how many went."""
+        body: dict[str, Any] = {"filter": subject}
+        if below_seq is not None:
+            body["seq"] = below_seq
+        reply = await self.api(f"$JS.API.STREAM.PURGE.{self.stream}", body, "purge")
+        return int(reply.get("purged", 0))
+
+    async def put(self, subject: str, data: bytes) -> int:
+        """One plain (non-batch) message, acknowledged by the stream."""
+        try:
+            msg = await self.nc.request(subject, data, REQUEST_TIMEOUT)
+            reply: dict[str, Any] = json.loads(msg.data)
+        except Exception as exc:
+            raise store_error(exc, "write") from exc
+        error = _api_error(reply, "write")
+        if error is not None:
+            raise error
+        return int(reply["seq"])

@@ -1,0 +1,157 @@
+"""How a region's store is laid out in ONE JetStream stream: subjects, headers, records (pure).
+
+One stream per region, `MESHGATE_<REGION>`, subjects `mg.<region>.>`, `max_msgs_per_subject: 1`
+(every subject is a key: only its latest message counts), no age or size limits (retention is
+the gateway's explicit purges, so heads and dedup keys are never aged out by the stream):
+
+    mg.<r>.e.<topic>.<offset>   an event; its stream sequence is the store's global `seq`
+    mg.<r>.k.<topic>.<key>      dedup key of (topic, source, id), body = the event's offset
+    mg.<r>.o.<topic>            the topic head, body = the topic's next offset
+    mg.<r>.g.<topic>.<group>    a durable group record (JSON)
+    mg.<r>.c.<name>             a federation cursor, body = seq
+
+Invariants (enforced by gateway/jetstream_store.py, each publish being one atomic batch):
+
+- a batch writes heads first, then keys, then events, so the batch's ack sequence is the seq
+  of its last event and the events' seqs are the last `n` sequences of the batch;
+- every head carries `Nats-Expected-Last-Subject-Sequence` = the head's sequence as last seen
+  (0: a new topic) and every key `... = 0` (create if absent): a concurrent writer in another
+  process, or a key stored before, fails the WHOLE batch, which is then re-planned. So offsets
+  stay dense per topic and (topic, source, id) is stored once, with no time window
+  (`Nats-Msg-Id` and its `duplicate_window` are not used).
+
+Names are encoded as one subject token: [A-Za-z0-9_-] stay, every other byte becomes `~XX`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+
+from gateway.store import NewEvent, StoredEvent
+
+H_OFFSET = "Mg-Offset"
+H_ORIGIN = "Mg-Origin"
+H_RECEIVED = "Mg-Received"
+H_KEY = "Mg-Key"  # dedup_key(source, id): delete_events removes the key with the event
+H_REPLICATION = "Mg-Replication"  # base64; absent for local publishes
+H_EXPECT_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+
+_PLAIN = re.compile(rb"[A-Za-z0-9_-]")
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_~-]+")
+
+
+def token(name: str) -> str:
+    """`name` as one subject token (no '.', '*', '>' or whitespace); reversible."""
+    return "".join(chr(b) if _PLAIN.fullmatch(bytes([b])) else f"~{b:02X}" for b in name.encode())
+
+
+def untoken(tok: str) -> str:
+    if not _TOKEN_CHARS.fullmatch(tok):
+        raise ValueError(f"not a store token: {tok!r}")
+    out = bytearray()
+    i = 0
+    while i < len(tok):
+        if tok[i] == "~":
+            out.append(int(tok[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(ord(tok[i]))
+            i += 1
+    return out.decode()
+
+
+def stream_name(region: str) -> str:
+    return "MESHGATE_" + token(region).replace("~", "_").upper()
+
+
+def dedup_key(source: str, event_id: str) -> str:
+    """A fixed-size token for (source, id): sha256 of both, length-prefixed (no ambiguity)."""
+    raw = f"{len(source)}:{source}\x00{event_id}".encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The subjects of one region's stream."""
+
+    region: str
+
+    @property
+    def stream(self) -> str:
+        return stream_name(self.region)
+
+    @property
+    def root(self) -> str:
+        return f"mg.{token(self.region)}"
+
+    @property
+    def all_subjects(self) -> str:
+        return f"{self.root}.>"
+
+    @property
+    def all_events(self) -> str:
+        return f"{self.root}.e.>"
+
+    @property
+    def all_heads(self) -> str:
+        return f"{self.root}.o.*"
+
+    def topic_events(self, topic: str) -> str:
+        return f"{self.root}.e.{token(topic)}.*"
+
+    def event(self, topic: str, offset: int) -> str:
+        return f"{self.root}.e.{token(topic)}.{offset}"
+
+    def key(self, topic: str, key: str) -> str:
+        """The dedup-key subject of `key` = dedup_key(source, id)."""
+        return f"{self.root}.k.{token(topic)}.{key}"
+
+    def head(self, topic: str) -> str:
+        return f"{self.root}.o.{token(topic)}"
+
+    def group(self, topic: str, group: str) -> str:
+        return f"{self.root}.g.{token(topic)}.{token(group)}"
+
+    def all_groups(self) -> str:
+        return f"{self.root}.g.>"
+
+    def cursor(self, name: str) -> str:
+        return f"{self.root}.c.{token(name)}"
+
+    def topic_of(self, subject: str) -> str:
+        """The topic of an event or head subject."""
+        parts = subject.split(".")
+        return untoken(parts[3])
+
+
+def event_headers(
+    event: NewEvent, offset: int, origin: str, replication: bytes | None, received_at: float
+) -> dict[str, str]:
+    headers = {
+        H_OFFSET: str(offset),
+        H_ORIGIN: origin,
+        H_RECEIVED: repr(received_at),
+        H_KEY: dedup_key(event.source, event.id),
+    }
+    if replication is not None:
+        headers[H_REPLICATION] = base64.b64encode(replication).decode()
+    return headers
+
+
+def stored_event(
+    layout: Layout, seq: int, subject: str, headers: dict[str, str], payload: bytes
+) -> StoredEvent:
+    blob = headers.get(H_REPLICATION)
+    return StoredEvent(
+        seq=seq,
+        topic=layout.topic_of(subject),
+        offset=int(headers[H_OFFSET]),
+        payload=payload,
+        origin_region=headers[H_ORIGIN],
+        replication=base64.b64decode(blob) if blob is not None else None,
+        received_at=float(headers[H_RECEIVED]),
+        size=len(payload),
+    )

@@ -1,0 +1,330 @@
+"""EventStore on a NATS JetStream cluster: the region's state lives in the cluster, not here.
+
+Theory of operation (each part where it is enforced):
+
+- ONE stream per region, every record a subject of it (gateway/jetstream_layout.py): events
+  (`seq` = the stream sequence, global and increasing in commit order), per-topic heads
+  (next offset), dedup keys, group records, cursors. Nothing the contract promises is kept
+  only in this process: another process on the same stream sees the same store.
+- Appends go through one writer task per process (gateway/jetstream_writer.py): group commit
+  into atomic batches (server 2.12+), with optimistic concurrency on the topic heads and
+  create-if-absent dedup keys, so several processes may append to one topic at once. Rule
+  (persist before ack): nothing is answered before the cluster acknowledged the batch (R3:
+  stored on a quorum; the test cluster runs `sync_interval: always`, i.e. fsync before ack; the
+  NATS default syncs every 2 minutes and relies on the replicas).
+- Listeners run after our own commits and, through an ordered push consumer on the event
+  subjects (headers only), after commits of other processes: a publish through one gateway
+  wakes readers in another.
+- Reads are direct gets (`allow_direct`): any replica answers, a read does not wait for writes.
+
+Limits (documented in docs/deploying.md): `topic_stats`, `offset_at_time` and `apply_retention`
+scan the topic's events (O(events of the topic)); dedup keys are kept after retention (a
+re-publish of an expired event stays a duplicate) and go only with `delete_events`.
+
+Error handling: nats-py errors never leave the store (gateway/jetstream_client.py names them):
+a cluster that is unreachable or without quorum is StoreUnavailable (UNAVAILABLE), as is a
+batch that kept conflicting; anything else a StoreError. After `aclose`, GatewayClosing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from nats.js.api import DeliverPolicy
+
+from gateway.errors import GatewayClosing
+from gateway.jetstream_client import JetStreamClient, Record
+from gateway.jetstream_layout import H_KEY, H_OFFSET, H_RECEIVED, Layout, stored_event
+from gateway.jetstream_writer import JetStreamWriter, Row
+from gateway.store import (
+    AppendListener,
+    AppendListeners,
+    AppendResult,
+    GroupRecord,
+    NewEvent,
+    ReplicatedItem,
+    StoredEvent,
+    TopicStats,
+)
+
+log = logging.getLogger(__name__)
+SCAN = 10_000  # records per page when a call scans a topic
+
+
+class JetStreamEventStore:
+    """EventStore over the stream of `region` on the cluster at `servers`."""
+
+    def __init__(
+        self,
+        servers: Sequence[str],
+        region: str,
+        *,
+        replicas: int = 3,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._servers = list(servers)
+        self._layout = Layout(region)
+        self._replicas = replicas
+        self._clock = clock
+        self._listeners = AppendListeners()
+        self._last_seq = 0
+        self._client: JetStreamClient | None = None
+        self._writer: JetStreamWriter | None = None
+        self._sub: object | None = None
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, create or update the region's stream, start the writer and the follower.
+
+        Raises StoreUnavailable("cannot reach NATS at ...") when no server answers."""
+        client = await JetStreamClient.connect(self._servers, self._layout.stream)
+        try:
+            await client.ensure_stream(self._layout.all_subjects, self._replicas)
+            last = await client.get_last(self._layout.all_events)
+            self._last_seq = last.seq if last else 0
+            js = client.nc.jetstream()
+            self._sub = await js.subscribe(
+                self._layout.all_events,
+                cb=self._on_remote,
+                ordered_consumer=True,
+                headers_only=True,
+                deliver_policy=DeliverPolicy.NEW,
+            )
+        except BaseException:
+            await client.close()
+            raise
+        self._client = client
+        self._writer = JetStreamWriter(
+            client, self._layout, clock=self._clock, committed=self._committed
+        )
+        self._writer.start()
+
+    async def aclose(self) -> None:
+        """Commit the queued appends, then close the connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            await self._writer.stop()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.close(), 10)
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    def on_append(self, listener: AppendListener) -> Callable[[], None]:
+        return self._listeners.add(listener)
+
+    def _notify(self, topics: frozenset[str], last: int) -> None:
+        if last > self._last_seq:
+            self._last_seq = last
+        for listener in self._listeners.snapshot():
+            try:
+                listener(topics, self._last_seq)
+            except Exception:
+                log.exception("append listener failed")
+
+    def _committed(self, topics: frozenset[str], last: int) -> None:
+        self._notify(topics, last)
+
+    async def _on_remote(self, msg: object) -> None:
+        """An event stored by anyone (us included): wake readers once for what is new."""
+        seq = int(msg.metadata.sequence.stream)  # type: ignore[attr-defined]
+        if seq > self._last_seq:
+            self._notify(frozenset({self._layout.topic_of(msg.subject)}), seq)  # type: ignore[attr-defined]
+
+    def _js(self) -> JetStreamClient:
+        if self._closed or self._client is None:
+            raise GatewayClosing("store is closed")
+        return self._client
+
+    # -- appends -----------------------------------------------------------------------------
+
+    async def _append(self, rows: Sequence[Row]) -> list[AppendResult]:
+        self._js()
+        assert self._writer is not None
+        return await self._writer.submit(rows)
+
+    async def append(
+        self, topic: str, events: Sequence[NewEvent], origin_region: str
+    ) -> list[AppendResult]:
+        return await self._append([(topic, e, origin_region, None) for e in events])
+
+    async def append_replicated(self, topic: str, items: Sequence[ReplicatedItem]) -> list[bool]:
+        return await self.append_replicated_batch([(topic, it) for it in items])
+
+    async def append_replicated_batch(
+        self, entries: Sequence[tuple[str, ReplicatedItem]]
+    ) -> list[bool]:
+        rows = [(topic, it.event, it.origin_region, it.replication) for topic, it in entries]
+        return [not r.duplicate for r in await self._append(rows)]
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _stored(self, records: Sequence[Record]) -> list[StoredEvent]:
+        return [stored_event(self._layout, r.seq, r.subject, r.headers, r.data) for r in records]
+
+    async def _seq_at_offset(self, topic: str, offset: int) -> int | None:
+        """The sequence of `topic`'s first event with offset >= `offset` (None: there is none).
+
+        One direct get when that offset is stored, else a binary search over sequences."""
+        js = self._js()
+        exact = await js.get_last(self._layout.event(topic, offset))
+        if exact is not None:
+            return exact.seq
+        subject = self._layout.topic_events(topic)
+        last = await js.get_last(subject)
+        if last is None or int(last.headers[H_OFFSET]) < offset:
+            return None
+        lo, hi = 1, last.seq  # smallest x with offset(first event at seq >= x) >= offset
+        while lo < hi:
+            mid = (lo + hi) // 2
+            found = await js.get_next(mid, subject)
+            if found is not None and int(found.headers[H_OFFSET]) >= offset:
+                hi = mid
+            else:
+                lo = mid + 1
+        first = await js.get_next(lo, subject)
+        return first.seq if first is not None else None
+
+    async def read(self, topic: str, from_offset: int, limit: int) -> list[StoredEvent]:
+        start = await self._seq_at_offset(topic, from_offset)
+        if start is None or limit <= 0:
+            return []
+        return self._stored(
+            await self._js().get_batch(start, self._layout.topic_events(topic), limit)
+        )
+
+    async def read_offsets(self, topic: str, offsets: Sequence[int]) -> list[StoredEvent]:
+        js = self._js()
+        wanted = sorted(set(offsets))
+        found = await asyncio.gather(*(js.get_last(self._layout.event(topic, o)) for o in wanted))
+        return self._stored([r for r in found if r is not None])
+
+    async def read_since(self, seq: int, limit: int) -> list[StoredEvent]:
+        if limit <= 0:
+            return []
+        return self._stored(await self._js().get_batch(seq + 1, self._layout.all_events, limit))
+
+    async def _scan(self, subject: str) -> list[Record]:
+        js, out, seq = self._js(), [], 1
+        while True:
+            page = await js.get_batch(seq, subject, SCAN)
+            out.extend(page)
+            if len(page) < SCAN:
+                return out
+            seq = page[-1].seq + 1
+
+    async def _next_offset(self, topic: str) -> int | None:
+        head = await self._js().get_last(self._layout.head(topic))
+        return int(head.data) if head is not None else None
+
+    async def offset_at_time(self, topic: str, when: float) -> int:
+        for record in await self._scan(self._layout.topic_events(topic)):
+            if float(record.headers[H_RECEIVED]) >= when:
+                return int(record.headers[H_OFFSET])
+        return await self._next_offset(topic) or 0
+
+    async def topic_stats(self, topic: str | None = None) -> list[TopicStats]:
+        if topic is None:
+            names = sorted(
+                self._layout.topic_of(h.subject) for h in await self._scan(self._layout.all_heads)
+            )
+        else:
+            names = [topic]
+        out = []
+        for name in names:
+            nxt = await self._next_offset(name)
+            if nxt is None:
+                continue
+            rows = await self._scan(self._layout.topic_events(name))
+            out.append(
+                TopicStats(
+                    name=name,
+                    first_offset=int(rows[0].headers[H_OFFSET]) if rows else nxt,
+                    next_offset=nxt,
+                    event_count=len(rows),
+                    stored_bytes=sum(len(r.data) for r in rows),
+                )
+            )
+        return out
+
+    # -- groups and cursors (one subject each; the latest message is the value) -------------
+
+    async def load_group(self, topic: str, group: str) -> GroupRecord | None:
+        found = await self._js().get_last(self._layout.group(topic, group))
+        return _group(found) if found is not None else None
+
+    async def save_group(self, record: GroupRecord) -> None:
+        body = {
+            "topic": record.topic,
+            "group": record.group,
+            "committed": record.committed_offset,
+            "filters": record.filters_json,
+        }
+        await self._js().put(
+            self._layout.group(record.topic, record.group), json.dumps(body).encode()
+        )
+
+    async def list_groups(self) -> list[GroupRecord]:
+        groups = [_group(r) for r in await self._scan(self._layout.all_groups())]
+        return sorted(groups, key=lambda g: (g.topic, g.group))
+
+    async def get_cursor(self, name: str) -> int | None:
+        found = await self._js().get_last(self._layout.cursor(name))
+        return int(found.data) if found is not None else None
+
+    async def set_cursor(self, name: str, seq: int) -> None:
+        await self._js().put(self._layout.cursor(name), str(seq).encode())
+
+    # -- deletions ---------------------------------------------------------------------------
+
+    async def apply_retention(
+        self, topic: str, *, older_than: float | None, max_bytes: int | None
+    ) -> int:
+        """Purge `topic`'s oldest events beyond the limits (a prefix in offset order).
+
+        Their dedup keys stay (see the module docstring)."""
+        rows = await self._scan(self._layout.topic_events(topic))
+        cut = 0
+        if older_than is not None:
+            while cut < len(rows) and float(rows[cut].headers[H_RECEIVED]) < older_than:
+                cut += 1
+        if max_bytes is not None:
+            total = sum(len(r.data) for r in rows[cut:])
+            while cut < len(rows) and total > max_bytes:
+                total -= len(rows[cut].data)
+                cut += 1
+        if cut == 0:
+            return 0
+        below = rows[cut].seq if cut < len(rows) else rows[-1].seq + 1
+        return await self._js().purge(self._layout.topic_events(topic), below_seq=below)
+
+    async def delete_events(self, seqs: Sequence[int]) -> int:
+        """Delete each event, then its dedup key. A crash between the two leaves the key: the
+        same event appended again is then answered as a duplicate at its deleted offset."""
+        js = self._js()
+        deleted = 0
+        for seq in sorted(set(seqs)):
+            found = await js.get_next(seq, self._layout.all_events)
+            if found is None or found.seq != seq:
+                continue
+            if await js.delete(seq):
+                deleted += 1
+                topic = self._layout.topic_of(found.subject)
+                await js.purge(self._layout.key(topic, found.headers[H_KEY]))
+        return deleted
+
+
+def _group(record: Record) -> GroupRecord:
+    body = json.loads(record.data)
+    return GroupRecord(body["topic"], body["group"], int(body["committed"]), body["filters"])

@@ -1,0 +1,239 @@
+"""The JetStream store's append path: group commit into atomic batches, optimistic concurrency.
+
+Theory of operation:
+
+- Appends are jobs on one queue; one writer task takes every job queued at that moment (up to
+  MAX_BATCH_MESSAGES messages) and plans ONE atomic batch (gateway/jetstream_layout.py): new
+  heads, create-if-absent dedup keys, events. Rule (persist before ack): a job is answered
+  only after the cluster acknowledged the batch's commit (R3: a quorum stored it).
+- `Heads` caches each topic's (head sequence, next offset). A batch expects each head it moves
+  at its cached sequence; another process that appended first, or a (topic, source, id) stored
+  before, makes the server refuse the WHOLE batch (`Conflict`). The writer then re-reads the
+  heads and the keys of that batch from the cluster and plans again (at most MAX_REPLANS).
+- A call bigger than one batch is split into batches of MAX_ROWS rows: all-or-nothing
+  holds per batch (300 events), not for the whole call; each part is durable when
+  answered, and a repeat of the call answers the stored part as duplicates.
+
+Crash mid-batch: the server holds an uncommitted batch apart and drops it (commit never sent,
+or timeout), so a crash leaves nothing of a batch or all of it. A batch committed whose ack was
+lost is found on retry: its keys exist, so the retry answers duplicates at the same offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import GatewayClosing, StoreError, StoreUnavailable
+from gateway.jetstream_client import Conflict, JetStreamClient, Put
+from gateway.jetstream_layout import (
+    H_EXPECT_SUBJECT_SEQ,
+    Layout,
+    dedup_key,
+    event_headers,
+)
+from gateway.store import AppendResult, NewEvent
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_MESSAGES = 900  # the server's default atomic batch limit is 1,000 messages
+MAX_ROWS = MAX_BATCH_MESSAGES // 3  # a row costs 2 messages (key, event) + at most 1 head
+MAX_REPLANS = 32
+
+Row = tuple[str, NewEvent, str, bytes | None]  # (topic, event, origin region, replication)
+Committed = Callable[[frozenset[str], int], None]  # (topics appended to, last event seq)
+
+
+@dataclass(slots=True)
+class _Job:
+    rows: Sequence[Row]
+    future: asyncio.Future[list[AppendResult]]
+
+
+@dataclass(slots=True)
+class _Plan:
+    puts: list[Put] = field(default_factory=list)
+    results: list[list[AppendResult]] = field(default_factory=list)
+    heads: dict[str, int] = field(default_factory=dict)  # topic -> next offset after
+    events: int = 0
+
+
+class JetStreamWriter:
+    """The writer task over `client`; `submit` rows, get their acknowledged results."""
+
+    def __init__(
+        self,
+        client: JetStreamClient,
+        layout: Layout,
+        *,
+        clock: Callable[[], float],
+        committed: Committed,
+    ) -> None:
+        self._client = client
+        self._layout = layout
+        self._clock = clock
+        self._committed = committed
+        self._heads: dict[str, tuple[int, int]] = {}  # topic -> (head seq, next offset)
+        self._jobs: collections.deque[_Job | None] = collections.deque()  # None: stop
+        self._queued = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="js-store-writer")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then end the task. Idempotent."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._jobs.append(None)
+        self._queued.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def submit(self, rows: Sequence[Row]) -> list[AppendResult]:
+        if self._stopping:
+            raise GatewayClosing("store is closed")
+        if self._task is None or self._task.done():
+            raise StoreError("store writer is not running")
+        out: list[AppendResult] = []
+        for start in range(0, max(1, len(rows)), MAX_ROWS):
+            part = rows[start : start + MAX_ROWS]
+            job = _Job(part, asyncio.get_running_loop().create_future())
+            self._jobs.append(job)
+            self._queued.set()
+            out.extend(await job.future)
+        return out
+
+    # -- the task ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._jobs:
+                self._queued.clear()
+                await self._queued.wait()
+                continue
+            jobs: list[_Job] = []
+            size = 0
+            while self._jobs and self._jobs[0] is not None:
+                head = self._jobs[0]
+                if jobs and size + len(head.rows) > MAX_ROWS:
+                    break
+                self._jobs.popleft()
+                jobs.append(head)
+                size += len(head.rows)
+            live = [j for j in jobs if not j.future.cancelled()]
+            if live:
+                await self._commit_guarded(live)
+            if self._jobs and self._jobs[0] is None and not jobs:
+                return
+
+    async def _commit_guarded(self, jobs: list[_Job]) -> None:
+        try:
+            results, topics, last = await self._commit(jobs)
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("store writer failed a batch")
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(
+                        type(exc)(str(exc)) if isinstance(exc, StoreError) else StoreError(str(exc))
+                    )
+            return
+        if topics:
+            self._committed(topics, last)
+        for job, result in zip(jobs, results, strict=True):
+            if not job.future.done():
+                job.future.set_result(result)
+
+    async def _commit(
+        self, jobs: list[_Job]
+    ) -> tuple[list[list[AppendResult]], frozenset[str], int]:
+        topics = {row[0] for job in jobs for row in job.rows}
+        await self._load_heads([t for t in topics if t not in self._heads])
+        known: dict[tuple[str, str], int] = {}
+        for _ in range(MAX_REPLANS):
+            plan = self._plan(jobs, known)
+            if plan.events == 0:
+                return plan.results, frozenset(), 0
+            try:
+                last = await self._client.publish_batch(plan.puts, "append")
+            except Conflict:
+                await self._load_heads(sorted(topics))
+                known = await self._load_keys(jobs)
+                continue
+            for topic, nxt in plan.heads.items():
+                # heads come first in the batch: head i has sequence last - len(puts) + 1 + i
+                index = next(
+                    i for i, p in enumerate(plan.puts) if p.subject == self._layout.head(topic)
+                )
+                self._heads[topic] = (last - len(plan.puts) + 1 + index, nxt)
+            return plan.results, frozenset(plan.heads), last
+        raise StoreUnavailable("store append failed: the batch kept conflicting with other writers")
+
+    def _plan(self, jobs: list[_Job], known: dict[tuple[str, str], int]) -> _Plan:
+        """Offsets for every new row; duplicates (stored, or earlier in this batch) answered."""
+        plan = _Plan()
+        keys: list[Put] = []
+        events: list[Put] = []
+        taken = dict(known)
+        nexts = {t: self._heads[t][1] for job in jobs for t, *_ in job.rows}
+        now = self._clock()
+        for job in jobs:
+            answers: list[AppendResult] = []
+            for topic, event, origin, blob in job.rows:
+                key = dedup_key(event.source, event.id)
+                if (topic, key) in taken:
+                    answers.append(AppendResult(taken[(topic, key)], True))
+                    continue
+                offset = nexts[topic]
+                nexts[topic] = offset + 1
+                taken[(topic, key)] = offset
+                plan.heads[topic] = offset + 1
+                keys.append(
+                    Put(
+                        self._layout.key(topic, key),
+                        str(offset).encode(),
+                        {H_EXPECT_SUBJECT_SEQ: "0"},
+                    )
+                )
+                headers = event_headers(event, offset, origin, blob, now)
+                events.append(Put(self._layout.event(topic, offset), event.payload, headers))
+                answers.append(AppendResult(offset, False))
+            plan.results.append(answers)
+        heads = [
+            Put(
+                self._layout.head(topic),
+                str(nxt).encode(),
+                {H_EXPECT_SUBJECT_SEQ: str(self._heads[topic][0])},
+            )
+            for topic, nxt in plan.heads.items()
+        ]
+        plan.puts = [*heads, *keys, *events]
+        plan.events = len(events)
+        return plan
+
+    async def _load_heads(self, topics: Sequence[str]) -> None:
+        records = await asyncio.gather(
+            *(self._client.get_last(self._layout.head(t)) for t in topics)
+        )
+        for topic, record in zip(topics, records, strict=True):
+            self._heads[topic] = (record.seq, int(record.data)) if record else (0, 0)
+
+    async def _load_keys(self, jobs: list[_Job]) -> dict[tuple[str, str], int]:
+        wanted = sorted(
+            {(topic, dedup_key(ev.source, ev.id)) for job in jobs for topic, ev, *_ in job.rows}
+        )
+        records: list[Any] = await asyncio.gather(
+            *(self._client.get_last(self._layout.key(t, k)) for t, k in wanted)
+        )
+        return {
+            wanted[i]: int(record.data) for i, record in enumerate(records) if record is not None
+        }
