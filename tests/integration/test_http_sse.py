@@ -32,7 +32,8 @@ def sse_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayPro
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    # A new connection per request: no race with the gateway closing an idle keep-alive one.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
         yield session
 
 
