@@ -12,6 +12,8 @@ import time
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from federation.codec import message_from_pb, message_to_pb
 from federation.errors import PeerProtocolError
@@ -28,7 +30,15 @@ from gateway.interest import Interest as LocalInterest
 from gateway.interest import InterestRegistry, ReaderProof
 from gateway.interest_proofs import ProofJudge
 from policy.errors import SignInExpired, SignInForged, SignInMalformed, SignInWrongChain
-from policy.identity import ALL_TOPICS, Challenge, verify_interest_proof
+from policy.identity import (
+    ALL_TOPICS,
+    Challenge,
+    SignedStatement,
+    SignInConfig,
+    SignInVerifier,
+    verify_interest_proof,
+)
+from policy.sessions import SessionTokens, new_secret
 from policy.signin import sign_in
 from proto import federation_pb2
 
@@ -259,3 +269,30 @@ def test_local_interest_keeps_at_most_the_bound_per_topic() -> None:
     kept = reg.proven()[i]
     assert len(kept) == MAX_PROOFS_PER_TOPIC
     assert [p.address for p in kept] == ["0x9", "0x8", "0x7", "0x6"]
+
+
+def test_a_sign_in_naming_a_region_keeps_its_proof_through_the_session_token() -> None:
+    verifier = SignInVerifier(
+        SignInConfig(domain="meshgate-cc", uri="meshgate://meshgate-cc", chain_id=CHAIN)
+    )
+    signed = sign_in(READER, verifier.challenge(NOW), ["orders"], NOW, regions=["cc"])
+    identity = verifier.verify(signed.message, signed.signature, NOW)
+    assert identity.proof == SignedStatement(signed.message, signed.signature)
+    tokens = SessionTokens(new_secret())
+    assert tokens.check(tokens.issue(identity), NOW).proof == identity.proof
+    plain = sign_in(READER, verifier.challenge(NOW), ["orders"], NOW)  # names no region
+    assert verifier.verify(plain.message, plain.signature, NOW).proof is None
+
+
+CC_ORDERS = proof()
+ANYONE_JUDGE = ProofJudge(chain_id=CHAIN, may_read=lambda address, topic: True, clock=Clock())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    region=st.sampled_from(["cc", "zz", "c", "cc "]) | st.text(max_size=8),
+    topic=st.text(max_size=8) | st.just("orders"),
+)
+def test_a_proof_attracts_only_the_region_and_topic_it_names(region: str, topic: str) -> None:
+    verdict = ANYONE_JUDGE(region, TopicInterest(topic, (), (CC_ORDERS,)))
+    assert (verdict is not None) == (region == "cc" and topic == "orders")
