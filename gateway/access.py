@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from gateway.errors import RegistryNotConfigured
+from gateway.errors import RegistryNotConfigured, TopicNotFound
+from policy.errors import AccessDenied, AccessPaused
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,11 @@ class Deny:
 
 
 @dataclass(frozen=True, slots=True)
+class UnknownTopic(Deny):
+    """The topic is not registered on chain: NOT_FOUND (404), not PERMISSION_DENIED."""
+
+
+@dataclass(frozen=True, slots=True)
 class Pause:
     """Not known right now (e.g. the chain is unreachable): hold deliveries, fail closed."""
 
@@ -78,6 +84,17 @@ class Pause:
 
 Decision = Allow | Deny | Pause
 ALLOW = Allow()
+
+
+def enforce(decision: Decision, action: str, topic: str, *, hold: bool = False) -> None:
+    """What every door (gRPC, HTTP) does with a decision: UnknownTopic raises TopicNotFound,
+    Deny AccessDenied; Pause raises AccessPaused unless the caller can hold (a stream)."""
+    if isinstance(decision, UnknownTopic):
+        raise TopicNotFound(f"{decision.reason}; cannot {action} topic {topic!r}")
+    if isinstance(decision, Deny):
+        raise AccessDenied(decision.reason, f"may not {action} topic {topic!r}")
+    if isinstance(decision, Pause) and not hold:
+        raise AccessPaused(decision.reason, f"cannot {action} topic {topic!r} right now")
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from gateway.access import (
     NonceChallenge,
     Pause,
     Session,
+    UnknownTopic,
 )
 from gateway.view_catch_up import ViewCatchUp
 from policy import decision as policy_decision
@@ -198,6 +199,8 @@ class RegistryAccess:
             self._schedule(decision.recheck_at)
             return ALLOW
         if isinstance(decision, policy_decision.Deny):
+            if decision.reason is policy_decision.DenyReason.UNKNOWN_TOPIC:
+                return UnknownTopic(f"{decision.reason}: {decision.detail}")
             return Deny(f"{decision.reason}: {decision.detail}")
         return Pause(f"{decision.reason}: {decision.detail}")
 

@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError, Message
 
 from eventmodel import filter_codec
 from gateway import events, wire
-from gateway.access import AccessControl, Decision, Deny, Identity, Pause
+from gateway.access import AccessControl, Identity, enforce
 from gateway.config import GatewayConfig
 from gateway.errors import InvalidRequest, TopicNotFound
 from gateway.hub import SubscriptionHub
@@ -33,7 +33,6 @@ from gateway.session import SubscriptionSession
 from gateway.status import streaming, unary
 from gateway.store import EventStore, NewEvent, TopicStats
 from gateway.topics import check_topic_name
-from policy.errors import AccessDenied, AccessPaused
 from proto import gateway_pb2, gateway_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
             raise InvalidRequest("publish carries no events")
         identity = await self._identity(request.credentials, request.HasField("credentials"))
         await self.access.wait_current(identity, topic, publish=True)
-        _enforce(self.access.check_publish(identity, topic), "publish to", topic)
+        enforce(self.access.check_publish(identity, topic), "publish to", topic)
         staged = []
         for pb in request.batch.events:
             events.validate(pb, self.config.max_event_bytes)
@@ -128,7 +127,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         identity = await self._identity(req.credentials, req.HasField("credentials"))
         # Pause opens the stream with deliveries held: check_delivery fails closed.
         await self.access.wait_current(identity, topic, publish=False)
-        _enforce(self.access.check_subscribe(identity, topic), "subscribe to", topic, hold=True)
+        enforce(self.access.check_subscribe(identity, topic), "subscribe to", topic, hold=True)
         dispatcher = await self.hub.open(topic, group, flts, start, identity)
         session = SubscriptionSession(
             self.hub,
@@ -280,14 +279,6 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         self, request: gateway_pb2.ListPeersRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListPeersResponse:
         return gateway_pb2.ListPeersResponse(region=self.config.region, peers=self.peers().peers)
-
-
-def _enforce(decision: Decision, action: str, topic: str, *, hold: bool = False) -> None:
-    """Deny raises; Pause raises too unless the caller can hold (subscribe)."""
-    if isinstance(decision, Deny):
-        raise AccessDenied(decision.reason, f"may not {action} topic {topic!r}")
-    if isinstance(decision, Pause) and not hold:
-        raise AccessPaused(decision.reason, f"cannot {action} topic {topic!r} right now")
 
 
 def decode_request(cls: type[M], raw: bytes) -> M:

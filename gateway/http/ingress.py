@@ -29,7 +29,7 @@ from aiohttp import web
 from eventmodel.attributes import PbEvent
 from eventmodel.errors import EventModelError
 from gateway import events
-from gateway.access import Decision, Deny, Pause
+from gateway.access import enforce
 from gateway.errors import InvalidRequest
 from gateway.http import binding
 from gateway.http.body import read_body
@@ -38,15 +38,6 @@ from gateway.http.parts import HttpParts, parts_of
 from gateway.http.responses import json_response
 from gateway.store import AppendResult, NewEvent
 from gateway.topics import check_topic_name
-from policy.errors import AccessDenied, AccessPaused
-
-
-def enforce_publish(decision: Decision, topic: str) -> None:
-    """Deny -> AccessDenied (403); Pause -> AccessPaused (503): a publish cannot be held."""
-    if isinstance(decision, Deny):
-        raise AccessDenied(decision.reason, f"may not publish to topic {topic!r}")
-    if isinstance(decision, Pause):
-        raise AccessPaused(decision.reason, f"cannot publish to topic {topic!r} right now")
 
 
 def stage(pbs: list[PbEvent], max_event_bytes: int) -> list[NewEvent]:
@@ -83,7 +74,7 @@ async def post_events(request: web.Request) -> web.Response:
     topic = check_topic_name(request.match_info["topic"])
     identity = await authenticate(request)
     await parts.access.wait_current(identity, topic, publish=True)
-    enforce_publish(parts.access.check_publish(identity, topic), topic)
+    enforce(parts.access.check_publish(identity, topic), "publish to", topic)
     body = await read_body(request, parts.http.max_body_bytes, parts.http.body_timeout)
     pbs = binding.parse(request.headers.items(), body)
     staged = stage(pbs, parts.gateway.max_event_bytes)

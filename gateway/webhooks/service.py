@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.access import AccessControl, Decision, Deny, Identity, Pause
+from gateway.access import AccessControl, Identity, enforce
 from gateway.errors import GatewayClosing
 from gateway.hub import SubscriptionHub
 from gateway.store import EventStore
@@ -40,7 +40,6 @@ from gateway.webhooks.runner import WebhookRunner
 from gateway.webhooks.subscription import Subscription, check_id, parse
 from gateway.webhooks.subscriptions_file import SubscriptionsFile
 from gateway.wire import Start
-from policy.errors import AccessDenied, AccessPaused
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +176,11 @@ class WebhookService:
 
     async def _check_access(self, caller: Identity, sub: Subscription) -> None:
         await self.access.wait_current(caller, sub.topic, publish=False)
-        _enforce(self.access.check_subscribe(caller, sub.topic), "subscribe to", sub.topic)
+        enforce(self.access.check_subscribe(caller, sub.topic), "subscribe to", sub.topic)
         if sub.dead_letter_topic != f"{sub.topic}.dlq":
             await self.access.wait_current(caller, sub.dead_letter_topic, publish=True)
             topic = sub.dead_letter_topic
-            _enforce(self.access.check_publish(caller, topic), "dead-letter to", topic)
+            enforce(self.access.check_publish(caller, topic), "dead-letter to", topic)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._tg is None:
@@ -245,10 +244,3 @@ async def _guarded(runner: WebhookRunner) -> None:
     except Exception as exc:
         runner.status = f"failed: {exc}"
         log.exception("webhook %s failed", runner.sub.id)
-
-
-def _enforce(decision: Decision, action: str, topic: str) -> None:
-    if isinstance(decision, Deny):
-        raise AccessDenied(decision.reason, f"may not {action} topic {topic!r}")
-    if isinstance(decision, Pause):
-        raise AccessPaused(decision.reason, f"cannot {action} topic {topic!r} right now")

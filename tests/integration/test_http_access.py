@@ -140,6 +140,8 @@ async def test_401_403_then_200_after_sign_in_and_grant(
     status, body, _ = await publish(http, gateway, topic_name, 2, session)
     assert status == 200, body  # the gateway catches its view up before it would deny
     assert body["results"] == [{"id": "a2", "offset": 0, "duplicate": False}]
+    status, body, _ = await publish(http, gateway, f"{topic_name}-unregistered", 3, session)
+    assert status == 404 and body["error"].startswith("unknown topic"), body
 
     decisions = [
         (e.action, e.decision)
