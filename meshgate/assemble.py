@@ -104,6 +104,9 @@ async def serve_process(
             access = OpenAccess()
         store = SqliteEventStore(config.data_dir)
         metrics = GatewayMetrics()
+        if settings.registry is not None:
+            audit = registry.audit
+            metrics.audit_tampered.set_function(lambda: 1.0 if audit.tampered else 0.0)
         interest = InterestRegistry(may_read=access.may_read)
         peers: Callable[[], PeerView] = PeerView
         if settings.federation is not None:
