@@ -36,13 +36,14 @@ class Params:
     partition_s: float
     chain_down_s: float
     full_hold_s: float
+    down_s: float = 7.0  # s the consumer's region stays down (> the peers' stale_after, 5 s)
     pad: int = 256  # bytes of padding per event
     catch_up_timeout: float = 120.0
     recovery_timeout: float = 60.0  # s for publishes to succeed again after a full disk
 
 
 QUICK = Params(events=300, rate=300, kills=2, partition_s=3, chain_down_s=1, full_hold_s=1,
-               catch_up_timeout=60, recovery_timeout=10)  # fmt: skip
+               catch_up_timeout=30, recovery_timeout=10)  # fmt: skip
 FULL = Params(events=6000, rate=400, kills=5, partition_s=15, chain_down_s=10, full_hold_s=3)
 
 

@@ -8,7 +8,7 @@ killed, a full tmpfs), undoes it and marks the heal, which starts the catch-up c
 |---------------------|-----------------|---------|---------|----------------------------------|
 | kill-gateway-loop   | aa alone        | aa      | aa      | kill -9 aa, restart; `kills` x   |
 | kill-origin         | aa - bb         | aa      | bb      | kill -9 aa, restart              |
-| kill-consumer       | aa - bb         | aa      | bb      | kill -9 bb, restart              |
+| kill-consumer       | aa - bb         | aa      | bb      | kill -9 bb, `down_s`, restart    |
 | kill-relay          | aa - bb - cc    | aa      | cc      | kill -9 relay bb (line, no mesh) |
 | partition-reset     | aa - bb proxied | aa      | bb      | proxies reset, `partition_s`     |
 | partition-blackhole | aa - bb proxied | aa      | bb      | proxies blackhole, `partition_s` |
@@ -56,13 +56,20 @@ class Scenario:
     disk_region: str | None = None  # that region's data dir is a small tmpfs
 
 
-def _kill_loop(region: str, kills: Callable[[Run], int]) -> Callable[[Run], Awaitable[None]]:
+def _kill_loop(
+    region: str, kills: Callable[[Run], int], *, stay_down: bool = False
+) -> Callable[[Run], Awaitable[None]]:
+    """kill -9 `region` and restart it, `kills` times; `stay_down`: down for `down_s` first
+    (longer than the peers' `stale_after`, 5 s, while the publisher keeps publishing)."""
+
     async def fault(run: Run) -> None:
         n = kills(run)
         for k in range(n):
             await run.wait_acked(run.params.events * (k + 1) // (n + 1))
             await run.cluster.kill9(region)
             run.mark("killed", region)
+            if stay_down:
+                await asyncio.sleep(run.params.down_s)  # the outage's length, not a wait
             await run.cluster.restart(region)
             run.heal()
 
@@ -191,8 +198,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         regions=PAIR, fault=_kill_loop("aa", lambda r: 1),
     ),
     Scenario(
-        name="kill-consumer", what="kill -9 of the consumer's region",
-        regions=PAIR, fault=_kill_loop("bb", lambda r: 1),
+        name="kill-consumer", what="kill -9 of the consumer's region, down `down_s`",
+        regions=PAIR, fault=_kill_loop("bb", lambda r: 1, stay_down=True),
     ),
     Scenario(
         name="kill-relay", what="kill -9 of the relay on a line aa - bb - cc (no mesh)",
