@@ -85,16 +85,19 @@ def test_modules_stay_small() -> None:
     assert big == []
 
 
-# `name` in backticks: a dotted path (module, module.attr or module.Class.attr) or a file path.
-_NAME = re.compile(r"`([a-z_]+(?:\.[A-Za-z_][A-Za-z0-9_]*)+|[a-z_]+/[a-z_/]+\.py)`")
+# `name` in backticks: a dotted path (module, module.attr or module.Class.attr) or a file path
+# with its folder; a bare file name (`errors.py`) names a kind of file, not one file.
+_NAME = re.compile(r"`([a-z_]+(?:\.[A-Za-z_][A-Za-z0-9_]*)+|[a-z_]+/[a-z_/]+\.(?:py|proto))`")
+_FILE_SUFFIXES = (".py", ".proto", ".md", ".toml", ".json")
 
 
 def documented_names(text: str) -> list[str]:
-    return sorted(set(_NAME.findall(text)))
+    names = set(_NAME.findall(text))
+    return sorted(n for n in names if "/" in n or not n.endswith(_FILE_SUFFIXES))
 
 
 def _resolves(name: str) -> bool:
-    if name.endswith(".py"):
+    if "/" in name:
         return (REPO / name).is_file()
     parts = name.split(".")
     if parts[0] not in ALLOWED:
