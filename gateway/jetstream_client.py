@@ -28,6 +28,7 @@ from gateway.errors import StoreError, StoreUnavailable
 
 WRONG_LAST_SEQUENCE = 10071
 REQUEST_TIMEOUT = 5.0  # s for one API request; a leader election takes about 2 s
+CONNECT_TIMEOUT = 10.0  # s for the first connection to any server
 BATCH_PAGE = 256  # messages per direct-get batch
 
 
@@ -80,7 +81,9 @@ def _api_error(reply: dict[str, Any], what: str) -> StoreError | None:
     if not err:
         return None
     text = f"store {what} failed: JetStream {err.get('code')} {err.get('description')}"
-    if err.get("err_code") == WRONG_LAST_SEQUENCE:
+    # 10071 names the sequence; a clustered batch may answer with another code, same words
+    wrong = str(err.get("description", "")).startswith("wrong last sequence")
+    if err.get("err_code") == WRONG_LAST_SEQUENCE or wrong:
         return Conflict(text)
     if err.get("code") in (503, 408) or err.get("err_code") == 10008:
         return StoreUnavailable(text)
@@ -97,12 +100,16 @@ class JetStreamClient:
     @classmethod
     async def connect(cls, servers: Sequence[str], stream: str) -> JetStreamClient:
         try:
-            nc = await nats.connect(
-                servers=list(servers),
-                connect_timeout=REQUEST_TIMEOUT,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.25,
-                allow_reconnect=True,
+            # nats-py retries the first connect as it reconnects (forever here): bound it
+            nc = await asyncio.wait_for(
+                nats.connect(
+                    servers=list(servers),
+                    connect_timeout=REQUEST_TIMEOUT,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.25,
+                    allow_reconnect=True,
+                ),
+                CONNECT_TIMEOUT,
             )
         except Exception as exc:
             where = ",".join(servers)

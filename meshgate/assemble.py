@@ -32,6 +32,7 @@ from gateway.federation_port import federation_ports, peer_view
 from gateway.http import subscriptions as http_subscriptions
 from gateway.interest import InterestRegistry
 from gateway.interest_proofs import ProofJudge, access_reader
+from gateway.jetstream_store import JetStreamEventStore
 from gateway.metrics import GatewayMetrics
 from gateway.publishers import PublisherRights
 from gateway.service import PeerView
@@ -102,7 +103,11 @@ async def serve_process(
             services.append(ClosedAfterStore(registry))
         else:
             access = OpenAccess()
-        store = SqliteEventStore(config.data_dir)
+        store: EventStore = SqliteEventStore(config.data_dir)
+        if settings.store is not None:  # the region's events on a JetStream cluster
+            store = JetStreamEventStore(
+                settings.store.servers, config.region, replicas=settings.store.replicas
+            )
         metrics = GatewayMetrics()
         if settings.registry is not None:
             audit = registry.audit

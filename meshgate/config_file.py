@@ -42,6 +42,10 @@ A file looks like::
     heartbeat = "15s"              # SSE comment on idle streams
     retry_after = 5                # seconds, on 503
 
+    [store]                # where events live; without it, SQLite in data_dir
+    url = "nats://10.0.0.1:4222,10.0.0.2:4222,10.0.0.3:4222"  # --store (a JetStream cluster)
+    replicas = 3           # the region stream's replication factor
+
 Top-level keys are `GatewayConfig` fields (plus `listen` and `open`); the `[registry]` and
 `[federation]` tables use the flags' names, so each setting has one name everywhere; `[http]`
 keys are `HttpConfig` fields plus `listen` (the flags are `--http-` + the key).
@@ -81,7 +85,13 @@ HTTP_KEYS = (
     "heartbeat",
     "retry_after",
 )
-FLAG_TABLES = {"registry": REGISTRY_KEYS, "federation": FEDERATION_KEYS, "http": HTTP_KEYS}
+STORE_KEYS = ("url", "replicas")
+FLAG_TABLES = {
+    "registry": REGISTRY_KEYS,
+    "federation": FEDERATION_KEYS,
+    "http": HTTP_KEYS,
+    "store": STORE_KEYS,
+}
 
 # The TOML type each scalar setting must have (a `float` setting takes integers too).
 Expected = tuple[str, tuple[type, ...]]
@@ -107,6 +117,7 @@ TABLE_TYPES: dict[str, dict[str, Expected]] = {
         "peer_advertise": _STR,
         "no_mesh": _BOOL,
     },
+    "store": {"url": _STR, "replicas": _INT},
 }
 
 
@@ -122,6 +133,7 @@ class ConfigFile:
     registry: Mapping[str, Any] | None = None
     federation: Mapping[str, Any] | None = None
     http: Mapping[str, Any] | None = None
+    store: Mapping[str, Any] | None = None
     open_access: bool | None = None
 
 
@@ -161,6 +173,7 @@ def read_config_file(path: Path) -> ConfigFile:
         registry=tables["registry"],
         federation=tables["federation"],
         http=tables["http"],
+        store=tables["store"],
         open_access=open_access,
     )
 

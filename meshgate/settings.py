@@ -55,6 +55,14 @@ class FederationSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StoreSettings:
+    """The region's events on a NATS JetStream cluster (`--store nats://...`, `[store]`)."""
+
+    servers: tuple[str, ...]  # nats://HOST:PORT each
+    replicas: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
 class GatewaySettings:
     """Everything one `meshgate gateway run` process is built from (`meshgate.assemble`)."""
 
@@ -63,6 +71,7 @@ class GatewaySettings:
     federation: FederationSettings | None
     log_level: str = "INFO"
     http: HttpConfig | None = None  # None: no HTTP edge (no --http-listen, no [http] listen)
+    store: StoreSettings | None = None  # None: SQLite in the data directory
 
     @property
     def open_access(self) -> bool:
@@ -88,6 +97,7 @@ def resolve(
         registry=_registry(flags, env, file, gateway.region),
         federation=_federation(flags, file, gateway.region),
         http=_http(flags, file),
+        store=_store(flags, file),
         log_level=str(flags.get("log_level") or "INFO").upper(),
     )
 
@@ -239,3 +249,34 @@ def _http(flags: Mapping[str, Any], file: ConfigFile | None) -> HttpConfig | Non
         return HttpConfig(**values)
     except (ConfigError, TypeError, ValueError) as exc:
         raise SettingsError(str(exc)) from exc
+
+
+def parse_store_url(url: str) -> tuple[str, ...]:
+    """`nats://HOST:PORT[,HOST:PORT...]` -> one nats:// URL per server. Raises SettingsError."""
+    rest = url.strip()
+    if not rest.startswith("nats://"):
+        raise SettingsError(f"--store must be nats://HOST:PORT[,HOST:PORT...], not {url!r}")
+    servers = []
+    for part in rest.removeprefix("nats://").split(","):
+        part = part.strip().removeprefix("nats://")
+        try:
+            _host, port = parse_listen(part)
+        except ConfigError as exc:
+            raise SettingsError(f"--store: {exc}") from exc
+        if port == 0:
+            raise SettingsError(f"--store: {part!r} needs a port")
+        servers.append(f"nats://{part}")
+    return tuple(servers)
+
+
+def _store(flags: Mapping[str, Any], file: ConfigFile | None) -> StoreSettings | None:
+    table = dict(file.store) if file is not None and file.store is not None else {}
+    url = flags.get("store") or table.get("url")
+    if not url:
+        if table:
+            raise SettingsError('[store] needs url = "nats://HOST:PORT[,HOST:PORT...]"')
+        return None
+    replicas = int(table.get("replicas", 3))
+    if not 1 <= replicas <= 5:
+        raise SettingsError(f"[store] replicas must be 1 to 5, not {replicas}")
+    return StoreSettings(servers=parse_store_url(str(url)), replicas=replicas)

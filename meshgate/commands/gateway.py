@@ -44,6 +44,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--region", help="this gateway's region name")
     run.add_argument("--listen", help="HOST:PORT for the client API (port 0 = pick one)")
     run.add_argument("--data", type=Path, help="data directory (SQLite store)")
+    run.add_argument(
+        "--store", help="nats://HOST:PORT[,HOST:PORT...]: keep events on a JetStream cluster"
+    )
     run.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0 = pick one)")
     run.add_argument("--config", type=Path, help="TOML config file (flags and env win)")
     run.add_argument("--max-event-bytes", type=int, help="largest event accepted (bytes)")

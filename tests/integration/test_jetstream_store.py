@@ -1,0 +1,125 @@
+"""The JetStream store across processes' views of one region, on the real R3 cluster.
+
+Two `JetStreamEventStore` instances on one region stand for two gateway processes: they share
+nothing but the cluster (separate connections, writers and head caches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+
+from gateway.jetstream_layout import stream_name
+from gateway.jetstream_store import JetStreamEventStore
+from gateway.store import NewEvent
+from tests.support.jetstream_fixtures import JetStreamCluster
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.xdist_group("jetstream")
+
+
+def ev(i: int | str, source: str = "/s") -> NewEvent:
+    return NewEvent(source, str(i), "t", b"x" * 10)
+
+
+@pytest.fixture
+async def pair(
+    jetstream_cluster: JetStreamCluster,
+) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
+    region = f"r{uuid.uuid4().hex[:10]}"
+    a = JetStreamEventStore(jetstream_cluster.urls[:1], region)
+    b = JetStreamEventStore(jetstream_cluster.urls[1:], region)
+    await a.open()
+    await b.open()
+    try:
+        yield a, b
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_publish_through_one_is_read_and_wakes_the_other(
+    pair: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    a, b = pair
+    woke = asyncio.Event()
+    seen: list[frozenset[str]] = []
+
+    def listener(topics: frozenset[str], last: int) -> None:
+        seen.append(topics)
+        woke.set()
+
+    b.on_append(listener)
+    [result] = await a.append("orders", [ev(1)], "eu")
+    await asyncio.wait_for(woke.wait(), 10)
+    assert seen[-1] == frozenset({"orders"})
+    assert b.last_seq == a.last_seq
+    [row] = await b.read("orders", 0, 10)
+    assert (row.offset, row.payload) == (result.offset, b"x" * 10)
+
+
+async def test_concurrent_writers_keep_offsets_dense_and_events_once(
+    pair: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    """Both write the same topic at once, half of the ids on both: optimistic heads and
+    create-if-absent keys make one dense offset sequence with each (source, id) once."""
+    a, b = pair
+    ids = list(range(200))
+    results = await asyncio.gather(
+        *(a.append("t", [ev(i)], "eu") for i in ids),
+        *(b.append("t", [ev(i)], "eu") for i in ids[100:] + list(range(200, 300))),
+    )
+    rows = await a.read("t", 0, 1000)
+    assert [r.offset for r in rows] == list(range(300))
+    by_offset = {r.offset: r for r in rows}
+    answered = [res[0] for res in results]
+    assert sum(not r.duplicate for r in answered) == 300
+    assert all(r.offset in by_offset for r in answered)
+    assert [r.seq for r in rows] == sorted(r.seq for r in rows)
+
+
+async def test_a_repeat_after_the_duplicate_window_is_still_a_duplicate(
+    jetstream_cluster: JetStreamCluster,
+) -> None:
+    """JetStream's Nats-Msg-Id dedup forgets after `duplicate_window`; ours has no window. The
+    region's stream is set to a 1 s window, the repeat comes after it, from a new process view."""
+    region = f"w{uuid.uuid4().hex[:10]}"
+    first = JetStreamEventStore(jetstream_cluster.urls, region)
+    await first.open()
+    try:
+        [stored] = await first.append("a", [ev("old")], "eu")
+    finally:
+        await first.aclose()
+    nc = await nats.connect(jetstream_cluster.urls)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream_name(region))
+        info.config.duplicate_window = 1.0
+        await js.update_stream(info.config)
+    finally:
+        await nc.close()
+    passed = time.monotonic() + 1.5
+    wait_for(lambda: time.monotonic() > passed, timeout=5, what="the duplicate window to pass")
+    again = JetStreamEventStore(jetstream_cluster.urls, region)
+    await again.open()
+    try:
+        [repeat] = await again.append("a", [ev("old")], "eu")
+        assert (repeat.offset, repeat.duplicate) == (stored.offset, True)
+        [fresh] = await again.append("a", [ev("new")], "eu")
+        assert (fresh.offset, fresh.duplicate) == (stored.offset + 1, False)
+    finally:
+        await again.aclose()
+
+
+async def test_an_unreachable_cluster_is_store_unavailable() -> None:
+    from gateway.errors import StoreUnavailable
+    from meshgate.processes import free_port
+
+    store = JetStreamEventStore([f"nats://127.0.0.1:{free_port()}"], "eu")
+    with pytest.raises(StoreUnavailable, match="cannot reach NATS"):
+        await store.open()
