@@ -64,7 +64,7 @@ class RoutingTable:
         self._received: dict[str, dict[str, RegionInterest]] = {}  # peer -> region -> as sent
         self._adverts: dict[str, dict[str, RegionInterest]] = {}  # the same, judged
         self._refused: dict[str, int] = {}  # peer -> topic interests refused at last judging
-        self._next_expiry: float | None = None
+        self._expiry: dict[str | None, float] = {}  # peer (None: remembered) -> earliest end
         self._versions: dict[str, int] = {}
         self._routes: dict[str, Route] = {}
         self._remembered: dict[str, Route] = {}
@@ -100,7 +100,7 @@ class RoutingTable:
             and ri.distance < MAX_DISTANCE
             and (ri.distance > 0 or ri.region == peer)
         }
-        self._judge_all()
+        self._judge_peer(peer)
         return self._recompute()
 
     def peer_down(self, peer: str) -> bool:
@@ -108,13 +108,20 @@ class RoutingTable:
         self._adverts.pop(peer, None)
         self._received.pop(peer, None)
         self._refused.pop(peer, None)
+        if (end := self._expiry.pop(peer, None)) is not None:  # its routes are remembered
+            self._expiry[None] = min(self._expiry.get(None, end), end)
         self._versions.pop(peer, None)
-        self._judge_all()
         return self._recompute()
 
     def rejudge(self) -> bool:
         """Judge every received interest again (the view changed, or a proof expired)."""
-        self._judge_all()
+        for peer in list(self._received):
+            self._judge_peer(peer)
+        ends: list[float] = []
+        for region, old in list(self._remembered.items()):
+            topics, _ = self._accepted(region, old.topics, ends)
+            self._remembered[region] = replace(old, topics=topics)
+        self._set_expiry(None, ends)
         return self._recompute()
 
     # ---- outputs ------------------------------------------------------------------------------
@@ -128,7 +135,7 @@ class RoutingTable:
 
     def next_expiry(self) -> float | None:
         """When an accepted interest stops holding (unix s): call `rejudge()` then."""
-        return self._next_expiry
+        return min(self._expiry.values(), default=None)
 
     def refused(self, peer: str) -> int:
         """How many topic interests of `peer`'s last advertisement the judge refused."""
@@ -176,24 +183,27 @@ class RoutingTable:
 
     # ---- internals ----------------------------------------------------------------------------
 
-    def _judge_all(self) -> None:
-        """Recompute `_adverts` (and remembered routes) from what peers sent, via the judge."""
-        self._next_expiry = None
-        for peer, received in self._received.items():
-            refused = 0
-            judged: dict[str, RegionInterest] = {}
-            for region, ri in received.items():
-                topics, dropped = self._accepted(region, ri.topics)
-                refused += dropped
-                judged[region] = replace(ri, topics=topics)
-            self._adverts[peer] = judged
-            self._refused[peer] = refused
-        for region, old in list(self._remembered.items()):
-            topics, _ = self._accepted(region, old.topics)
-            self._remembered[region] = replace(old, topics=topics)
+    def _judge_peer(self, peer: str) -> None:
+        """Recompute `peer`'s judged advertisement from what it sent."""
+        refused = 0
+        ends: list[float] = []
+        judged: dict[str, RegionInterest] = {}
+        for region, ri in self._received[peer].items():
+            topics, dropped = self._accepted(region, ri.topics, ends)
+            refused += dropped
+            judged[region] = replace(ri, topics=topics)
+        self._adverts[peer] = judged
+        self._refused[peer] = refused
+        self._set_expiry(peer, ends)
+
+    def _set_expiry(self, key: str | None, ends: list[float]) -> None:
+        if ends:
+            self._expiry[key] = min(ends)
+        else:
+            self._expiry.pop(key, None)
 
     def _accepted(
-        self, region: str, topics: tuple[TopicInterest, ...]
+        self, region: str, topics: tuple[TopicInterest, ...], ends: list[float]
     ) -> tuple[tuple[TopicInterest, ...], int]:
         if self._judge is None:
             return topics, 0
@@ -203,10 +213,8 @@ class RoutingTable:
             if verdict is None:
                 continue
             out.append(verdict.interest)
-            if verdict.until is not None and (
-                self._next_expiry is None or verdict.until < self._next_expiry
-            ):
-                self._next_expiry = verdict.until
+            if verdict.until is not None:
+                ends.append(verdict.until)
         return tuple(out), len(topics) - len(out)
 
     def _recompute(self) -> bool:

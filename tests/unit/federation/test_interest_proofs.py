@@ -296,3 +296,18 @@ ANYONE_JUDGE = ProofJudge(chain_id=CHAIN, may_read=lambda address, topic: True, 
 def test_a_proof_attracts_only_the_region_and_topic_it_names(region: str, topic: str) -> None:
     verdict = ANYONE_JUDGE(region, TopicInterest(topic, (), (CC_ORDERS,)))
     assert (verdict is not None) == (region == "cc" and topic == "orders")
+
+
+def test_a_remembered_route_stops_at_its_proof_expiry_too() -> None:
+    clock = Clock()
+    table = RoutingTable("eu", judge(clock=clock))
+    table.peer_up("cc")
+    ti = TopicInterest("orders", (), (proof(ttl=100),))
+    table.peer_advertised("cc", advert(1, RegionInterest("cc", 0, (ti,))))
+    table.peer_down("cc")
+    table.peer_up("cc")  # linked again, not yet re-advertised: the remembered route holds
+    assert table.destinations("orders", {}) == ("cc",)
+    assert table.next_expiry() == pytest.approx(NOW + 100, abs=1)
+    clock.now = NOW + 101
+    table.rejudge()
+    assert table.destinations("orders", {}) == ()
