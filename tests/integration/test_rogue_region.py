@@ -66,10 +66,14 @@ class Regions:
     def peer_addr(self, region: str) -> str:
         return f"127.0.0.1:{self.peer_port.setdefault(region, free_port())}"
 
-    def start(self, region: str, *, registry: bool, peers: tuple[str, ...] = ()) -> GatewayProcess:
+    def start(
+        self, region: str, *, registry: bool, peers: tuple[str, ...] = (), mesh: bool = True
+    ) -> GatewayProcess:
         args = ["--peer-listen", self.peer_addr(region), "--tls-dir", str(self.tls_dir(region))]
         for p in peers:
             args += ["--peer", self.peer_addr(p)]
+        if not mesh:
+            args.append("--no-mesh")
         if registry:
             r = self.registry
             args += ["--rpc", r.chain.url, "--registry", r.address]
@@ -327,3 +331,37 @@ async def test_restart_of_a_region_whose_group_reader_was_revoked_attracts_nothi
             async with asyncio.timeout(45):
                 await anext(psub)  # published after the topic's events, on the same link
         assert await stored(prober, topic) == 1  # only what came while the grant held
+
+
+async def test_a_relay_passes_the_far_readers_proofs_on_and_the_origin_judges_them(
+    regions: Regions, registry: DeployedRegistry, funded_account: Callable[[], LocalAccount]
+) -> None:
+    """aa - bb - cc on a line (--no-mesh): cc's reader's proof reaches aa through bb, and aa
+    routes to cc on it; a revoke drops the route at aa. (That each hop judges the relayed proofs
+    itself: tests/unit/federation/test_interest_proofs.py.)"""
+    owner, reader = funded_account(), Account.create()
+    topic = new_topic(registry, owner, reader.address)
+    for region, peers in (("aa", ()), ("bb", ("aa",)), ("cc", ("bb",))):
+        regions.start(region, registry=True, peers=peers, mesh=False)
+    aa, cc = regions.gateways["aa"], regions.gateways["cc"]
+    async with (
+        clients((aa, owner), (cc, reader)) as (pub, consumer),
+        consumer.subscribe(topic) as sub,
+    ):
+
+        async def cc_via_bb() -> bool:
+            reply = await pub.stub.ListPeers(gateway_pb2.ListPeersRequest(), timeout=10)
+            return any(
+                p.region == "cc" and p.distance == 2 and topic in p.topics for p in reply.peers
+            )
+
+        await async_wait_for(cc_via_bb, timeout=60, what="cc's proven interest at aa via bb")
+        await pub.publish(topic, CloudEvent({"type": "t", "source": "/aa"}, {"n": 0}))
+        async with asyncio.timeout(45):
+            assert (await anext(sub)).offset == 0
+        registry.client(owner).revoke(topic, reader.address)
+
+        async def dropped() -> bool:
+            return topic not in await routed_topics(pub, "cc")
+
+        await async_wait_for(dropped, timeout=45, what="cc's route dropped at aa")
