@@ -3,7 +3,9 @@
 Real gateway process, real chain. The origin gateway refuses an unsigned event and an event
 signed by an account that may not publish (even when the caller may); a reader verifies each
 event itself: a signature altered in the gateway's store is caught by the client, and with its
-own chain check the client refuses events of a publisher the chain no longer allows.
+own chain check the client refuses events of a publisher the chain no longer allows. An
+unsigned event stored before signing existed stays readable (publisher None) unless the client
+checks the chain itself.
 """
 
 from __future__ import annotations
@@ -113,6 +115,17 @@ async def test_readers_verify_what_the_gateway_stored(
             "UPDATE events SET payload = ? WHERE topic = ? AND id = 'e1'",
             (pb.SerializeToString(deterministic=True), topic),
         )
+        # e2 as if stored before signing existed: no provenance at all.
+        (payload,) = db.execute(
+            "SELECT payload FROM events WHERE topic = ? AND id = 'e2'", (topic,)
+        ).fetchone()
+        old = parse(payload)
+        for name in provenance.NAMES:
+            del old.attributes[name]
+        db.execute(
+            "UPDATE events SET payload = ? WHERE topic = ? AND id = 'e2'",
+            (old.SerializeToString(deterministic=True), topic),
+        )
     db.close()
     await asyncio.to_thread(gateway.restart)
 
@@ -129,7 +142,7 @@ async def test_readers_verify_what_the_gateway_stored(
 
     async with GatewayClient(gateway.listen, signer=reader) as client:
         got, skipped = await read(client)
-        assert got == [f"e0:{writer.address}", f"e2:{writer.address}"]
+        assert got == [f"e0:{writer.address}", "e2:None"]  # an old unsigned event stays readable
         assert len(skipped) == 1 and "publisher check failed: bad signature" in skipped[0]
         got, skipped = await read(client, verify=False)  # the opt-out delivers it as stored
         assert [g.split(":")[0] for g in got] == ["e0", "e1", "e2"] and skipped == []
@@ -148,5 +161,6 @@ async def test_readers_verify_what_the_gateway_stored(
     assert (first.event.get_id(), first.publisher) == ("e3", owner_key.address)
     reasons = [s.reason for s in skipped_all]
     assert len(reasons) == 3, reasons
-    assert sum("not publisher" in r for r in reasons) == 2, reasons  # e0, e2
+    assert sum("not publisher" in r for r in reasons) == 1, reasons  # e0
     assert sum("bad signature" in r for r in reasons) == 1, reasons  # e1
+    assert sum("unsigned" in r for r in reasons) == 1, reasons  # e2: a chain check wants a signer
