@@ -118,6 +118,11 @@ class JetStreamEventStore:
                 await asyncio.wait_for(self._client.close(), 10)
 
     @property
+    def layout(self) -> Layout:
+        """The subjects of this region's stream."""
+        return self._layout
+
+    @property
     def last_seq(self) -> int:
         return self._last_seq
 

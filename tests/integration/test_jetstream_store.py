@@ -10,15 +10,18 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nats
 import pytest
 
+from gateway.errors import StoreUnavailable
 from gateway.jetstream_layout import stream_name
 from gateway.jetstream_store import JetStreamEventStore
 from gateway.store import NewEvent
+from meshgate.processes import free_port
 from tests.support.jetstream_fixtures import JetStreamCluster
-from tests.support.waiting import wait_for
+from tests.support.waiting import async_wait_for, wait_for
 
 pytestmark = pytest.mark.xdist_group("jetstream")
 
@@ -117,9 +120,58 @@ async def test_a_repeat_after_the_duplicate_window_is_still_a_duplicate(
 
 
 async def test_an_unreachable_cluster_is_store_unavailable() -> None:
-    from gateway.errors import StoreUnavailable
-    from meshgate.processes import free_port
-
     store = JetStreamEventStore([f"nats://127.0.0.1:{free_port()}"], "eu")
     with pytest.raises(StoreUnavailable, match="cannot reach NATS"):
         await store.open()
+
+
+async def test_a_batch_without_its_commit_stores_nothing(
+    pair: tuple[JetStreamEventStore, JetStreamEventStore], jetstream_cluster: JetStreamCluster
+) -> None:
+    """What a writer that dies mid-batch leaves: the server holds the batch apart until its
+    commit, so a batch whose commit never comes is never visible (and is dropped later)."""
+    a, b = pair
+    await a.append("t", [ev(1)], "eu")
+    layout = a.layout
+    nc = await nats.connect(jetstream_cluster.urls)
+    try:
+        for i, subject in enumerate([layout.head("t"), layout.event("t", 1)], start=1):
+            headers = {"Nats-Batch-Id": "dead-writer", "Nats-Batch-Sequence": str(i)}
+            await nc.publish(subject, b"2", headers=headers)
+        await nc.flush()
+    finally:
+        await nc.close()  # the writer is gone: its commit never comes
+    assert [r.offset for r in await b.read("t", 0, 10)] == [0]
+    [after] = await b.append("t", [ev(2)], "eu")
+    assert (after.offset, after.duplicate) == (1, False)
+    assert [r.offset for r in await a.read("t", 0, 10)] == [0, 1]
+
+
+async def test_a_cluster_without_quorum_is_unavailable_then_serves_again(
+    tmp_path: Path,
+) -> None:
+    cluster = JetStreamCluster(tmp_path).start_all()
+    store = JetStreamEventStore(cluster.urls, "eu")
+    try:
+        await store.open()
+        await store.append("t", [ev(1)], "eu")
+        cluster.kill9(1)
+        cluster.kill9(2)  # one node of three left: no quorum
+        with pytest.raises(StoreUnavailable):
+            await store.append("t", [ev(2)], "eu")
+        cluster.start(1)
+        cluster.start(2)
+        cluster.wait_ready()
+
+        async def stored() -> bool:
+            try:
+                await store.append("t", [ev(2)], "eu")
+            except StoreUnavailable:
+                return False
+            return True
+
+        await async_wait_for(stored, timeout=60, what="the store to serve again")
+        assert [r.offset for r in await store.read("t", 0, 10)] == [0, 1]
+    finally:
+        await store.aclose()
+        cluster.stop()
