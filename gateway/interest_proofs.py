@@ -8,9 +8,12 @@ so a revoke or a grant's expiry drops the route at the next re-judge). The answe
 the valid proofs (latest-expiring first, at most MAX_PROOFS_PER_TOPIC) and holds until the
 latest of them expires.
 
-Signature checks are cached by (message, signature), bounded (LRU, `max_cached`); refusals
-that cannot turn valid later (forged, malformed, wrong chain, expired) are cached too, so a
-peer re-sending the same bad proofs costs a dictionary lookup. An open gateway (no registry)
+Cost bound: a proof's signer is recovered first (`statement_signer`, ~1 ms) and the proof is
+parsed as EIP-4361 (tens of ms) only when that signer may read the topic here: a peer cannot
+make this gateway parse proofs that are forged or signed by readers without a grant. Both
+steps are cached by proof, bounded (LRU, `max_cached`); refusals that cannot turn valid later
+(forged, malformed, wrong chain, expired) are cached too, so a peer re-sending the same bad
+proofs costs a dictionary lookup. An open gateway (no registry)
 uses no judge: it has no owner to protect and routes on any interest.
 """
 
@@ -26,7 +29,7 @@ from federation.messages import MAX_PROOFS_PER_TOPIC, InterestProof, TopicIntere
 from federation.routing import Judged
 from gateway.access import Identity
 from policy.errors import SignInNotYetValid, Unauthenticated
-from policy.identity import ProvenInterest, verify_interest_proof
+from policy.identity import ProvenInterest, statement_signer, verify_interest_proof
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +56,15 @@ class ProofJudge:
         self._clock = clock
         self._max = max_cached
         self._cache: OrderedDict[InterestProof, ProvenInterest | None] = OrderedDict()
+        self._signers: OrderedDict[InterestProof, str | None] = OrderedDict()
 
     def __call__(self, region: str, interest: TopicInterest) -> Judged | None:
         now = self._clock()
         valid: list[tuple[float, InterestProof]] = []
         for proof in interest.proofs:
+            signer = self._signer(proof)
+            if signer is None or not self._may_read(signer, interest.topic):
+                continue  # forged, or no grant here: not worth parsing
             proven = self._verified(proof, now)
             if proven is None or not proven.covers(region, interest.topic, now):
                 continue
@@ -68,6 +75,15 @@ class ProofJudge:
         valid.sort(key=lambda v: -v[0])
         kept = valid[:MAX_PROOFS_PER_TOPIC]
         return Judged(replace(interest, proofs=tuple(p for _, p in kept)), until=kept[0][0])
+
+    def _signer(self, proof: InterestProof) -> str | None:
+        if proof in self._signers:
+            self._signers.move_to_end(proof)
+            return self._signers[proof]
+        signer = self._signers[proof] = statement_signer(proof.message, proof.signature)
+        while len(self._signers) > self._max:
+            self._signers.popitem(last=False)
+        return signer
 
     def _verified(self, proof: InterestProof, now: float) -> ProvenInterest | None:
         if proof in self._cache:

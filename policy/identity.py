@@ -24,8 +24,10 @@ gateway keeps it with the session (`Identity.proof`) and forwards it with its fe
 Interest; any other gateway checks it with `verify_interest_proof`: parse -> chain id ->
 expiration time present -> issued-at / not-before / expiry -> signature. Domain, URI and
 nonce are the subscribing gateway's business (it consumed the nonce); another gateway cannot
-check them and does not rely on them. The signed fields that count: address, chain id,
-issued-at, not-before, expiration time and the region and topic resources.
+check them and does not rely on them. Parsing EIP-4361 is slow (tens of ms), recovering a signer
+is not (`statement_signer`): receivers recover first and parse only proofs of granted readers.
+The signed fields that count: address, chain id, issued-at, not-before, expiration time and the
+region and topic resources.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from datetime import UTC, datetime
 from urllib.parse import quote, unquote
 
 import siwe
+from eth_account import Account
+from eth_account.messages import encode_defunct
 
 from policy.address import normalize_address
 from policy.errors import (
@@ -158,6 +162,23 @@ class ProvenInterest:
             and (self.topics is None or topic in self.topics)
             and self.not_before <= now < self.expires_at
         )
+
+
+def statement_signer(message: str, signature: bytes) -> str | None:
+    """Who signed `message` (EIP-191), lower-case, if that is the address the EIP-4361 text names
+    on its second line; None otherwise. No EIP-4361 parse (~1 ms against tens for the parse), so
+    a receiver can drop forged proofs, and proofs of readers it sees no grant for, before
+    `verify_interest_proof`."""
+    lines = message.split("\n", 2)
+    if len(lines) < 2:
+        return None
+    try:
+        recovered = Account.recover_message(encode_defunct(text=message), signature=signature)
+    except Exception:  # eth-keys raises BadSignature, ValueError, ... for garbage
+        return None
+    if recovered.lower() != lines[1].strip().lower():
+        return None
+    return normalize_address(recovered)
 
 
 def verify_interest_proof(

@@ -311,3 +311,24 @@ def test_a_remembered_route_stops_at_its_proof_expiry_too() -> None:
     clock.now = NOW + 101
     table.rejudge()
     assert table.destinations("orders", {}) == ()
+
+
+def test_forged_and_ungranted_proofs_are_never_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing EIP-4361 is the expensive step: only a granted reader's genuine proof gets it."""
+    import gateway.interest_proofs as ip
+
+    parsed: list[str] = []
+
+    def counting(message: str, signature: bytes, **kw: object) -> object:
+        parsed.append(message)
+        return verify_interest_proof(message, signature, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ip, "verify_interest_proof", counting)
+    j = judge()
+    forged = InterestProof(proof().message, proof(STRANGER).signature)
+    garbage = InterestProof("x\ny", b"\x01" * 65)
+    for p in (forged, garbage, proof(STRANGER)):
+        assert j("cc", TopicInterest("orders", (), (p,))) is None
+    assert parsed == []
+    assert j("cc", TopicInterest("orders", (), (proof(),))) is not None
+    assert len(parsed) == 1
