@@ -98,7 +98,9 @@ class JetStreamClient:
         self.stream = stream
 
     @classmethod
-    async def connect(cls, servers: Sequence[str], stream: str) -> JetStreamClient:
+    async def connect(
+        cls, servers: Sequence[str], stream: str, *, timeout: float = CONNECT_TIMEOUT
+    ) -> JetStreamClient:
         try:
             # nats-py retries the first connect as it reconnects (forever here): bound it
             nc = await asyncio.wait_for(
@@ -109,7 +111,7 @@ class JetStreamClient:
                     reconnect_time_wait=0.25,
                     allow_reconnect=True,
                 ),
-                CONNECT_TIMEOUT,
+                timeout,
             )
         except Exception as exc:
             where = ",".join(servers)
@@ -251,7 +253,8 @@ class JetStreamClient:
                 f"$JS.API.STREAM.MSG.DELETE.{self.stream}", {"seq": seq, "no_erase": True}, "delete"
             )
         except StoreError as exc:
-            if "not found" in str(exc).lower():
+            text = str(exc).lower()
+            if "no message found" in text or "not found" in text:
                 return False
             raise
         return bool(reply.get("success"))

@@ -35,10 +35,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
 from gateway.errors import GatewayClosing
-from gateway.jetstream_client import JetStreamClient, Record
+from gateway.jetstream_client import CONNECT_TIMEOUT, JetStreamClient, Record
 from gateway.jetstream_layout import H_KEY, H_OFFSET, H_RECEIVED, Layout, stored_event
 from gateway.jetstream_writer import JetStreamWriter, Row
 from gateway.store import (
@@ -65,17 +66,18 @@ class JetStreamEventStore:
         region: str,
         *,
         replicas: int = 3,
+        connect_timeout: float = CONNECT_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._servers = list(servers)
         self._layout = Layout(region)
         self._replicas = replicas
+        self._connect_timeout = connect_timeout
         self._clock = clock
         self._listeners = AppendListeners()
         self._last_seq = 0
         self._client: JetStreamClient | None = None
         self._writer: JetStreamWriter | None = None
-        self._sub: object | None = None
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -84,13 +86,15 @@ class JetStreamEventStore:
         """Connect, create or update the region's stream, start the writer and the follower.
 
         Raises StoreUnavailable("cannot reach NATS at ...") when no server answers."""
-        client = await JetStreamClient.connect(self._servers, self._layout.stream)
+        client = await JetStreamClient.connect(
+            self._servers, self._layout.stream, timeout=self._connect_timeout
+        )
         try:
             await client.ensure_stream(self._layout.all_subjects, self._replicas)
             last = await client.get_last(self._layout.all_events)
             self._last_seq = last.seq if last else 0
             js = client.nc.jetstream()
-            self._sub = await js.subscribe(
+            await js.subscribe(
                 self._layout.all_events,
                 cb=self._on_remote,
                 ordered_consumer=True,
@@ -141,11 +145,11 @@ class JetStreamEventStore:
     def _committed(self, topics: frozenset[str], last: int) -> None:
         self._notify(topics, last)
 
-    async def _on_remote(self, msg: object) -> None:
+    async def _on_remote(self, msg: Msg) -> None:
         """An event stored by anyone (us included): wake readers once for what is new."""
-        seq = int(msg.metadata.sequence.stream)  # type: ignore[attr-defined]
+        seq = int(msg.metadata.sequence.stream)
         if seq > self._last_seq:
-            self._notify(frozenset({self._layout.topic_of(msg.subject)}), seq)  # type: ignore[attr-defined]
+            self._notify(frozenset({self._layout.topic_of(msg.subject)}), seq)
 
     def _js(self) -> JetStreamClient:
         if self._closed or self._client is None:

@@ -120,7 +120,7 @@ async def test_a_repeat_after_the_duplicate_window_is_still_a_duplicate(
 
 
 async def test_an_unreachable_cluster_is_store_unavailable() -> None:
-    store = JetStreamEventStore([f"nats://127.0.0.1:{free_port()}"], "eu")
+    store = JetStreamEventStore([f"nats://127.0.0.1:{free_port()}"], "eu", connect_timeout=2)
     with pytest.raises(StoreUnavailable, match="cannot reach NATS"):
         await store.open()
 
