@@ -1,8 +1,8 @@
 """Real gateway processes with `--store nats://...` on their own 3-node R3 JetStream cluster.
 
 Two gateways of one region (A, B) share the cluster and nothing else. Publishing through A goes
-on while one NATS node is killed with SIGKILL; every event A acknowledged is then read through
-B, each once.
+on while the stream's leader node is killed with SIGKILL; a subscriber tailing B live and a
+reader from the start on B afterwards each get every event A acknowledged, each once.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ async def test_two_gateways_on_one_cluster_survive_a_node_kill9(tmp_path: Path) 
     try:
         a.start()
         b.start()
+        live = asyncio.create_task(_drain(b.listen, "orders", TARGET))  # a tail on B
         acked: list[int] = []
         retried = 0
         give_up = time.monotonic() + 30
@@ -85,6 +86,8 @@ async def test_two_gateways_on_one_cluster_survive_a_node_kill9(tmp_path: Path) 
         assert info.event_count == len(acked)  # nothing acknowledged lost, nothing twice
         seen = await asyncio.wait_for(_drain(b.listen, "orders", len(acked)), 120)
         assert sorted(seen) == acked
+        tailed = await asyncio.wait_for(live, 60)  # woken across processes, through the cluster
+        assert sorted(tailed) == acked
         print(f"acked={len(acked)} retried={retried}")
     finally:
         a.stop()
