@@ -134,26 +134,36 @@ class JetStreamClient:
         return reply
 
     async def ensure_stream(self, subjects: str, replicas: int) -> None:
-        """Create the stream, or update it to this config (idempotent across replicas)."""
-        config = {
-            "name": self.stream,
+        """Create the stream, or give an existing one what the store relies on.
+
+        Other settings of an existing stream (replicas, duplicate window, placement) are the
+        operator's and stay as they are."""
+        needed: dict[str, Any] = {
             "subjects": [subjects],
-            "storage": "file",
-            "num_replicas": replicas,
             "max_msgs_per_subject": 1,
-            "discard": "old",
             "allow_atomic": True,
             "allow_direct": True,
-            "allow_rollup_hdrs": False,
             "deny_delete": False,
             "deny_purge": False,
         }
         try:
-            await self.api(f"$JS.API.STREAM.CREATE.{self.stream}", config, "open")
+            info = await self.api(f"$JS.API.STREAM.INFO.{self.stream}", {}, "open")
         except StoreError as exc:
-            if "already in use" not in str(exc):
+            if "not found" not in str(exc):
                 raise
-            await self.api(f"$JS.API.STREAM.UPDATE.{self.stream}", config, "open")
+            config = {
+                "name": self.stream,
+                "storage": "file",
+                "num_replicas": replicas,
+                "discard": "old",
+                **needed,
+            }
+            await self.api(f"$JS.API.STREAM.CREATE.{self.stream}", config, "open")
+            return
+        current: dict[str, Any] = info["config"]
+        if any(current.get(k) != v for k, v in needed.items()):
+            update = {**current, **needed}
+            await self.api(f"$JS.API.STREAM.UPDATE.{self.stream}", update, "open")
 
     async def publish_batch(self, puts: Sequence[Put], what: str) -> int:
         """Store `puts` all-or-nothing; return the sequence of the last one.

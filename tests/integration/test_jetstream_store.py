@@ -86,6 +86,15 @@ async def test_concurrent_writers_keep_offsets_dense_and_events_once(
     assert [r.seq for r in rows] == sorted(r.seq for r in rows)
 
 
+async def _duplicate_window(cluster: JetStreamCluster, region: str) -> float:
+    nc = await nats.connect(cluster.urls)
+    try:
+        info = await nc.jetstream().stream_info(stream_name(region))
+    finally:
+        await nc.close()
+    return float(info.config.duplicate_window)
+
+
 async def test_a_repeat_after_the_duplicate_window_is_still_a_duplicate(
     jetstream_cluster: JetStreamCluster,
 ) -> None:
@@ -106,11 +115,13 @@ async def test_a_repeat_after_the_duplicate_window_is_still_a_duplicate(
         await js.update_stream(info.config)
     finally:
         await nc.close()
+    assert await _duplicate_window(jetstream_cluster, region) == 1.0
     passed = time.monotonic() + 1.5
     wait_for(lambda: time.monotonic() > passed, timeout=5, what="the duplicate window to pass")
     again = JetStreamEventStore(jetstream_cluster.urls, region)
     await again.open()
     try:
+        assert await _duplicate_window(jetstream_cluster, region) == 1.0  # opening kept it
         [repeat] = await again.append("a", [ev("old")], "eu")
         assert (repeat.offset, repeat.duplicate) == (stored.offset, True)
         [fresh] = await again.append("a", [ev("new")], "eu")
