@@ -29,7 +29,7 @@ from gateway.errors import StoreError, StoreUnavailable
 WRONG_LAST_SEQUENCE = 10071
 REQUEST_TIMEOUT = 5.0  # s for one API request; a leader election takes about 2 s
 CONNECT_TIMEOUT = 10.0  # s for the first connection to any server
-BATCH_PAGE = 256  # messages per direct-get batch
+BATCH_PAGE = 1000  # messages per direct-get batch
 
 
 class Conflict(StoreError):
