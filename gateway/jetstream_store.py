@@ -18,7 +18,8 @@ Theory of operation (each part where it is enforced):
 - Reads are direct gets (`allow_direct`): any replica answers, a read does not wait for writes.
 
 Limits (documented in docs/deploying.md): `topic_stats`, `offset_at_time` and `apply_retention`
-scan the topic's events (O(events of the topic)); dedup keys are kept after retention (a
+scan the topic's events page by page (time O(events of the topic); memory a page plus a small
+tuple per event, never the payloads); dedup keys are kept after retention (a
 re-publish of an expired event stays a duplicate) and go only with `delete_events`.
 
 Error handling: nats-py errors never leave the store (gateway/jetstream_client.py names them):
@@ -33,7 +34,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
@@ -54,7 +55,7 @@ from gateway.store import (
 )
 
 log = logging.getLogger(__name__)
-SCAN = 10_000  # records per page when a call scans a topic
+SCAN = 1_000  # records per page when a call scans a topic
 
 
 class JetStreamEventStore:
@@ -224,23 +225,38 @@ class JetStreamEventStore:
             return []
         return self._stored(await self._js().get_batch(seq + 1, self._layout.all_events, limit))
 
-    async def _scan(self, subject: str) -> list[Record]:
-        js, out, seq = self._js(), [], 1
+    async def _pages(self, subject: str) -> AsyncIterator[list[Record]]:
+        """Every record on `subject` in sequence order, one page at a time (memory: a page)."""
+        js, seq = self._js(), 1
         while True:
             page = await js.get_batch(seq, subject, SCAN)
-            out.extend(page)
+            if page:
+                yield page
             if len(page) < SCAN:
-                return out
+                return
             seq = page[-1].seq + 1
+
+    async def _scan(self, subject: str) -> list[Record]:
+        """Every record on `subject`: only for small sets (heads, groups)."""
+        return [r async for page in self._pages(subject) for r in page]
+
+    async def _marks(self, topic: str) -> list[tuple[int, int, float, int]]:
+        """(seq, offset, received_at, size) of each stored event of `topic`, payloads dropped."""
+        return [
+            (r.seq, int(r.headers[H_OFFSET]), float(r.headers[H_RECEIVED]), len(r.data))
+            async for page in self._pages(self._layout.topic_events(topic))
+            for r in page
+        ]
 
     async def _next_offset(self, topic: str) -> int | None:
         head = await self._js().get_last(self._layout.head(topic))
         return int(head.data) if head is not None else None
 
     async def offset_at_time(self, topic: str, when: float) -> int:
-        for record in await self._scan(self._layout.topic_events(topic)):
-            if float(record.headers[H_RECEIVED]) >= when:
-                return int(record.headers[H_OFFSET])
+        async for page in self._pages(self._layout.topic_events(topic)):
+            for record in page:
+                if float(record.headers[H_RECEIVED]) >= when:
+                    return int(record.headers[H_OFFSET])
         return await self._next_offset(topic) or 0
 
     async def topic_stats(self, topic: str | None = None) -> list[TopicStats]:
@@ -255,14 +271,14 @@ class JetStreamEventStore:
             nxt = await self._next_offset(name)
             if nxt is None:
                 continue
-            rows = await self._scan(self._layout.topic_events(name))
+            marks = await self._marks(name)
             out.append(
                 TopicStats(
                     name=name,
-                    first_offset=int(rows[0].headers[H_OFFSET]) if rows else nxt,
+                    first_offset=marks[0][1] if marks else nxt,
                     next_offset=nxt,
-                    event_count=len(rows),
-                    stored_bytes=sum(len(r.data) for r in rows),
+                    event_count=len(marks),
+                    stored_bytes=sum(m[3] for m in marks),
                 )
             )
         return out
@@ -303,19 +319,19 @@ class JetStreamEventStore:
         """Purge `topic`'s oldest events beyond the limits (a prefix in offset order).
 
         Their dedup keys stay (see the module docstring)."""
-        rows = await self._scan(self._layout.topic_events(topic))
+        rows = await self._marks(topic)
         cut = 0
         if older_than is not None:
-            while cut < len(rows) and float(rows[cut].headers[H_RECEIVED]) < older_than:
+            while cut < len(rows) and rows[cut][2] < older_than:
                 cut += 1
         if max_bytes is not None:
-            total = sum(len(r.data) for r in rows[cut:])
+            total = sum(m[3] for m in rows[cut:])
             while cut < len(rows) and total > max_bytes:
-                total -= len(rows[cut].data)
+                total -= rows[cut][3]
                 cut += 1
         if cut == 0:
             return 0
-        below = rows[cut].seq if cut < len(rows) else rows[-1].seq + 1
+        below = rows[cut][0] if cut < len(rows) else rows[-1][0] + 1
         return await self._js().purge(self._layout.topic_events(topic), below_seq=below)
 
     async def delete_events(self, seqs: Sequence[int]) -> int:
