@@ -139,8 +139,11 @@ class Membership(Generic[L]):
 
     # ---- members --------------------------------------------------------------------------------
 
-    def listening(self, me: Member) -> None:
-        """Our own member row, known once the peer server is bound."""
+    def listening(self, me: Member, signing_seed: bytes | None = None, version: int = 0) -> None:
+        """Our own member row, known once the peer server is bound; with our region's
+        `signing_seed` its address is signed at `version` (newer than any earlier start's)."""
+        if signing_seed is not None:
+            me = signed_member(me, signing_seed, version)
         self.local_address = me.peer_address
         self._members[self.local_region] = me
 
@@ -166,17 +169,19 @@ class Membership(Generic[L]):
 
     def vet_all(
         self, verified: Sequence[tuple[Member, bytes]]
-    ) -> tuple[list[tuple[Member, bytes]], list[tuple[str, Member]]]:
+    ) -> tuple[list[tuple[Member, bytes]], list[tuple[str, str]]]:
         """Split certificate-verified (member, key) pairs into those to learn and
-        (reason, member) refusals (see `vet`)."""
+        (reason, one line saying why) refusals (see `vet`)."""
         ok: list[tuple[Member, bytes]] = []
-        refused: list[tuple[str, Member]] = []
+        refused: list[tuple[str, str]] = []
         for m, key in verified:
             reason = self.vet(m, key)
             if reason is None:
                 ok.append((m, key))
             else:
-                refused.append((reason, m))
+                refused.append(
+                    (reason, f"ignoring member {m.region} at {m.peer_address}: {reason}")
+                )
         return ok, refused
 
     def learn(self, members: Sequence[Member]) -> bool:

@@ -30,8 +30,9 @@ from federation.config import PeerConfig
 from federation.datapath import DataPath
 from federation.errors import CertificateError
 from federation.identity_tls import dial_channel
+from federation.interest_watch import InterestWatcher
 from federation.link import AcceptedTransport, DialedTransport, PeerLink, Transport
-from federation.membership import Close, Dial, DialOutcome, Membership, Register, signed_member
+from federation.membership import Close, Dial, DialOutcome, Membership, Register
 from federation.messages import EventBatch, Interest, Member, ReplicatedEvent
 from federation.metrics import FederationMetrics
 from federation.peer_table import PeerInfo, peer_table
@@ -71,6 +72,7 @@ class FederationNode:
         self._cursors = cursors
         self._interest = interest
         self.routing = RoutingTable(self.region, judge)
+        self._watcher = InterestWatcher(self.routing, interest, self._readvertise)
         self.membership: Membership[PeerLink] = Membership(
             local_region=self.region,
             seeds=config.seeds,
@@ -88,12 +90,10 @@ class FederationNode:
             keys={self.region: identity.verify_key},
         )
         self._last_seen: dict[str, float] = {}
-        self._t0 = int(time.time() * 1000)  # our member row's version: newer than any before
-        self._versions = itertools.count(self._t0)
+        self._versions = itertools.count(int(time.time() * 1000))
         self._tg: asyncio.TaskGroup | None = None
         self._link_tasks: set[asyncio.Task[CloseReason]] = set()
         self._changed = asyncio.Event()  # links or routes changed (wait_linked, wait_route)
-        self._rejudge_timer: asyncio.Timeout | None = None  # wakes _watch_interest
         self._wake_dialer = asyncio.Event()
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
@@ -114,13 +114,13 @@ class FederationNode:
                 self, self.identity, c.listen_host, c.listen_port
             )
             self.address = c.advertise_address or f"{c.listen_host}:{self.port}"
-            me = Member(self.region, self.address, self.identity.cert_pem)  # signed, newest:
-            self.membership.listening(signed_member(me, self.identity.signing_seed, self._t0))
+            me = Member(self.region, self.address, self.identity.cert_pem)
+            self.membership.listening(me, self.identity.signing_seed, next(self._versions))
             self.routing.set_local(self._interest.local_interest())
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 tg.create_task(self._dialer(), name=f"{self.region}-dialer")
-                tg.create_task(self._watch_interest(), name=f"{self.region}-interest")
+                tg.create_task(self._watcher.run(), name=f"{self.region}-interest")
                 tg.create_task(self._update_gauges(), name=f"{self.region}-gauges")
                 self._ready.set()
                 try:
@@ -331,9 +331,8 @@ class FederationNode:
             return
         if self.routing.peer_advertised(region, interest):
             self._readvertise()
-        if refused := self.routing.refused(region):
-            self.metrics.refused_interest.labels(region).inc(refused)
-        self._schedule_rejudge()
+        self.metrics.refused_interest.labels(region).inc(self.routing.refused(region))
+        self._watcher.schedule()
         self._changed.set()
 
     def link_members(self, link: PeerLink, members: tuple[Member, ...]) -> None:
@@ -374,13 +373,10 @@ class FederationNode:
         """Verify gossiped members against our CA; Membership decides what follows."""
         ca = self.identity.ca_pem
         verified, refused = verified_members(members, ca_pem=ca, local=self.region)
-        for line in refused:
-            self.metrics.refused_members.labels("certificate").inc()
-            log.warning("%s", line)
         vetted, bad = self.membership.vet_all(verified)
-        for reason, m in bad:
+        for reason, line in [("certificate", line) for line in refused] + bad:
             self.metrics.refused_members.labels(reason).inc()
-            log.warning("ignoring member %s at %s: %s", m.region, m.peer_address, reason)
+            log.warning("%s", line)
         self.data.keys.update((m.region, key) for m, key in vetted)
         if self.membership.learn([m for m, _ in vetted]):
             for link in list(self.membership.linked().values()):
@@ -393,28 +389,7 @@ class FederationNode:
     def _readvertise(self) -> None:
         for region, link in list(self.membership.linked().items()):
             link.send(link.protocol.send_interest(self._advertisement(region)))
-
-    async def _watch_interest(self) -> None:
-        """Re-advertise when local interest or judged routes change: woken by the InterestSource
-        (which also wakes on access changes) or when an accepted proof expires."""
-        version = -1
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(None) as self._rejudge_timer:
-                    self._schedule_rejudge()
-                    version = await self._interest.wait_changed(version)
-            self._rejudge_timer = None
-            local = self.routing.set_local(self._interest.local_interest())
-            if self.routing.rejudge() or local:
-                self._readvertise()
-                self._changed.set()
-
-    def _schedule_rejudge(self) -> None:
-        """Make the interest watcher wake when the earliest accepted proof expires."""
-        timer, expiry = self._rejudge_timer, self.routing.next_expiry()
-        if timer is not None and not timer.expired() and expiry is not None:
-            loop = asyncio.get_running_loop()
-            timer.reschedule(loop.time() + max(0.0, expiry - time.time()))
+        self._changed.set()  # routes changed too (wait_route)
 
     async def _update_gauges(self) -> None:
         while True:

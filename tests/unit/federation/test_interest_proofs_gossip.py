@@ -45,6 +45,7 @@ def test_a_third_party_cannot_re_point_a_region_address() -> None:
         assert m.vet(forged, CC_KEY) == "address_signature"
     ok, refused = m.vet_all([(forged, CC_KEY) for forged in (unsigned, by_zz, moved)])
     assert ok == [] and [r for r, _ in refused] == ["address_signature"] * 3
+    assert refused[0][1] == "ignoring member cc at 127.0.0.1:6666: address_signature"
     assert m.member("cc") == cc()
 
 
