@@ -7,6 +7,8 @@ chain).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 
 import pytest
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 
 from federation.codec import message_from_pb, message_to_pb
 from federation.errors import PeerProtocolError
+from federation.interest_watch import InterestWatcher
 from federation.messages import (
     MAX_PROOFS_PER_TOPIC,
     Interest,
@@ -41,6 +44,7 @@ from policy.identity import (
 from policy.sessions import SessionTokens, new_secret
 from policy.signin import sign_in
 from proto import federation_pb2
+from tests.support.federation_fakes import MemoryInterest
 
 CHAIN = 1337
 NOW = time.time()
@@ -332,3 +336,22 @@ def test_forged_and_ungranted_proofs_are_never_parsed(monkeypatch: pytest.Monkey
     assert parsed == []
     assert j("cc", TopicInterest("orders", (), (proof(),))) is not None
     assert len(parsed) == 1
+
+
+async def test_the_watcher_drops_a_route_when_its_proof_expires_unrenewed() -> None:
+    """No access change, no advertisement: the proof's own expiry wakes the watcher."""
+    table = RoutingTable("eu", judge(clock=time.time))  # type: ignore[arg-type]
+    table.peer_up("cc")
+    ti = TopicInterest("orders", (), (proof(issued=time.time(), ttl=3.0),))
+    table.peer_advertised("cc", advert(1, RegionInterest("cc", 0, (ti,))))
+    assert table.destinations("orders", {}) == ("cc",)
+    changed = asyncio.Event()
+    task = asyncio.create_task(InterestWatcher(table, MemoryInterest(), changed.set).run())
+    try:
+        async with asyncio.timeout(10):
+            await changed.wait()
+        assert table.destinations("orders", {}) == ()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
