@@ -14,11 +14,12 @@ any other API error -> StoreError.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -26,9 +27,11 @@ from nats.aio.client import Client
 
 from gateway.errors import StoreError, StoreUnavailable
 
+T = TypeVar("T")
 WRONG_LAST_SEQUENCE = 10071
 REQUEST_TIMEOUT = 5.0  # s for one API request; a leader election takes about 2 s
 CONNECT_TIMEOUT = 10.0  # s for the first connection to any server
+READ_PATIENCE = 8.0  # s a read retries while the cluster is unavailable (leader election)
 BATCH_PAGE = 1000  # messages per direct-get batch
 
 
@@ -88,6 +91,24 @@ def _api_error(reply: dict[str, Any], what: str) -> StoreError | None:
     if err.get("code") in (503, 408) or err.get("err_code") == 10008:
         return StoreUnavailable(text)
     return StoreError(text)
+
+
+async def _patiently(read: Callable[[], Awaitable[T]]) -> T:
+    """Run a read again while the cluster is unavailable, for up to READ_PATIENCE seconds.
+
+    Reads have no effect, so a retry is safe; it lets readers (subscriptions) ride through a
+    leader election (a few seconds) instead of failing. Writes are not retried here: their
+    caller gets UNAVAILABLE at once (a retry of a publish is idempotent, see jetstream_writer)."""
+    deadline = asyncio.get_running_loop().time() + READ_PATIENCE
+    pause = 0.05
+    while True:
+        try:
+            return await read()
+        except StoreUnavailable:
+            if asyncio.get_running_loop().time() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 class JetStreamClient:
@@ -194,11 +215,12 @@ class JetStreamClient:
 
     async def get_last(self, subject: str) -> Record | None:
         """The last message on `subject` (wildcards allowed), None if there is none."""
-        return await self._get_one({"last_by_subj": subject})
+        return await _patiently(lambda: self._get_one({"last_by_subj": subject}))
 
     async def get_next(self, seq: int, subject: str) -> Record | None:
         """The first message on `subject` with sequence >= `seq`."""
-        return await self._get_one({"seq": max(1, seq), "next_by_subj": subject})
+        body = {"seq": max(1, seq), "next_by_subj": subject}
+        return await _patiently(lambda: self._get_one(body))
 
     async def _get_one(self, body: dict[str, Any]) -> Record | None:
         try:
@@ -223,7 +245,7 @@ class JetStreamClient:
         out: list[Record] = []
         while len(out) < limit:
             want = min(BATCH_PAGE, limit - len(out))
-            page = await self._get_page(seq, subject, want)
+            page = await _patiently(functools.partial(self._get_page, seq, subject, want))
             out.extend(page)
             if len(page) < want:
                 break
