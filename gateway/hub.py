@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from eventmodel import filters
-from gateway.access import ANONYMOUS, Identity
+from gateway.access import Identity
 from gateway.delivery import DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_REDELIVERY_DELAY
 from gateway.dispatch import Dispatcher
 from gateway.errors import InvalidRequest
@@ -47,12 +47,13 @@ class SubscriptionHub:
         self.closing = asyncio.Event()
 
     async def load_durable_interest(self) -> None:
-        """Durable groups are known again after a restart with no reader but the anonymous
-        one: on an open gateway they attract as before (anyone may read); on a registry
-        gateway nothing, until a reader with a live grant subscribes (gateway/interest.py)."""
+        """Durable groups are known again after a restart with the anonymous reader (on an
+        open gateway they attract as before) and their kept readers' unexpired proofs; on a
+        registry gateway a group whose readers all lost their grant attracts nothing, until a
+        granted reader subscribes (gateway/interest.py)."""
         for record in await self.store.list_groups():
             flts = filters.list_from_json(json.loads(record.filters_json or "[]"))
-            self.interest.add_durable(Interest(record.topic, flts), ANONYMOUS)
+            self.interest.restore_durable(Interest(record.topic, flts))
 
     def _on_append(self, topics: frozenset[str], last_seq: int) -> None:
         for topic in topics:

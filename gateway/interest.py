@@ -10,8 +10,11 @@ them may still read the topic (`may_read`, asked again on every `reevaluate()`, 
 whenever the access view changes). A group loaded from the store at start-up knows only the
 anonymous reader (gateway/hub.py): on an open gateway it attracts as before; on a registry
 gateway it attracts nothing until a granted reader subscribes to it again (a restart must not
-revive the interest of a group whose only reader was revoked). Events the origin published
-between such a restart and the reader's return are not replicated to this region.
+revive the interest of a group whose only reader was revoked). With a `DurableProofs` store
+(gateway/interest_file.py) the latest proof of each reader of a durable group is kept across
+restarts: a restored group attracts again while one of those readers may still read and its
+proof has not expired, so events published while this gateway was down still come; once the
+proofs expired, nothing until a granted reader subscribes again.
 
 Interest proofs: a reader whose sign-in names this region (`policy.identity`, the session's
 `proof`) leaves that signed statement here. Each interest is advertised with the proofs of its
@@ -31,8 +34,9 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from eventmodel.filters import Filter
 from federation.messages import MAX_PROOFS_PER_TOPIC
@@ -75,13 +79,28 @@ def _anyone(reader: Identity, topic: str) -> bool:
 Snapshot = dict[Interest, tuple[ReaderProof, ...]]
 
 
+class DurableProofs(Protocol):
+    """Where durable groups' reader proofs outlive a restart (gateway/interest_file.py)."""
+
+    def load(self) -> Sequence[tuple[Interest, ReaderProof]]: ...
+
+    def save(self, entries: Sequence[tuple[Interest, ReaderProof]]) -> None: ...
+
+
 class InterestRegistry:
-    def __init__(self, may_read: MayRead = _anyone, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        may_read: MayRead = _anyone,
+        clock: Callable[[], float] = time.time,
+        durable_proofs: DurableProofs | None = None,
+    ) -> None:
         self._counts: Counter[Interest] = Counter()
         self._durable: dict[Interest, set[Identity]] = {}  # interest -> readers since start
         self._proofs: dict[Interest, dict[str, ReaderProof]] = {}  # interest -> address -> proof
         self._may_read = may_read
         self._clock = clock
+        self._store = durable_proofs
+        self._restored: dict[Interest, list[ReaderProof]] | None = None
         self._published: frozenset[tuple[Interest, tuple[ReaderProof, ...]]] = frozenset()
         self._version = 0
         self._changed = asyncio.Event()
@@ -153,8 +172,32 @@ class InterestRegistry:
         readers = self._durable.setdefault(interest, set())
         if reader is not None:
             readers.add(Identity(reader.address))  # by address: not one entry per stream
-        self._keep(interest, proof)
+        if self._keep(interest, proof) and reader is not None and self._store is not None:
+            self._store.save(self._durable_proofs())
         self.reevaluate()
+
+    def restore_durable(self, interest: Interest) -> None:
+        """A durable group loaded at start: its kept readers' unexpired proofs count again."""
+        if self._restored is None:
+            self._restored = {}
+            for i, p in self._store.load() if self._store is not None else ():
+                self._restored.setdefault(i, []).append(p)
+        readers = self._durable.setdefault(interest, set())
+        readers.add(Identity())  # the anonymous reader: counts on an open gateway only
+        now = self._clock()
+        for proof in self._restored.get(interest, []):
+            if proof.expires_at > now:
+                readers.add(Identity(proof.address))
+                self._keep(interest, proof)
+        self.reevaluate()
+
+    def _durable_proofs(self) -> list[tuple[Interest, ReaderProof]]:
+        out: list[tuple[Interest, ReaderProof]] = []
+        for interest, readers in self._durable.items():
+            addresses = {r.address for r in readers}
+            proofs = self._proofs.get(interest, {}).values()
+            out.extend((interest, p) for p in proofs if p.address in addresses)
+        return out
 
     def reevaluate(self) -> None:
         """Recompute (e.g. the access view changed); wake waiters if the interest changed."""
@@ -178,13 +221,16 @@ class InterestRegistry:
             await self._changed.wait()
         return self._version
 
-    def _keep(self, interest: Interest, proof: ReaderProof | None) -> None:
+    def _keep(self, interest: Interest, proof: ReaderProof | None) -> bool:
+        """Keep `proof` if it is its reader's latest; True when it was kept."""
         if proof is None:
-            return
+            return False
         proofs = self._proofs.setdefault(interest, {})
         old = proofs.get(proof.address)
-        if old is None or old.expires_at < proof.expires_at:
-            proofs[proof.address] = proof
+        if old is not None and old.expires_at >= proof.expires_at:
+            return False
+        proofs[proof.address] = proof
         while len(proofs) > MAX_READERS:
             earliest = min(proofs.values(), key=lambda p: p.expires_at)
             del proofs[earliest.address]
+        return True

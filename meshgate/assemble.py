@@ -31,6 +31,8 @@ from gateway.app import Gateway, Service
 from gateway.federation_port import federation_ports, peer_view
 from gateway.http import subscriptions as http_subscriptions
 from gateway.interest import InterestRegistry
+from gateway.interest_file import FILE_NAME as INTEREST_PROOFS
+from gateway.interest_file import ProofFile
 from gateway.interest_proofs import ProofJudge, access_reader
 from gateway.jetstream_store import JetStreamEventStore
 from gateway.metrics import GatewayMetrics
@@ -112,7 +114,8 @@ async def serve_process(
         if settings.registry is not None:
             audit = registry.audit
             metrics.audit_tampered.set_function(lambda: 1.0 if audit.tampered else 0.0)
-        interest = InterestRegistry(may_read=access.may_read)
+        proofs = ProofFile(config.data_dir / INTEREST_PROOFS)  # durable groups' reader proofs
+        interest = InterestRegistry(may_read=access.may_read, durable_proofs=proofs)
         peers: Callable[[], PeerView] = PeerView
         if settings.federation is not None:
             judge = None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from pathlib import Path
 
 from eventmodel.filters import Exact
 from gateway.access import ANONYMOUS, Identity
-from gateway.interest import Interest, InterestRegistry
+from gateway.interest import Interest, InterestRegistry, ReaderProof
+from gateway.interest_file import ProofFile
 
 
 async def test_add_remove_notifies_only_on_change() -> None:
@@ -82,3 +85,51 @@ def test_group_loaded_at_start_on_an_open_gateway_attracts_as_before() -> None:
     reg = InterestRegistry()  # open access: anyone, the anonymous reader too, may read
     reg.add_durable(Interest("orders"), ANONYMOUS)
     assert reg.topics() == {"orders"}
+
+
+class MemoryProofs:
+    """DurableProofs in memory (ProofFile's contract: load what was last saved)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[Interest, ReaderProof]] = []
+
+    def load(self) -> list[tuple[Interest, ReaderProof]]:
+        return list(self.entries)
+
+    def save(self, entries: Sequence[tuple[Interest, ReaderProof]]) -> None:
+        self.entries = list(entries)
+
+
+def test_a_durable_groups_proofs_outlive_a_restart_while_the_reader_may_read() -> None:
+    allowed, now, store = {"0xa"}, [100.0], MemoryProofs()
+
+    def registry() -> InterestRegistry:
+        return InterestRegistry(
+            may_read=lambda r, t: r.address in allowed, clock=lambda: now[0], durable_proofs=store
+        )
+
+    g, proof = Interest("orders"), ReaderProof("0xa", "signed", b"sig", 200.0)
+    registry().add_durable(g, Identity("0xa"), proof)
+    assert store.entries == [(g, proof)]
+    restarted = registry()
+    restarted.restore_durable(g)
+    assert restarted.proven() == {g: (proof,)}  # attracts again: events sent meanwhile come
+    allowed.clear()  # revoked before the restart: the restored group attracts nothing
+    revoked = registry()
+    revoked.restore_durable(g)
+    assert revoked.topics() == frozenset()
+    allowed.add("0xa")
+    now[0] = 300.0  # the proof expired while the gateway was down: nothing either
+    late = registry()
+    late.restore_durable(g)
+    assert late.topics() == frozenset()
+
+
+def test_proof_file_round_trip_and_a_corrupt_file_is_empty(tmp_path: Path) -> None:
+    f = ProofFile(tmp_path / "interest_proofs.json")
+    assert f.load() == []
+    entry = (Interest("orders", (Exact("type", "x"),)), ReaderProof("0xa", "m", b"\x01", 5.0))
+    f.save([entry])
+    assert ProofFile(f.path).load() == [entry]
+    f.path.write_text("{not json")
+    assert f.load() == []
