@@ -24,16 +24,6 @@ from bench.chaos.runner import QUICK, run_once
 from bench.chaos.scenarios import SCENARIOS, Scenario
 from tests.support.chain_fixtures import DeployedRegistry
 
-# Found by this suite (outside its slice: federation/). kill -9 of the consumer's region, kept
-# down longer than the peers' stale_after (5 s) while the origin keeps publishing: the origin's
-# durable cursor for that peer (cursors "peer:bb") moves past every event published until the
-# region's interest is back, and those events are never sent (bb stored ids 0..2999 and
-# 5400..5999 of 6000; aa's cursor said 6002 = all). Deterministic with `down_s` = 7 s.
-KILL_CONSUMER_BUG = (
-    "federation: events published while a durable group's region is down past stale_after are "
-    "skipped by the origin's peer cursor and never replicated there (LOST)"
-)
-
 pytestmark = [pytest.mark.slow, pytest.mark.chain, pytest.mark.timeout(240)]
 
 
@@ -43,8 +33,6 @@ def _params() -> list[Any]:
         marks: list[pytest.MarkDecorator] = [pytest.mark.xdist_group(f"chaos-{s.name}")]
         if s.disk_region is not None and (why := tmpfs_available()):
             marks.append(pytest.mark.skip(reason=f"full disk: {why}"))
-        if s.name == "kill-consumer":
-            marks.append(pytest.mark.xfail(strict=True, reason=KILL_CONSUMER_BUG))
         out.append(pytest.param(s, marks=marks, id=s.name))
     return out
 
