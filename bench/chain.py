@@ -14,8 +14,8 @@ from typing import Any
 from eth_account import Account
 
 from ledger.config import LedgerConfig
-from ledger.devchain import DevChain
 from ledger.registry import RegistryClient, deploy_registry
+from meshgate.devchain import DevChain
 
 
 class BenchChain:

@@ -332,7 +332,7 @@ class MeshgateSystem:
         if self.chain is not None or self.has_policy:
             lines.append(
                 "# chain: contracts/node_modules/.bin/ganache --wallet.deterministic "
-                "--chain.chainId 1337 on a free 127.0.0.1 port (ledger.devchain.DevChain); "
+                "--chain.chainId 1337 on a free 127.0.0.1 port (meshgate.devchain.DevChain); "
                 "registry deployed by dev account 0 (ledger.registry.deploy_registry)"
             )
         return lines + [" ".join(argv) for argv in self._argvs]

@@ -20,7 +20,6 @@ LedgerError                      base: every user-facing chain problem
 │       ├── NotPublisher         denying someone who is not a publisher
 │       ├── ZeroAddress          the zero address as reader/publisher/new owner
 │       └── EmptyName            an empty topic name
-└── DevChainError                the local Ganache process failed to start
 """
 
 from __future__ import annotations
@@ -113,10 +112,6 @@ class ZeroAddress(RegistryRejected):
 
 class EmptyName(RegistryRejected):
     error_name = "EmptyName"
-
-
-class DevChainError(LedgerError):
-    """The local development chain (Ganache) could not be started or stopped."""
 
 
 REJECTIONS: dict[str, type[RegistryRejected]] = {

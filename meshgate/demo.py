@@ -33,10 +33,10 @@ from eth_account.signers.local import LocalAccount
 
 from federation.certs import create_ca, issue_gateway
 from ledger.config import LedgerConfig
-from ledger.devchain import DevChain
 from ledger.keys import load_signer, new_keystore, write_keystore
 from ledger.registry import RegistryClient, deploy_registry
 from meshgate.client import GatewayClient, Subscription
+from meshgate.devchain import DevChain
 from meshgate.processes import GatewayProcess, free_port
 from policy.audit import audit_path, verify_file
 from proto import gateway_pb2

@@ -2,7 +2,8 @@
 
     MeshgateError           base: the CLI prints it as one line, exit status 1
     ├── CliError            a command's input is wrong (a file, a flag's value)
-    └── SettingsError       the gateway's settings (file, environment, flags) do not add up
+    ├── SettingsError       the gateway's settings (file, environment, flags) do not add up
+    └── DevChainError       the local development chain (Ganache) could not start or answer
 
 Errors of the layers below (`GatewayError`, `LedgerError`, `PolicyError`, `FederationError`)
 are printed the same way; only bugs show a traceback.
@@ -21,3 +22,7 @@ class CliError(MeshgateError):
 
 class SettingsError(MeshgateError):
     """The gateway's settings are missing, contradictory or malformed."""
+
+
+class DevChainError(MeshgateError):
+    """The local development chain (Ganache) could not be started, or a dev-only call failed."""

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,9 +28,9 @@ from eth_account import Account
 from bench.chaos.proxy import Proxy
 from federation.certs import create_ca, issue_gateway
 from ledger.config import LedgerConfig
-from ledger.devchain import DevChain
 from ledger.registry import RegistryClient, deploy_registry
-from meshgate.processes import GatewayProcess
+from meshgate.devchain import DevChain
+from meshgate.processes import GatewayProcess, free_port
 
 READY_TIMEOUT = 60.0  # s; a loaded 2-core machine starts a gateway in 1-10 s
 
@@ -69,16 +66,7 @@ def start_chain(db_path: Path | None = None) -> ChainHandle:
 
 def kill9_chain(chain: DevChain) -> None:
     """SIGKILL Ganache's process group (the crash case), then reap it."""
-    if chain.pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(chain.pid, signal.SIGKILL)
-    chain.stop()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    chain.kill9()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,9 +21,9 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from ledger.config import LedgerConfig
-from ledger.devchain import DEV_CHAIN_ID, DevChain
 from ledger.keys import load_signer, parse_private_key, read_password, write_keystore
 from ledger.registry import deploy_registry
+from meshgate.devchain import DEV_CHAIN_ID, DevChain
 from meshgate.errors import CliError
 
 DEFAULT_DEV_PORT = 8545

@@ -16,8 +16,8 @@ from cloudevents.core.v1.event import CloudEvent
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.devchain import DevChain, rpc_call
 from meshgate.client import GatewayClient
+from meshgate.devchain import DevChain, rpc_call
 from tests.support.chain_fixtures import DeployedRegistry, deploy
 from tests.support.gateway_process import GatewayProcess
 from tests.support.waiting import async_wait_for

@@ -21,8 +21,8 @@ from eth_account.signers.local import LocalAccount
 from eventmodel import provenance
 from eventmodel.attributes import PbEvent
 from gateway.http import binding
-from ledger.devchain import DevChain
 from ledger.registry import RegistryClient
+from meshgate.devchain import DevChain
 from policy.audit import audit_path, read_entries
 from policy.identity import Challenge
 from policy.signin import ALL_TOPICS, sign_in

@@ -22,9 +22,9 @@ from cloudevents.core.v1.event import CloudEvent
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.devchain import DevChain
 from ledger.registry import RegistryClient
 from meshgate.client import GatewayClient
+from meshgate.devchain import DevChain
 from policy.audit import audit_path, read_entries
 from policy.identity import ALL_TOPICS, Challenge
 from policy.signin import build_message, sign_message

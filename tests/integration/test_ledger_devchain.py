@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from ledger.devchain import DevChain, rpc_call
+from meshgate.devchain import DevChain, rpc_call
 
 pytestmark = pytest.mark.chain
 

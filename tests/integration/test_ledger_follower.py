@@ -13,10 +13,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger import changes as ch
-from ledger.devchain import DevChain, rpc_call
 from ledger.errors import WrongChainId
 from ledger.follower import RegistryFollower
 from ledger.registry import RegistryClient
+from meshgate.devchain import DevChain, rpc_call
 from tests.support.chain_fixtures import DeployedRegistry, deploy
 
 pytestmark = pytest.mark.chain

@@ -18,9 +18,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.config import LedgerConfig
-from ledger.devchain import DevChain, rpc_call
 from ledger.registry import RegistryClient
 from meshgate.cli import main
+from meshgate.devchain import DevChain, rpc_call
 from tests.support.chain_fixtures import DeployedRegistry
 from tests.support.waiting import wait_for
 

@@ -24,10 +24,10 @@ from eth_account.signers.local import LocalAccount
 
 from eventmodel import provenance
 from eventmodel import sdk as events
-from ledger.devchain import DevChain
 from ledger.keys import write_keystore
 from ledger.registry import RegistryClient
 from meshgate.client import GatewayClient, Received, Subscription
+from meshgate.devchain import DevChain
 from policy.audit import audit_path, read_entries
 from policy.identity import Challenge
 from policy.signin import ALL_TOPICS, build_message, sign_in, sign_message

@@ -13,8 +13,8 @@ import pytest
 from cloudevents.core.v1.event import CloudEvent
 from eth_account import Account
 
-from ledger.devchain import DevChain
 from meshgate.client import GatewayClient, Received
+from meshgate.devchain import DevChain
 from policy.audit import audit_path, read_entries, verify_file
 from tests.support.chain_fixtures import deploy
 from tests.support.gateway_process import GatewayProcess

@@ -8,7 +8,6 @@ counts them (meshgate_federation_refused_members_total{reason}), and keeps cc's 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

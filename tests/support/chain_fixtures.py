@@ -20,8 +20,8 @@ from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 
 from ledger.config import LedgerConfig
-from ledger.devchain import DevChain
 from ledger.registry import RegistryClient, deploy_registry
+from meshgate.devchain import DevChain
 
 FUNDING_WEI = 10 * 10**18
 

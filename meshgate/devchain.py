@@ -1,7 +1,8 @@
 """A local Ganache chain as a real process, for tests, the demo and `meshgate chain dev`.
 
-Resource handling: `DevChain.start()` spawns `contracts/node_modules/.bin/ganache` in its own
-process group and returns once `eth_chainId` answers; `stop()` kills the whole group and waits.
+Resource handling: `DevChain.start()` spawns `contracts/node_modules/.bin/ganache` as a
+`meshgate.processes.ChildProcess` (its own process group, output to a log file) and returns once
+`eth_chainId` answers; `stop()` stops the whole group and waits; `kill9()` is the crash case.
 With a `db_path` the chain's state survives `stop()` + `start()` (`restart()`): same accounts,
 blocks, contracts; used to test followers across a node restart.
 
@@ -12,10 +13,7 @@ Ganache's `--wallet.deterministic` accounts come from the mnemonic below at m/44
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +23,8 @@ from types import TracebackType
 
 from eth_account import Account
 
-from ledger.errors import DevChainError
+from meshgate.errors import DevChainError
+from meshgate.processes import ChildProcess, free_port
 
 DEV_MNEMONIC = "myth like bonus scare over problem client lizard pioneer submit female collect"
 DEV_CHAIN_ID = 1337
@@ -51,12 +50,6 @@ def dev_accounts(count: int = DEFAULT_ACCOUNTS) -> list[DevAccount]:
         acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
         result.append(DevAccount(address=acct.address, private_key="0x" + acct.key.hex()))
     return result
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rpc_call(
@@ -90,7 +83,8 @@ class DevChain:
         self.chain_id = chain_id
         self.account_count = accounts
         self.accounts = dev_accounts(accounts)
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._child: ChildProcess | None = None
+        self.log_path = Path(tempfile.mkdtemp(prefix="meshgate-ganache-")) / "ganache.log"
 
     @property
     def url(self) -> str:
@@ -102,10 +96,10 @@ class DevChain:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._child.pid if self._child is not None else None
 
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._child is not None and self._child.alive()
 
     def start(self) -> DevChain:
         """Start Ganache and wait for it to answer; raises DevChainError if it does not."""
@@ -117,7 +111,7 @@ class DevChain:
         last_error = ""
         for _ in range(attempts):
             if self.port == 0 or attempts > 1:
-                self.port = _free_port()
+                self.port = free_port()
             try:
                 self._spawn()
                 return self
@@ -139,19 +133,12 @@ class DevChain:
         if self.db_path is not None:
             Path(self.db_path).mkdir(parents=True, exist_ok=True)
             cmd += ["--database.dbPath", str(self.db_path)]
-        self._proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        self._child = child = ChildProcess(cmd, stdout_path=self.log_path)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+            if not child.alive():
                 raise DevChainError(
-                    f"ganache exited ({self._proc.returncode}): {err.strip()[:300]}"
+                    f"ganache exited ({child.proc.returncode}): {child.stderr_tail(5)[:300]}"
                 )
             try:
                 if int(str(rpc_call(self.url, "eth_chainId", timeout=1.0)), 16) == self.chain_id:
@@ -162,21 +149,16 @@ class DevChain:
         raise DevChainError(f"ganache did not answer on {self.url} within {START_TIMEOUT}s")
 
     def stop(self) -> None:
-        """Kill the process group and wait; idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=STOP_TIMEOUT)
-            except ProcessLookupError:
-                pass
-        if proc.stderr is not None:
-            proc.stderr.close()
+        """Stop the process group and wait; idempotent."""
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop(STOP_TIMEOUT)
+
+    def kill9(self) -> None:
+        """SIGKILL the process group at once (the crash case); idempotent."""
+        child, self._child = self._child, None
+        if child is not None:
+            child.kill9()
 
     def restart(self) -> DevChain:
         """Stop and start on the same port (and database, if any)."""
