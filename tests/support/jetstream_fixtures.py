@@ -100,21 +100,31 @@ class JetStreamCluster:
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        """Every running node sees a JetStream meta leader and its peers."""
+        """Every running node follows one meta leader, and the leader sees each of them current
+        (a stream placed before that can fail with "no suitable peers for placement")."""
         deadline = time.monotonic() + timeout
-        running = [i for i, n in enumerate(self.nodes) if n is not None and n.alive()]
-        while True:
-            try:
-                metas = [
-                    _monitor(self.ports[i].http, "jsz").get("meta_cluster") or {} for i in running
-                ]
-                if all(m.get("leader") and m.get("cluster_size") == NODES for m in metas):
-                    return
-            except OSError:
-                pass
+        while not self._ready():
             if time.monotonic() > deadline:
                 raise RuntimeError(f"JetStream cluster not ready in {timeout:.0f}s")
             time.sleep(0.1)
+
+    def _ready(self) -> bool:
+        running = {f"n{i + 1}": i for i, n in enumerate(self.nodes) if n is not None and n.alive()}
+        try:
+            metas = {
+                name: _monitor(self.ports[i].http, "jsz").get("meta_cluster") or {}
+                for name, i in running.items()
+            }
+        except OSError:
+            return False
+        leaders = {m.get("leader") for m in metas.values()}
+        if len(leaders) != 1 or (leader := leaders.pop()) not in metas:
+            return False
+        seen = {r["name"]: r for r in metas[leader].get("replicas") or []}
+        others = set(running) - {leader}
+        return all(
+            n in seen and seen[n].get("current") and not seen[n].get("offline") for n in others
+        )
 
     def kill9(self, i: int) -> None:
         node = self.nodes[i]
