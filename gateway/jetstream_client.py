@@ -6,8 +6,8 @@ the server documents: the stream create/update, atomic batch publish (`Nats-Batc
 `batch` + end-of-batch status 204), message delete and subject purge.
 
 Error handling (`store_error`, the one translation, so nats-py errors never leave the store):
-no connection, no responders, a timeout, or a JetStream 503 (no quorum, a leader being
-elected) -> StoreUnavailable; a wrong expected sequence -> `Conflict` (the caller re-plans);
+no connection, no responders, a timeout, a JetStream 503 (no quorum, a leader being
+elected) or too few servers up to place the stream -> StoreUnavailable; a wrong expected sequence -> `Conflict` (the caller re-plans);
 any other API error -> StoreError.
 """
 
@@ -88,7 +88,8 @@ def _api_error(reply: dict[str, Any], what: str) -> StoreError | None:
     wrong = str(err.get("description", "")).startswith("wrong last sequence")
     if err.get("err_code") == WRONG_LAST_SEQUENCE or wrong:
         return Conflict(text)
-    if err.get("code") in (503, 408) or err.get("err_code") == 10008:
+    offline = "no suitable peers" in str(err.get("description", ""))  # a replica is down
+    if err.get("code") in (503, 408) or err.get("err_code") == 10008 or offline:
         return StoreUnavailable(text)
     return StoreError(text)
 
