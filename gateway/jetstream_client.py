@@ -7,8 +7,8 @@ the server documents: the stream create/update, atomic batch publish (`Nats-Batc
 
 Error handling (`store_error`, the one translation, so nats-py errors never leave the store):
 no connection, no responders, a timeout, a JetStream 503 (no quorum, a leader being
-elected) or too few servers up to place the stream -> StoreUnavailable; a wrong expected sequence -> `Conflict` (the caller re-plans);
-any other API error -> StoreError.
+elected) or too few servers up to place the stream -> StoreUnavailable; a wrong expected
+sequence -> `Conflict` (the caller re-plans); any other API error -> StoreError.
 """
 
 from __future__ import annotations
