@@ -20,6 +20,7 @@ from policy.audit import audit_path
 from tests.integration.gateway_helpers import metric, scrape
 from tests.support.chain_fixtures import DeployedRegistry
 from tests.support.gateway_process import GatewayProcess
+from tests.support.registry_gateway import registry_gateway
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
@@ -27,16 +28,8 @@ pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
 @pytest.fixture
 def gateway(tmp_path: Path, registry: DeployedRegistry) -> Iterator[GatewayProcess]:
-    args = [
-        "--rpc", registry.chain.ws_url,
-        "--registry", registry.address,
-        "--chain-id", str(registry.chain.chain_id),
-    ]  # fmt: skip
-    proc = GatewayProcess(tmp_path / "gw", extra_args=args, ready_timeout=60)
-    try:
-        yield proc.start()
-    finally:
-        proc.stop()
+    with registry_gateway(tmp_path / "gw", registry, metrics=True, websocket=True) as gw:
+        yield gw
 
 
 async def test_an_audit_log_edited_while_running_fails_closed_and_shows_in_metrics(

@@ -28,6 +28,7 @@ from policy.identity import Challenge
 from policy.signin import ALL_TOPICS, sign_in
 from tests.support.chain_fixtures import DeployedRegistry, deploy
 from tests.support.gateway_process import GatewayProcess
+from tests.support.registry_gateway import registry_gateway
 from tests.support.waiting import async_wait_for
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
@@ -36,18 +37,8 @@ STRUCTURED = {"Content-Type": "application/cloudevents+json"}
 
 @pytest.fixture
 def gateway(tmp_path: Path, registry: DeployedRegistry) -> Iterator[GatewayProcess]:
-    args = [
-        "--rpc", registry.chain.url,
-        "--registry", registry.address,
-        "--chain-id", str(registry.chain.chain_id),
-        "--http-listen", "127.0.0.1:0",
-    ]  # fmt: skip
-    proc = GatewayProcess(tmp_path / "gw", metrics=False, extra_args=args, ready_timeout=60)
-    try:
-        yield proc.start()
-    finally:
-        proc.stop()
-        print(f"--- gateway stderr (tail) ---\n{proc.stderr_tail(40)}")  # shown on failure
+    with registry_gateway(tmp_path / "gw", registry, "--http-listen", "127.0.0.1:0") as gw:
+        yield gw
 
 
 @pytest.fixture

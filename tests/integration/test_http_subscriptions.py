@@ -31,6 +31,7 @@ from policy.signin import build_message, sign_message
 from tests.integration.webhook_sink import Sink
 from tests.support.chain_fixtures import DeployedRegistry, deploy
 from tests.support.gateway_process import GatewayProcess
+from tests.support.registry_gateway import registry_gateway
 from tests.support.waiting import async_wait_for
 
 pytestmark = [pytest.mark.chain, pytest.mark.xdist_group("webhook-chain"), pytest.mark.timeout(240)]
@@ -53,18 +54,8 @@ def owner(chain: DeployedRegistry) -> RegistryClient:
 
 @pytest.fixture
 def gateway(tmp_path: Path, chain: DeployedRegistry) -> Iterator[GatewayProcess]:
-    args = [
-        "--rpc", chain.chain.url,
-        "--registry", chain.address,
-        "--chain-id", str(chain.chain.chain_id),
-        "--http-listen", "127.0.0.1:0",
-    ]  # fmt: skip
-    proc = GatewayProcess(tmp_path / "gw", metrics=False, extra_args=args, ready_timeout=60)
-    try:
-        yield proc.start()
-    finally:
-        proc.stop()
-        print(f"--- gateway stderr (tail) ---\n{proc.stderr_tail(40)}")
+    with registry_gateway(tmp_path / "gw", chain, "--http-listen", "127.0.0.1:0") as gw:
+        yield gw
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from ledger.registry import RegistryClient
 from meshgate.client import GatewayClient
 from tests.support.chain_fixtures import DeployedRegistry
 from tests.support.gateway_process import GatewayProcess
+from tests.support.registry_gateway import registry_gateway
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
@@ -31,17 +32,9 @@ ATTEMPTS = 12
 
 @pytest.fixture
 def gateway(tmp_path: Path, registry: DeployedRegistry) -> Iterator[GatewayProcess]:
-    args = [
-        "--rpc", registry.chain.url,  # http: the follower polls, so its view lags a little
-        "--registry", registry.address,
-        "--chain-id", str(registry.chain.chain_id),
-    ]  # fmt: skip
-    proc = GatewayProcess(tmp_path / "gw", metrics=False, extra_args=args, ready_timeout=60)
-    try:
-        yield proc.start()
-    finally:
-        proc.stop()
-        print(f"--- gateway stderr (tail) ---\n{proc.stderr_tail(40)}")
+    # HTTP: the follower polls, so its view lags a little behind a mined grant
+    with registry_gateway(tmp_path / "gw", registry) as gw:
+        yield gw
 
 
 @pytest.fixture

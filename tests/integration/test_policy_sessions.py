@@ -24,6 +24,7 @@ from policy.signin import sign_in
 from proto import gateway_pb2
 from tests.support.chain_fixtures import DeployedRegistry
 from tests.support.gateway_process import GatewayProcess
+from tests.support.registry_gateway import registry_gateway
 from tests.support.waiting import async_wait_for
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
@@ -31,17 +32,8 @@ pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
 @pytest.fixture
 def gateway(tmp_path: Path, registry: DeployedRegistry) -> Iterator[GatewayProcess]:
-    args = [
-        "--rpc", registry.chain.url,
-        "--registry", registry.address,
-        "--chain-id", str(registry.chain.chain_id),
-    ]  # fmt: skip
-    proc = GatewayProcess(tmp_path / "gw", metrics=False, extra_args=args, ready_timeout=60)
-    try:
-        yield proc.start()
-    finally:
-        proc.stop()
-        print(f"--- gateway stderr (tail) ---\n{proc.stderr_tail(40)}")
+    with registry_gateway(tmp_path / "gw", registry) as gw:
+        yield gw
 
 
 async def session_token(

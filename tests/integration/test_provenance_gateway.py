@@ -29,22 +29,15 @@ from meshgate.client import Chain, GatewayClient, Undecodable
 from proto import gateway_pb2
 from tests.support.chain_fixtures import DeployedRegistry
 from tests.support.gateway_process import GatewayProcess
+from tests.support.registry_gateway import registry_gateway
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
 
 @pytest.fixture
 def gateway(tmp_path: Path, registry: DeployedRegistry) -> Iterator[GatewayProcess]:
-    args = [
-        "--rpc", registry.chain.url,
-        "--registry", registry.address,
-        "--chain-id", str(registry.chain.chain_id),
-    ]  # fmt: skip
-    proc = GatewayProcess(tmp_path / "gw", metrics=False, extra_args=args, ready_timeout=60)
-    try:
-        yield proc.start()
-    finally:
-        proc.stop()
+    with registry_gateway(tmp_path / "gw", registry) as gw:
+        yield gw
 
 
 def event(name: str) -> CloudEvent:
