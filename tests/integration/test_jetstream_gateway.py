@@ -83,12 +83,15 @@ async def test_two_gateways_on_one_cluster_survive_a_node_kill9(tmp_path: Path) 
                     give_up = time.monotonic() + 30
         async with GatewayClient(b.listen, timeout=30) as gw:
             info = await gw.topic("orders")
+            listed = [(t.name, t.event_count) for t in await gw.topics()]
         assert info.event_count == len(acked)  # nothing acknowledged lost, nothing twice
+        assert listed == [("orders", len(acked))]
         seen = await asyncio.wait_for(_drain(b.listen, "orders", len(acked)), 120)
         assert sorted(seen) == acked
         tailed = await asyncio.wait_for(live, 60)  # woken across processes, through the cluster
         assert sorted(tailed) == acked
         print(f"acked={len(acked)} retried={retried}")
+        assert (a.stop(), b.stop()) == (0, 0)  # SIGTERM: drain, close the store, exit 0
     finally:
         a.stop()
         b.stop()
