@@ -9,6 +9,7 @@ the gateway's explicit purges, so heads and dedup keys are never aged out by the
     mg.<r>.o.<topic>            the topic head, body = the topic's next offset
     mg.<r>.g.<topic>.<group>    a durable group record (JSON)
     mg.<r>.c.<name>             a federation cursor, body = seq
+    mg.<r>.l.<name>             a lease among the region's gateways (gateway/jetstream_lease.py)
 
 Invariants (enforced by gateway/jetstream_store.py, each publish being one atomic batch):
 

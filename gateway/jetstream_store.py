@@ -42,6 +42,7 @@ from nats.js.api import DeliverPolicy
 from gateway.errors import GatewayClosing
 from gateway.jetstream_client import CONNECT_TIMEOUT, JetStreamClient, Record
 from gateway.jetstream_layout import H_KEY, H_OFFSET, H_RECEIVED, Layout, stored_event
+from gateway.jetstream_lease import JetStreamLease
 from gateway.jetstream_writer import JetStreamWriter, Row
 from gateway.store import (
     AppendListener,
@@ -126,6 +127,12 @@ class JetStreamEventStore:
     def layout(self) -> Layout:
         """The subjects of this region's stream."""
         return self._layout
+
+    def lease(
+        self, name: str, *, holder: str, ttl: float, clock: Callable[[], float] = time.time
+    ) -> JetStreamLease:
+        """The region lease `name` (gateway/jetstream_lease.py; not used by federation yet)."""
+        return JetStreamLease(self._js(), self._layout, name, holder=holder, ttl=ttl, clock=clock)
 
     @property
     def last_seq(self) -> int:
