@@ -6,6 +6,13 @@ peer's cursor only moves forward (a replaced duplicate link may lag behind the l
 relayed event stored only to be forwarded is deleted once every next hop acked it, after the
 cursor that covers it was saved (federation/transit.py decides which).
 
+Catch-up (federation/catch_up.py decides): a topic whose route to a peer disappears and
+comes back is re-sent from where it disappeared. Every read for a peer is planned first: a
+plan that says rewind raises ReadRewind before anything is sent (the link drains and
+reconnects from the persisted cursor); otherwise only the records the plan wants go out. The
+cursor persisted for a peer is its highest ack held at its earliest open gap, so the events
+withheld while its interest was unknown are resent after any restart.
+
 Admission (a host log that is also an `EventAdmission`, e.g. a registry gateway's publisher
 check): runs after the origin signatures verified, before anything is stored. A refused
 event is counted by reason, never stored (so never delivered or forwarded), and the batch
@@ -18,9 +25,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Sequence
 
+from federation.catch_up import CatchUp
 from federation.codec import decode_replication
 from federation.config import PeerConfig
-from federation.errors import OriginNotYetKnown
+from federation.errors import OriginNotYetKnown, ReadRewind
 from federation.messages import EventBatch, ReplicatedEvent
 from federation.metrics import FederationMetrics
 from federation.ports import (
@@ -62,6 +70,7 @@ class DataPath:
         self._admission = log_port if isinstance(log_port, EventAdmission) else None
         self._saved_cursors: dict[str, int] = {}
         self.transit = Transit(config.region)
+        self.catch_up = CatchUp()
 
     async def store_batch(self, peer: str, batch: EventBatch) -> None:
         """Verify, then persist atomically (before the protocol acks it).
@@ -120,22 +129,48 @@ class DataPath:
     def outbound(
         self, peer: str, records: Sequence[LogRecord], link: Hashable | None = None
     ) -> tuple[ReplicatedEvent, ...]:
-        """The events of `records` for `peer`; sends of transit events are noted per `link`."""
+        """The events of `records` for `peer`; sends of transit events are noted per `link`.
+
+        Raises ReadRewind (sending nothing) when a topic routed to `peer` again has a gap this
+        link already read past: the link must restart from the persisted cursor.
+        """
         self._classify(records)
+        if not records:
+            if self.catch_up.idle(peer, link, routed=self._routed_topics(peer)):
+                raise ReadRewind(f"{peer} wants a topic with a gap again: resend from the gap")
+            return ()
+        plan = self.catch_up.read(
+            peer,
+            link,
+            first=records[0].seq,
+            last=records[-1].seq,
+            routed=self._routed_topics(peer),
+        )
+        if plan.rewind:
+            raise ReadRewind(f"{peer} wants {sorted(plan.gaps)} again: resend from the gap")
+        wanted = [r for r in records if plan.wanted(r.seq, r.topic)]
         events = outbound_events(
-            records,
+            wanted,
             peer=peer,
             routing=self._routing,
             hop_limit=self._config.hop_limit,
             signing_seed=self._seed,
         )
         self._metrics.sent.labels(peer).inc(len(events))
-        if link is not None and records:
+        if link is not None:
             for ev in events:
                 seq = self.transit.tracked((ev.origin_region, ev.origin_offset))
                 if seq is not None and ev.origin_region != self.region:
                     self.transit.sent(link, records[-1].seq, seq, ev.destinations)
         return events
+
+    def _routed_topics(self, peer: str) -> set[str]:
+        return {
+            t.topic
+            for route in self._routing.routes().values()
+            if route.next_hop == peer
+            for t in route.topics
+        }
 
     def _classify(self, records: Sequence[LogRecord]) -> None:
         wanted: set[str] | None = None
@@ -155,11 +190,12 @@ class DataPath:
             )
 
     async def save_cursor(self, peer: str, seq: int, link: Hashable | None = None) -> None:
-        """`link`'s peer acked our log up to `seq`: persist its cursor (never backwards), then
-        delete the transit events no next hop is owed any more."""
-        if seq > self._saved_cursors.get(peer, -1):
-            self._saved_cursors[peer] = seq
-            await self._cursors.save(peer, seq)
+        """`link`'s peer acked our log up to `seq`: persist its cursor (never backwards; held
+        at its earliest catch-up gap), then delete the transit events no next hop is owed."""
+        cursor = self.catch_up.acked(peer, seq)
+        if cursor > self._saved_cursors.get(peer, -1):
+            self._saved_cursors[peer] = cursor
+            await self._cursors.save(peer, cursor)
         if link is None:
             return
         done = self.transit.acked(link, seq)
@@ -174,3 +210,4 @@ class DataPath:
 
     def link_gone(self, link: Hashable) -> None:
         self.transit.link_gone(link)
+        self.catch_up.link_gone(link)

@@ -8,7 +8,9 @@ FederationError                 base: the CLI prints it as one line
 ├── LocalProtocolError          we broke the link protocol (LinkProtocol; a bug on our side)
 ├── PeerProtocolError           the peer broke the link protocol or sent bytes that do not decode
 │                               (LinkProtocol turns it into CloseLink(PROTOCOL_VIOLATION))
-└── PeerUnavailable             the stream broke (link.py's transports, from AioRpcError)
+├── PeerUnavailable             the stream broke (link.py's transports, from AioRpcError)
+└── ReadRewind                  not a failure: a peer must be re-sent from its persisted
+                                cursor (federation/catch_up.py); the link drains, reconnects
 
 None of them reaches a client of the gateway: they close one link, which is redialed.
 """
@@ -57,3 +59,9 @@ class PeerProtocolError(FederationError):
 
 class PeerUnavailable(FederationError):
     """The peer could not be reached, or its stream broke."""
+
+
+class ReadRewind(FederationError):
+    """A topic routed to a peer again has a gap this link already read past (see
+    federation/catch_up.py): nothing of the read is sent; the link drains and reconnects, and
+    the new link reads from the persisted cursor, which is held at the gap."""

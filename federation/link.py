@@ -7,11 +7,15 @@ Every protocol action is carried out by `_execute`; no task decides protocol mat
 
 Resource handling: `run()` returns when the link closed for any reason and always reports
 `link_down` to its host; the stream is cancelled by the transport's owner.
-Error handling: the transports map `grpc.aio.AioRpcError` to `PeerUnavailable` (`from exc`); it
+Error handling: the transports map `grpc.aio.AioRpcError`, and the `asyncio.InvalidStateError`
+grpc raises on a call that already finished, to `PeerUnavailable` (`from exc`); it
 and end of stream close the link as PEER_CLOSED, a malformed message (`PeerProtocolError`) as
 PROTOCOL_VIOLATION, a failed store (`FederationError`) as STORE_FAILED; `LocalProtocolError` or
 any other exception is our bug: logged with its traceback, the link closes as INTERNAL_ERROR
 and the node redials. Cancellation closes the link as SHUTDOWN and still reports `link_down`.
+Catch-up: when `outbound` raises ReadRewind the pump sends nothing and drains the link; it
+closes as SHUTDOWN once its batches are acked, and the redialed link reads from the persisted
+cursor (federation/catch_up.py).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from federation.errors import (
     LocalProtocolError,
     PeerProtocolError,
     PeerUnavailable,
+    ReadRewind,
 )
 from federation.messages import EventBatch, Interest, Member, PeerMessage, ReplicatedEvent
 from federation.ports import LogRecord
@@ -282,11 +287,16 @@ class PeerLink:
             records = await self.host.read_log(pos)
             if self.protocol.next_read() != pos:
                 continue  # closed, draining or window changed while we read
+            try:  # nothing new: still asked, so a route back on an idle link catches up
+                events = self.host.outbound(self, records)
+            except ReadRewind as why:  # reconnect: the new link reads from the held cursor
+                log.info("link to %s restarts to catch up: %s", self.peer_region or "?", why)
+                self.drain()
+                continue
             if not records:
                 self.caught_up_at = time.time()
                 await self.host.wait_log(pos, timeout=0.5)
                 continue
-            events = self.host.outbound(self, records)
             self._execute(self.protocol.send_batch(records[-1].seq, events))
 
     async def _ticker(self) -> None:
@@ -307,12 +317,16 @@ class DialedTransport:
             await self._call.write(message)
         except grpc.aio.AioRpcError as exc:
             raise _unavailable(exc) from exc
+        except asyncio.InvalidStateError as exc:  # grpc: "RPC already finished"
+            raise _finished(exc) from exc
 
     async def recv(self) -> federation_pb2.PeerMessage | None:
         try:
             msg = await self._call.read()
         except grpc.aio.AioRpcError as exc:
             raise _unavailable(exc) from exc
+        except asyncio.InvalidStateError as exc:
+            raise _finished(exc) from exc
         if msg is grpc.aio.EOF:
             return None
         assert isinstance(msg, federation_pb2.PeerMessage)
@@ -330,12 +344,16 @@ class AcceptedTransport:
             await self._context.write(message)
         except grpc.aio.AioRpcError as exc:
             raise _unavailable(exc) from exc
+        except asyncio.InvalidStateError as exc:
+            raise _finished(exc) from exc
 
     async def recv(self) -> federation_pb2.PeerMessage | None:
         try:
             msg = await self._context.read()
         except grpc.aio.AioRpcError as exc:
             raise _unavailable(exc) from exc
+        except asyncio.InvalidStateError as exc:
+            raise _finished(exc) from exc
         if msg is grpc.aio.EOF:
             return None
         assert isinstance(msg, federation_pb2.PeerMessage)
@@ -344,3 +362,9 @@ class AcceptedTransport:
 
 def _unavailable(exc: grpc.aio.AioRpcError) -> PeerUnavailable:
     return PeerUnavailable(f"stream broke: {exc.code().name} {exc.details() or ''}".rstrip())
+
+
+def _finished(exc: asyncio.InvalidStateError) -> PeerUnavailable:
+    """grpc.aio raises InvalidStateError for a write or read on a call that already ended
+    (the peer went away between our last read and this write): the stream is gone."""
+    return PeerUnavailable(f"stream finished: {exc}")

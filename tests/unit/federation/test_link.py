@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from federation.codec import canonical_event, message_from_pb, message_to_pb
-from federation.errors import FederationError, PeerUnavailable
-from federation.link import PeerLink
+from federation.errors import FederationError, PeerUnavailable, ReadRewind
+from federation.link import DialedTransport, PeerLink
 from federation.messages import (
     BatchAck,
     EventBatch,
@@ -72,6 +72,7 @@ class FakeHost:
     accept: bool = True
     store_gate: asyncio.Event | None = None  # set: stores complete; None: at once
     store_error: Exception | None = None
+    rewind_after: int | None = None  # outbound raises ReadRewind for reads past this seq
 
     def link_up(self, link: PeerLink, members: tuple[Member, ...]) -> bool:
         self.calls.append("up")
@@ -103,6 +104,8 @@ class FakeHost:
         return False
 
     def outbound(self, link: PeerLink, records: Sequence[LogRecord]) -> tuple[ReplicatedEvent, ...]:
+        if self.rewind_after is not None and records and records[0].seq > self.rewind_after:
+            raise ReadRewind("bb wants ['orders'] again")
         return tuple(event(r.seq) for r in records)
 
     async def save_cursor(self, link: PeerLink, seq: int) -> None:
@@ -240,3 +243,57 @@ async def test_drain_waits_for_the_inflight_ack_then_closes() -> None:
     stream.say(BatchAck(1, 2))
     assert await task is CloseReason.SHUTDOWN
     assert host.cursors == [1]  # the last ack's cursor is saved even though the link closed
+
+
+async def test_a_rewind_sends_nothing_of_that_read_and_drains_after_the_inflight_ack() -> None:
+    host = FakeHost(records=[record(1), record(2), record(3)], rewind_after=1)
+    host.records[1:] = []  # the log holds seq 1 only at first
+    stream = FakeStream()
+    link, task = await streaming(host, stream)
+    await until(lambda: "EventBatch" in stream.kinds(), "the first batch")
+    host.records += [record(2), record(3)]  # the next read is one outbound refuses: rewind
+    await until(lambda: link.state is LinkState.DRAINING, "the link drains")
+    stream.say(BatchAck(1, 2))
+    assert await task is CloseReason.SHUTDOWN
+    assert [m.seq for m in stream.written if isinstance(m, EventBatch)] == [1]
+    assert host.cursors == [1]  # the reconnected link starts from there
+
+
+class FinishedCall:
+    """A grpc.aio call that already ended: write and read raise what grpc raises then."""
+
+    async def write(self, message: object) -> None:
+        raise asyncio.InvalidStateError("RPC already finished.")
+
+    async def read(self) -> object:
+        raise asyncio.InvalidStateError("RPC already finished.")
+
+
+async def test_a_write_on_a_finished_call_is_peer_unavailable_not_a_bug() -> None:
+    transport = DialedTransport(FinishedCall())  # type: ignore[arg-type]
+    with pytest.raises(PeerUnavailable, match="stream finished"):
+        await transport.send(federation_pb2.PeerMessage())
+    with pytest.raises(PeerUnavailable, match="stream finished"):
+        await transport.recv()
+
+
+class HalfFinishedStream(FakeStream):
+    """Reads work (the peer's Hello arrives), then every write finds the RPC finished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.call = FinishedCall()
+        self.transport = DialedTransport(self.call)  # type: ignore[arg-type]
+
+    async def send(self, message: federation_pb2.PeerMessage) -> None:
+        await self.transport.send(message)
+
+
+async def test_a_link_whose_call_finished_under_its_writer_closes_as_peer_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    host, stream = FakeHost(), HalfFinishedStream()
+    link, task = await started(host, stream)
+    assert await task is CloseReason.PEER_CLOSED  # the Hello write fails at once
+    assert link.close_detail.startswith("stream finished")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # no traceback logged

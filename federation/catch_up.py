@@ -1,0 +1,134 @@
+"""Catch-up after a lost route: the pure decision of which topics a peer must be re-sent.
+
+Why: routing is interest-only, so while a peer's route for a topic is gone (its link down or
+stale, its region restarted, its reader's proof expired, no reader for a while) the pump reads
+that topic's events and withholds them, and the peer's cursor moves past them. Without a
+record of that, they would never reach the peer once its interest is back.
+
+Rules, per (peer, topic), enforced here and by DataPath:
+- A topic routed to the peer at one read and not at the next opens a *gap* at the read's
+  start (`since`): the peer may lack that topic's events with seq > since.
+- A topic routed for the first time opens nothing: a region that never showed interest gets
+  nothing from before it did (issue 11: no proof, no events).
+- While a gap is open, the cursor persisted for the peer is held at `since` (never above), so
+  a restart of either side resends from there.
+- When the topic is routed again: if this link has read past `since`, the link must rewind
+  (`rewind=True`: DataPath raises ReadRewind, the link drains and reconnects, and the new link
+  starts from the held cursor, which is <= since). A link that starts at or below `since`
+  covers the gap: the gap is *closing* until the peer acks that read, then it is gone. Lost
+  again before that ack: open again, at the same `since`.
+- Re-reads skip, per record, what the peer already holds: a record at or below the highest
+  seq the peer acked on any link is sent only when its topic has a gap below it. The peer
+  deduplicates by (topic, source, id), so a resend never stores twice.
+
+Not persisted: the open gaps and the routed set live in memory; a sender restart keeps the
+held cursor (so it resends from the earliest gap) but forgets which topics had routes, so a
+topic whose route is absent across the sender's restart is not caught up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Gap:
+    since: int
+    closing_at: int | None = None  # the read end whose ack closes the gap
+
+
+@dataclass
+class _Peer:
+    routed: frozenset[str] = frozenset()
+    gaps: dict[str, _Gap] = field(default_factory=dict)
+    acked: int = -1  # highest seq the peer acked on any link since we started
+    read_end: dict[Hashable, int] = field(default_factory=dict)  # per link: last read's end
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What to do with one read for a peer: `rewind` (send nothing, restart the link), or send
+    the records `wanted(seq, topic)` says."""
+
+    rewind: bool
+    acked: int
+    gaps: dict[str, int]  # topic -> since, for the topics with a gap
+
+    def wanted(self, seq: int, topic: str) -> bool:
+        since = self.gaps.get(topic)
+        if since is not None:
+            return seq > since
+        return seq > self.acked
+
+
+class CatchUp:
+    """Gaps per peer. Pure: fed reads and acks, answers plans and the cursor to persist."""
+
+    def __init__(self) -> None:
+        self._peers: dict[str, _Peer] = {}
+
+    def read(
+        self, peer: str, link: Hashable, *, first: int, last: int, routed: Iterable[str]
+    ) -> ReadPlan:
+        """A read of records `first`..`last` (seqs) for `peer` on `link`, `routed`: the topics
+        routed to the peer now."""
+        p = self._peers.setdefault(peer, _Peer())
+        now = frozenset(routed)
+        start = first - 1
+        previous_end = p.read_end.get(link)  # None: this link's first read (from the cursor)
+        rewind = False
+        for topic in p.routed - now:
+            gap = p.gaps.get(topic)
+            if gap is None:
+                p.gaps[topic] = _Gap(since=start)
+            else:
+                gap.closing_at = None
+        for topic in now:
+            gap = p.gaps.get(topic)
+            if gap is None or gap.closing_at is not None:
+                continue
+            if previous_end is not None and previous_end > gap.since:
+                rewind = True
+            else:
+                gap.closing_at = last
+        p.routed = now
+        plan = ReadPlan(rewind=rewind, acked=p.acked, gaps={t: g.since for t, g in p.gaps.items()})
+        if not rewind:
+            p.read_end[link] = last
+        return plan
+
+    def idle(self, peer: str, link: Hashable, *, routed: Iterable[str]) -> bool:
+        """A read on `link` found nothing new: True when the link must rewind anyway (a topic
+        with a gap it read past is routed again; without a read it would wait for the next
+        event). Changes nothing: a topic lost while idle opens its gap at the next read."""
+        p = self._peers.get(peer)
+        if p is None:
+            return False
+        end = p.read_end.get(link)
+        if end is None:
+            return False
+        return any(
+            gap.closing_at is None and end > gap.since
+            for topic, gap in p.gaps.items()
+            if topic in set(routed)
+        )
+
+    def acked(self, peer: str, seq: int) -> int:
+        """The peer acked our log up to `seq`: close the gaps that read covered; returns the
+        cursor to persist (the highest ack, held at the earliest open gap)."""
+        p = self._peers.setdefault(peer, _Peer())
+        p.acked = max(p.acked, seq)
+        for topic, gap in list(p.gaps.items()):
+            if gap.closing_at is not None and gap.closing_at <= seq:
+                del p.gaps[topic]
+        return min([p.acked, *(g.since for g in p.gaps.values())])
+
+    def link_gone(self, link: Hashable) -> None:
+        for p in self._peers.values():
+            p.read_end.pop(link, None)
+
+    def gaps(self, peer: str) -> dict[str, int]:
+        """Open gaps of `peer`: topic -> since (for statistics and tests)."""
+        p = self._peers.get(peer)
+        return {} if p is None else {t: g.since for t, g in p.gaps.items()}
