@@ -5,11 +5,12 @@ stale, its region restarted, its reader's proof expired, no reader for a while) 
 that topic's events and withholds them, and the peer's cursor moves past them. Without a
 record of that, they would never reach the peer once its interest is back.
 
-Rules, per (peer, topic), enforced here and by DataPath:
-- A topic routed to the peer at one read and not at the next opens a *gap* at the read's
-  start (`since`): the peer may lack that topic's events with seq > since.
-- A topic routed for the first time opens nothing: a region that never showed interest gets
-  nothing from before it did (issue 11: no proof, no events).
+Rules, per (peer, region, topic), the region being the peer itself or one routed through it,
+enforced here and by DataPath:
+- A (region, topic) routed through the peer at one read and not at the next opens a *gap* at
+  the read's start (`since`): the region may lack that topic's events with seq > since.
+- A (region, topic) routed for the first time opens nothing: a region that never showed
+  interest gets nothing from before it did (issue 11: no proof, no events).
 - While a gap is open, the cursor persisted for the peer is held at `since` (never above), so
   a restart of either side resends from there.
 - When the topic is routed again: if this link has read past `since`, the link must rewind
@@ -18,8 +19,11 @@ Rules, per (peer, topic), enforced here and by DataPath:
   covers the gap: the gap is *closing* until the peer acks that read, then it is gone. Lost
   again before that ack: open again, at the same `since`.
 - Re-reads skip, per record, what the peer already holds: a record at or below the highest
-  seq the peer acked on any link is sent only when its topic has a gap below it. The peer
-  deduplicates by (topic, source, id), so a resend never stores twice.
+  seq the peer acked on any link is sent only when its topic has a gap below it (to the
+  regions routed now: one behind the peer that already had it deduplicates too). Receivers
+  deduplicate by (topic, source, id), so a resend never stores twice.
+- Relayed events keep the destinations their origin chose: a relay resends them only to
+  those (catch-up is complete for this gateway's own events).
 
 Not persisted: the open gaps and the routed set live in memory; a sender restart keeps the
 held cursor (so it resends from the earliest gap) but forgets which topics had routes, so a
@@ -31,6 +35,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
+Want = tuple[str, str]  # (region, topic): a region's interest in a topic, routed via a peer
+
 
 @dataclass
 class _Gap:
@@ -40,8 +46,8 @@ class _Gap:
 
 @dataclass
 class _Peer:
-    routed: frozenset[str] = frozenset()
-    gaps: dict[str, _Gap] = field(default_factory=dict)
+    routed: frozenset[Want] = frozenset()
+    gaps: dict[Want, _Gap] = field(default_factory=dict)
     acked: int = -1  # highest seq the peer acked on any link since we started
     read_end: dict[Hashable, int] = field(default_factory=dict)  # per link: last read's end
 
@@ -53,10 +59,10 @@ class ReadPlan:
 
     rewind: bool
     acked: int
-    gaps: dict[str, int]  # topic -> since, for the topics with a gap
+    gaps: dict[Want, int]  # (region, topic) -> since, for those with a gap
 
     def wanted(self, seq: int, topic: str) -> bool:
-        since = self.gaps.get(topic)
+        since = min((s for (_, t), s in self.gaps.items() if t == topic), default=None)
         if since is not None:
             return seq > since
         return seq > self.acked
@@ -69,23 +75,23 @@ class CatchUp:
         self._peers: dict[str, _Peer] = {}
 
     def read(
-        self, peer: str, link: Hashable, *, first: int, last: int, routed: Iterable[str]
+        self, peer: str, link: Hashable, *, first: int, last: int, routed: Iterable[Want]
     ) -> ReadPlan:
-        """A read of records `first`..`last` (seqs) for `peer` on `link`, `routed`: the topics
-        routed to the peer now."""
+        """A read of records `first`..`last` (seqs) for `peer` on `link`; `routed`: the
+        (region, topic) pairs routed through the peer now."""
         p = self._peers.setdefault(peer, _Peer())
         now = frozenset(routed)
         start = first - 1
         previous_end = p.read_end.get(link)  # None: this link's first read (from the cursor)
         rewind = False
-        for topic in p.routed - now:
-            gap = p.gaps.get(topic)
+        for want in p.routed - now:
+            gap = p.gaps.get(want)
             if gap is None:
-                p.gaps[topic] = _Gap(since=start)
+                p.gaps[want] = _Gap(since=start)
             else:
                 gap.closing_at = None
-        for topic in now:
-            gap = p.gaps.get(topic)
+        for want in now:
+            gap = p.gaps.get(want)
             if gap is None or gap.closing_at is not None:
                 continue
             if previous_end is not None and previous_end > gap.since:
@@ -98,7 +104,7 @@ class CatchUp:
             p.read_end[link] = last
         return plan
 
-    def idle(self, peer: str, link: Hashable, *, routed: Iterable[str]) -> bool:
+    def idle(self, peer: str, link: Hashable, *, routed: Iterable[Want]) -> bool:
         """A read on `link` found nothing new: True when the link must rewind anyway (a topic
         with a gap it read past is routed again; without a read it would wait for the next
         event). Changes nothing: a topic lost while idle opens its gap at the next read."""
@@ -108,10 +114,11 @@ class CatchUp:
         end = p.read_end.get(link)
         if end is None:
             return False
+        now = set(routed)
         return any(
             gap.closing_at is None and end > gap.since
-            for topic, gap in p.gaps.items()
-            if topic in set(routed)
+            for want, gap in p.gaps.items()
+            if want in now
         )
 
     def acked(self, peer: str, seq: int) -> int:
@@ -119,16 +126,16 @@ class CatchUp:
         cursor to persist (the highest ack, held at the earliest open gap)."""
         p = self._peers.setdefault(peer, _Peer())
         p.acked = max(p.acked, seq)
-        for topic, gap in list(p.gaps.items()):
+        for want, gap in list(p.gaps.items()):
             if gap.closing_at is not None and gap.closing_at <= seq:
-                del p.gaps[topic]
+                del p.gaps[want]
         return min([p.acked, *(g.since for g in p.gaps.values())])
 
     def link_gone(self, link: Hashable) -> None:
         for p in self._peers.values():
             p.read_end.pop(link, None)
 
-    def gaps(self, peer: str) -> dict[str, int]:
-        """Open gaps of `peer`: topic -> since (for statistics and tests)."""
+    def gaps(self, peer: str) -> dict[Want, int]:
+        """Open gaps through `peer`: (region, topic) -> since (for statistics and tests)."""
         p = self._peers.get(peer)
         return {} if p is None else {t: g.since for t, g in p.gaps.items()}

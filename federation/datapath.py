@@ -137,7 +137,7 @@ class DataPath:
         self._classify(records)
         if not records:
             if self.catch_up.idle(peer, link, routed=self._routed_topics(peer)):
-                raise ReadRewind(f"{peer} wants a topic with a gap again: resend from the gap")
+                raise ReadRewind(f"a topic with a gap is routed via {peer} again: resend from it")
             return ()
         plan = self.catch_up.read(
             peer,
@@ -147,7 +147,7 @@ class DataPath:
             routed=self._routed_topics(peer),
         )
         if plan.rewind:
-            raise ReadRewind(f"{peer} wants {sorted(plan.gaps)} again: resend from the gap")
+            raise ReadRewind(f"routed via {peer} again: {sorted(plan.gaps)}: resend from the gap")
         wanted = [r for r in records if plan.wanted(r.seq, r.topic)]
         events = outbound_events(
             wanted,
@@ -164,9 +164,10 @@ class DataPath:
                     self.transit.sent(link, records[-1].seq, seq, ev.destinations)
         return events
 
-    def _routed_topics(self, peer: str) -> set[str]:
+    def _routed_topics(self, peer: str) -> set[tuple[str, str]]:
+        """(region, topic) pairs whose route goes through `peer` now."""
         return {
-            t.topic
+            (route.region, t.topic)
             for route in self._routing.routes().values()
             if route.next_hop == peer
             for t in route.topics
