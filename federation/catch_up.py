@@ -22,6 +22,8 @@ enforced here and by DataPath:
   seq the peer acked on any link is sent only when its topic has a gap below it (to the
   regions routed now: one behind the peer that already had it deduplicates too). Receivers
   deduplicate by (topic, source, id), so a resend never stores twice.
+- A (region, topic) routed through another peer now drops its gap here: the region moved
+  (a route that changes next hop is not caught up; its gap would hold this cursor for ever).
 - Relayed events keep the destinations their origin chose: a relay resends them only to
   those (catch-up is complete for this gateway's own events).
 
@@ -75,16 +77,27 @@ class CatchUp:
         self._peers: dict[str, _Peer] = {}
 
     def read(
-        self, peer: str, link: Hashable, *, first: int, last: int, routed: Iterable[Want]
+        self,
+        peer: str,
+        link: Hashable,
+        *,
+        first: int,
+        last: int,
+        routed: Iterable[Want],
+        elsewhere: Iterable[Want] = (),
     ) -> ReadPlan:
         """A read of records `first`..`last` (seqs) for `peer` on `link`; `routed`: the
-        (region, topic) pairs routed through the peer now."""
+        (region, topic) pairs routed through the peer now; `elsewhere`: those routed through
+        another peer (their gaps here are dropped: the region moved)."""
         p = self._peers.setdefault(peer, _Peer())
         now = frozenset(routed)
+        moved = set(elsewhere) - now
+        for want in moved & p.gaps.keys():
+            del p.gaps[want]
         start = first - 1
         previous_end = p.read_end.get(link)  # None: this link's first read (from the cursor)
         rewind = False
-        for want in p.routed - now:
+        for want in p.routed - now - moved:
             gap = p.gaps.get(want)
             if gap is None:
                 p.gaps[want] = _Gap(since=start)

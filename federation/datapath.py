@@ -139,12 +139,9 @@ class DataPath:
             if self.catch_up.idle(peer, link, routed=self._routed_topics(peer)):
                 raise ReadRewind(f"a topic with a gap is routed via {peer} again: resend from it")
             return ()
+        here, other = self._routed(peer)
         plan = self.catch_up.read(
-            peer,
-            link,
-            first=records[0].seq,
-            last=records[-1].seq,
-            routed=self._routed_topics(peer),
+            peer, link, first=records[0].seq, last=records[-1].seq, routed=here, elsewhere=other
         )
         if plan.rewind:
             raise ReadRewind(f"routed via {peer} again: {sorted(plan.gaps)}: resend from the gap")
@@ -166,12 +163,16 @@ class DataPath:
 
     def _routed_topics(self, peer: str) -> set[tuple[str, str]]:
         """(region, topic) pairs whose route goes through `peer` now."""
-        return {
-            (route.region, t.topic)
-            for route in self._routing.routes().values()
-            if route.next_hop == peer
-            for t in route.topics
-        }
+        return self._routed(peer)[0]
+
+    def _routed(self, peer: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """(region, topic) pairs routed through `peer` now, and through any other peer."""
+        here: set[tuple[str, str]] = set()
+        other: set[tuple[str, str]] = set()
+        for route in self._routing.routes().values():
+            into = here if route.next_hop == peer else other
+            into.update((route.region, t.topic) for t in route.topics)
+        return here, other
 
     def _classify(self, records: Sequence[LogRecord]) -> None:
         wanted: set[str] | None = None

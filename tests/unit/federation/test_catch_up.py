@@ -92,3 +92,13 @@ def test_a_region_behind_the_peer_losing_its_route_opens_its_own_gap() -> None:
     assert c.read("bb", LINK_1, first=10, last=12, routed=[cc, dd]).rewind
     plan = c.read("bb", LINK_2, first=6, last=12, routed=[cc, dd])
     assert plan.wanted(6, "orders") and not plan.wanted(6, "other")
+
+
+def test_a_region_now_routed_through_another_peer_drops_its_gap_here() -> None:
+    c = CatchUp()
+    cc = ("cc", "orders")
+    c.read("bb", LINK_1, first=1, last=5, routed=[cc])
+    c.read("bb", LINK_1, first=6, last=9, routed=[])  # cc's route left bb...
+    assert c.acked("bb", 9) == 5
+    c.read("bb", LINK_1, first=10, last=12, routed=[], elsewhere=[cc])  # ...for a direct link
+    assert c.gaps("bb") == {} and c.acked("bb", 12) == 12  # bb's cursor is not held for ever
