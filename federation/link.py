@@ -7,8 +7,9 @@ Every protocol action is carried out by `_execute`; no task decides protocol mat
 
 Resource handling: `run()` returns when the link closed for any reason and always reports
 `link_down` to its host; the stream is cancelled by the transport's owner.
-Error handling: the transports map `grpc.aio.AioRpcError`, and the `asyncio.InvalidStateError`
-grpc raises on a call that already finished, to `PeerUnavailable` (`from exc`); it
+Error handling: the transports map `grpc.aio.AioRpcError`, and what grpc raises on a call that
+already finished (`asyncio.InvalidStateError`, `grpc.aio.BaseError`), to `PeerUnavailable`
+(`from exc`); it
 and end of stream close the link as PEER_CLOSED, a malformed message (`PeerProtocolError`) as
 PROTOCOL_VIOLATION, a failed store (`FederationError`) as STORE_FAILED; `LocalProtocolError` or
 any other exception is our bug: logged with its traceback, the link closes as INTERNAL_ERROR
@@ -317,7 +318,7 @@ class DialedTransport:
             await self._call.write(message)
         except grpc.aio.AioRpcError as exc:
             raise _unavailable(exc) from exc
-        except asyncio.InvalidStateError as exc:  # grpc: "RPC already finished"
+        except _FINISHED as exc:  # grpc: "RPC already finished" / a failed batch
             raise _finished(exc) from exc
 
     async def recv(self) -> federation_pb2.PeerMessage | None:
@@ -325,7 +326,7 @@ class DialedTransport:
             msg = await self._call.read()
         except grpc.aio.AioRpcError as exc:
             raise _unavailable(exc) from exc
-        except asyncio.InvalidStateError as exc:
+        except _FINISHED as exc:
             raise _finished(exc) from exc
         if msg is grpc.aio.EOF:
             return None
@@ -344,7 +345,7 @@ class AcceptedTransport:
             await self._context.write(message)
         except grpc.aio.AioRpcError as exc:
             raise _unavailable(exc) from exc
-        except asyncio.InvalidStateError as exc:
+        except _FINISHED as exc:
             raise _finished(exc) from exc
 
     async def recv(self) -> federation_pb2.PeerMessage | None:
@@ -352,7 +353,7 @@ class AcceptedTransport:
             msg = await self._context.read()
         except grpc.aio.AioRpcError as exc:
             raise _unavailable(exc) from exc
-        except asyncio.InvalidStateError as exc:
+        except _FINISHED as exc:
             raise _finished(exc) from exc
         if msg is grpc.aio.EOF:
             return None
@@ -364,7 +365,12 @@ def _unavailable(exc: grpc.aio.AioRpcError) -> PeerUnavailable:
     return PeerUnavailable(f"stream broke: {exc.code().name} {exc.details() or ''}".rstrip())
 
 
-def _finished(exc: asyncio.InvalidStateError) -> PeerUnavailable:
-    """grpc.aio raises InvalidStateError for a write or read on a call that already ended
-    (the peer went away between our last read and this write): the stream is gone."""
-    return PeerUnavailable(f"stream finished: {exc}")
+# What grpc.aio raises, besides AioRpcError, on a call whose peer went away under us: the
+# dialing side's InvalidStateError ("RPC already finished"), the accepting side's
+# ExecuteBatchError (a grpc.aio.InternalError: the write's batch failed).
+_FINISHED = (asyncio.InvalidStateError, grpc.aio.BaseError)
+
+
+def _finished(exc: Exception) -> PeerUnavailable:
+    """A write or read on a call that already ended: the stream is gone."""
+    return PeerUnavailable(f"stream finished: {exc!r}")

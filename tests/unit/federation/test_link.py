@@ -10,11 +10,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import grpc
 import pytest
 
 from federation.codec import canonical_event, message_from_pb, message_to_pb
 from federation.errors import FederationError, PeerUnavailable, ReadRewind
-from federation.link import DialedTransport, PeerLink
+from federation.link import AcceptedTransport, DialedTransport, PeerLink
 from federation.messages import (
     BatchAck,
     EventBatch,
@@ -271,6 +272,25 @@ class FinishedCall:
 
 async def test_a_write_on_a_finished_call_is_peer_unavailable_not_a_bug() -> None:
     transport = DialedTransport(FinishedCall())  # type: ignore[arg-type]
+    with pytest.raises(PeerUnavailable, match="stream finished"):
+        await transport.send(federation_pb2.PeerMessage())
+    with pytest.raises(PeerUnavailable, match="stream finished"):
+        await transport.recv()
+
+
+class FailedBatchContext:
+    """A servicer context whose peer went away: grpc's server raises ExecuteBatchError (an
+    aio InternalError) from write, seen in the kill-consumer chaos run."""
+
+    async def write(self, message: object) -> None:
+        raise grpc.aio.InternalError('Failed "execute_batch"')
+
+    async def read(self) -> object:
+        raise grpc.aio.InternalError('Failed "execute_batch"')
+
+
+async def test_a_write_on_a_gone_accepted_stream_is_peer_unavailable_not_a_bug() -> None:
+    transport = AcceptedTransport(FailedBatchContext())  # type: ignore[arg-type]
     with pytest.raises(PeerUnavailable, match="stream finished"):
         await transport.send(federation_pb2.PeerMessage())
     with pytest.raises(PeerUnavailable, match="stream finished"):
