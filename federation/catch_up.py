@@ -17,7 +17,8 @@ enforced here and by DataPath:
   (`rewind=True`: DataPath raises ReadRewind, the link drains and reconnects, and the new link
   starts from the held cursor, which is <= since). A link that starts at or below `since`
   covers the gap: the gap is *closing* until the peer acks that read, then it is gone. Lost
-  again before that ack: open again, at the same `since`.
+  again before that ack: open again, at the same `since`. An idle link (nothing new to read)
+  is asked too (`idle`), so a route back rewinds without waiting for the next event.
 - Re-reads skip, per record, what the peer already holds: a record at or below the highest
   seq the peer acked on any link is sent only when its topic has a gap below it (to the
   regions routed now: one behind the peer that already had it deduplicates too). Receivers
@@ -27,9 +28,12 @@ enforced here and by DataPath:
 - Relayed events keep the destinations their origin chose: a relay resends them only to
   those (catch-up is complete for this gateway's own events).
 
-Not persisted: the open gaps and the routed set live in memory; a sender restart keeps the
-held cursor (so it resends from the earliest gap) but forgets which topics had routes, so a
-topic whose route is absent across the sender's restart is not caught up.
+Costs and limits: a gap whose topic never comes back holds the peer's cursor for good, so
+each new link to that peer re-reads (and skips) the log from there, bounded by the log's
+retention. Not persisted: the gaps, the routed set and the acked high-water mark live in
+memory; a sender restart keeps the held cursor (so it resends every routed topic from the
+earliest gap; the peer deduplicates) but forgets which topics had routes, so a topic whose
+route is absent across the sender's restart is not caught up.
 """
 
 from __future__ import annotations
