@@ -6,7 +6,9 @@ Contract (the same contract tests run against every implementation):
   `append_replicated` stores a batch atomically and durably (all or none) before returning, and
   deduplicates by (topic, CloudEvent source, id): it reports per event whether it was new.
 - `discard(seqs)` deletes records (transit events every next hop acknowledged).
-- CursorStore persists, per peer region, the highest seq of our log that the peer holds durably.
+- CursorStore persists, per peer region, a seq of our log up to which the peer holds durably
+  everything it is owed: the highest it acked, held at the earliest catch-up gap
+  (federation/catch_up.py) while a topic it wanted is withheld. A new link reads from there.
 - EventAdmission: a ReplicationLog that also has `admit` judges verified inbound events before
   they are stored: a reason per refused event (counted in
   meshgate_federation_rejected_events_total{reason}, never stored, acked with the batch so
