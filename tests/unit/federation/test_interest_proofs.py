@@ -266,7 +266,7 @@ def test_local_interest_carries_live_proofs_of_readers_who_may_read() -> None:
 
 
 def test_local_interest_keeps_at_most_the_bound_per_topic() -> None:
-    reg = InterestRegistry()
+    reg = InterestRegistry(clock=Clock())  # the test's clock: NOW is fixed at import
     i = LocalInterest("orders")
     for n in range(10):
         reg.add(i, ReaderProof(f"0x{n}", "m", b"s", NOW + 100 + n))
