@@ -43,14 +43,14 @@ from gateway.errors import GatewayClosing
 from gateway.jetstream_client import CONNECT_TIMEOUT, JetStreamClient, Record
 from gateway.jetstream_layout import H_KEY, H_OFFSET, H_RECEIVED, Layout, stored_event
 from gateway.jetstream_lease import JetStreamLease
-from gateway.jetstream_writer import JetStreamWriter, Row
+from gateway.jetstream_writer import JetStreamWriter
 from gateway.store import (
     AppendListener,
     AppendListeners,
     AppendResult,
     GroupRecord,
-    NewEvent,
-    ReplicatedItem,
+    Row,
+    RowAppends,
     StoredEvent,
     TopicStats,
 )
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 SCAN = 1_000  # records per page when a call scans a topic
 
 
-class JetStreamEventStore:
+class JetStreamEventStore(RowAppends):
     """EventStore over the stream of `region` on the cluster at `servers`."""
 
     def __init__(
@@ -166,24 +166,10 @@ class JetStreamEventStore:
 
     # -- appends -----------------------------------------------------------------------------
 
-    async def _append(self, rows: Sequence[Row]) -> list[AppendResult]:
+    async def _append_rows(self, rows: Sequence[Row]) -> list[AppendResult]:
         self._js()
         assert self._writer is not None
         return await self._writer.submit(rows)
-
-    async def append(
-        self, topic: str, events: Sequence[NewEvent], origin_region: str
-    ) -> list[AppendResult]:
-        return await self._append([(topic, e, origin_region, None) for e in events])
-
-    async def append_replicated(self, topic: str, items: Sequence[ReplicatedItem]) -> list[bool]:
-        return await self.append_replicated_batch([(topic, it) for it in items])
-
-    async def append_replicated_batch(
-        self, entries: Sequence[tuple[str, ReplicatedItem]]
-    ) -> list[bool]:
-        rows = [(topic, it.event, it.origin_region, it.replication) for topic, it in entries]
-        return [not r.duplicate for r in await self._append(rows)]
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from gateway.jetstream_layout import (
     dedup_key,
     event_headers,
 )
-from gateway.store import AppendResult, NewEvent
+from gateway.store import AppendResult, Row
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ MAX_BATCH_MESSAGES = 900  # the server's default atomic batch limit is 1,000 mes
 MAX_ROWS = MAX_BATCH_MESSAGES // 3  # a row costs 2 messages (key, event) + at most 1 head
 MAX_REPLANS = 32
 
-Row = tuple[str, NewEvent, str, bytes | None]  # (topic, event, origin region, replication)
 Committed = Callable[[frozenset[str], int], None]  # (topics appended to, last event seq)
 
 

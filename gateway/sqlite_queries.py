@@ -16,12 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.sqlite_writer import Tx
-from gateway.store import AppendResult, GroupRecord, NewEvent, StoredEvent, TopicStats
+from gateway.store import AppendResult, GroupRecord, Row, StoredEvent, TopicStats
 
 _COLUMNS = "seq, topic, offset, payload, origin_region, replication, received_at, size"
 _IN_CHUNK = 500  # offsets per IN (...) list, well below SQLite's bound on variables
-
-Row = tuple[str, NewEvent, str, bytes | None]  # (topic, event, origin region, replication)
 
 
 def _stored(r: tuple[Any, ...]) -> StoredEvent:

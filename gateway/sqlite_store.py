@@ -43,8 +43,8 @@ from gateway.store import (
     AppendListeners,
     AppendResult,
     GroupRecord,
-    NewEvent,
-    ReplicatedItem,
+    Row,
+    RowAppends,
     StoredEvent,
     TopicStats,
 )
@@ -53,7 +53,7 @@ T = TypeVar("T")
 DB_NAME = "events.sqlite3"
 
 
-class SqliteEventStore:
+class SqliteEventStore(RowAppends):
     """EventStore over `<data_dir>/events.sqlite3`. See the module docstring."""
 
     def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
@@ -122,23 +122,9 @@ class SqliteEventStore:
 
     # -- appends -----------------------------------------------------------------------------
 
-    async def _insert(self, rows: Sequence[q.Row]) -> list[AppendResult]:
+    async def _append_rows(self, rows: Sequence[Row]) -> list[AppendResult]:
         now = self._clock()
         return await self._write(lambda conn, tx: q.insert_events(conn, tx, rows, now))
-
-    async def append(
-        self, topic: str, events: Sequence[NewEvent], origin_region: str
-    ) -> list[AppendResult]:
-        return await self._insert([(topic, e, origin_region, None) for e in events])
-
-    async def append_replicated(self, topic: str, items: Sequence[ReplicatedItem]) -> list[bool]:
-        return await self.append_replicated_batch([(topic, it) for it in items])
-
-    async def append_replicated_batch(
-        self, entries: Sequence[tuple[str, ReplicatedItem]]
-    ) -> list[bool]:
-        rows = [(topic, it.event, it.origin_region, it.replication) for topic, it in entries]
-        return [not r.duplicate for r in await self._insert(rows)]
 
     # -- small writes ------------------------------------------------------------------------
 

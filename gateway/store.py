@@ -36,6 +36,32 @@ class ReplicatedItem:
     replication: bytes | None  # opaque to the gateway; stored and returned as is
 
 
+# One row to append: (topic, event, origin region, replication blob or None for a local publish).
+Row = tuple[str, NewEvent, str, bytes | None]
+
+
+class RowAppends:
+    """The three ways in (`append`, `append_replicated`, `append_replicated_batch`) as one write
+    of rows, for a backend that appends local and relayed events alike (`_append_rows`)."""
+
+    async def _append_rows(self, rows: Sequence[Row]) -> list[AppendResult]:
+        raise NotImplementedError
+
+    async def append(
+        self, topic: str, events: Sequence[NewEvent], origin_region: str
+    ) -> list[AppendResult]:
+        return await self._append_rows([(topic, e, origin_region, None) for e in events])
+
+    async def append_replicated(self, topic: str, items: Sequence[ReplicatedItem]) -> list[bool]:
+        return await self.append_replicated_batch([(topic, it) for it in items])
+
+    async def append_replicated_batch(
+        self, entries: Sequence[tuple[str, ReplicatedItem]]
+    ) -> list[bool]:
+        rows = [(topic, it.event, it.origin_region, it.replication) for topic, it in entries]
+        return [not r.duplicate for r in await self._append_rows(rows)]
+
+
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     offset: int
