@@ -26,7 +26,8 @@ from meshgate.client import GatewayClient
 from meshgate.processes import GatewayProcess
 from proto import gateway_pb2
 from tests.support.chain_fixtures import DeployedRegistry
-from tests.support.waiting import async_wait_for, free_port
+from tests.support.registry_gateway import registry_pair
+from tests.support.waiting import async_wait_for
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
@@ -37,25 +38,8 @@ GROUP = "billing"
 def pair(
     tmp_path: Path, registry: DeployedRegistry, region_tls_dir: Callable[[str], Path]
 ) -> Iterator[dict[str, GatewayProcess]]:
-    peer = {"aa": free_port(), "bb": free_port()}
-    gateways: dict[str, GatewayProcess] = {}
-    try:
-        for region in ("aa", "bb"):
-            args = [
-                "--rpc", registry.chain.url, "--registry", registry.address,
-                "--chain-id", str(registry.chain.chain_id),
-                "--peer-listen", f"127.0.0.1:{peer[region]}",
-                "--tls-dir", str(region_tls_dir(region)),
-            ]  # fmt: skip
-            if region == "bb":
-                args += ["--peer", f"127.0.0.1:{peer['aa']}"]
-            gw = GatewayProcess(tmp_path / region, region=region, extra_args=args, ready_timeout=60)
-            gateways[region] = gw
-            gw.start()
+    with registry_pair(tmp_path, registry, region_tls_dir, ("aa", "bb")) as gateways:
         yield gateways
-    finally:
-        for gw in gateways.values():
-            gw.stop()
 
 
 async def peer_row(client: GatewayClient, region: str) -> gateway_pb2.PeerStatus | None:

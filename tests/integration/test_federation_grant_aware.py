@@ -22,7 +22,8 @@ from meshgate.client import GatewayClient
 from meshgate.processes import GatewayProcess
 from proto import gateway_pb2
 from tests.support.chain_fixtures import DeployedRegistry
-from tests.support.waiting import async_wait_for, free_port
+from tests.support.registry_gateway import registry_pair
+from tests.support.waiting import async_wait_for
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
@@ -31,25 +32,8 @@ pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 def two_regions(
     tmp_path: Path, registry: DeployedRegistry, region_tls_dir: Callable[[str], Path]
 ) -> Iterator[dict[str, GatewayProcess]]:
-    peer = {"aa": free_port(), "cc": free_port()}
-    gateways: dict[str, GatewayProcess] = {}
-    try:
-        for region in ("aa", "cc"):
-            args = [
-                "--rpc", registry.chain.url, "--registry", registry.address,
-                "--chain-id", str(registry.chain.chain_id),
-                "--peer-listen", f"127.0.0.1:{peer[region]}",
-                "--tls-dir", str(region_tls_dir(region)),
-            ]  # fmt: skip
-            if region == "cc":
-                args += ["--peer", f"127.0.0.1:{peer['aa']}"]
-            gw = GatewayProcess(tmp_path / region, region=region, extra_args=args, ready_timeout=60)
-            gateways[region] = gw
-            gw.start()
+    with registry_pair(tmp_path, registry, region_tls_dir, ("aa", "cc")) as gateways:
         yield gateways
-    finally:
-        for gw in gateways.values():
-            gw.stop()
 
 
 async def routed_topics(client: GatewayClient, region: str) -> set[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.support.chain_fixtures import DeployedRegistry
 from tests.support.gateway_process import GatewayProcess
+from tests.support.waiting import free_port
 
 
 def registry_args(deployed: DeployedRegistry, *, websocket: bool = False) -> list[str]:
@@ -41,3 +42,33 @@ def registry_gateway(
     finally:
         proc.stop()
         print(f"--- gateway stderr (tail) ---\n{proc.stderr_tail(40)}")
+
+
+@contextlib.contextmanager
+def registry_pair(
+    root: Path,
+    deployed: DeployedRegistry,
+    tls_dir: Callable[[str], Path],
+    regions: tuple[str, str],
+) -> Iterator[dict[str, GatewayProcess]]:
+    """Two registry gateways peered over mTLS (peer ports fixed up front); the second names
+    the first as its seed. Both stopped by their process groups."""
+    first, second = regions
+    peer = {region: free_port() for region in regions}
+    gateways: dict[str, GatewayProcess] = {}
+    try:
+        for region in regions:
+            args = [
+                *registry_args(deployed),
+                "--peer-listen", f"127.0.0.1:{peer[region]}",
+                "--tls-dir", str(tls_dir(region)),
+            ]  # fmt: skip
+            if region == second:
+                args += ["--peer", f"127.0.0.1:{peer[first]}"]
+            gw = GatewayProcess(root / region, region=region, extra_args=args, ready_timeout=60)
+            gateways[region] = gw
+            gw.start()
+        yield gateways
+    finally:
+        for gw in gateways.values():
+            gw.stop()
