@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bench.meshgate_workloads import new_topic
+from bench.procs import BenchError
 
 BATCH_TYPE = "application/cloudevents-batch+json"
 PUBLISH_PATH = "POST /topics/{topic}/events, batch mode (aiohttp client, keep-alive)"
@@ -56,7 +57,7 @@ class HttpTarget:
             await resp.read()
 
     def subscribe(self, on_payload: Callable[[bytes], None]) -> AbstractAsyncContextManager[None]:
-        raise NotImplementedError("the HTTP families measure ingress only")
+        raise BenchError("the HTTP families measure ingress only: an HttpTarget cannot subscribe")
 
 
 @asynccontextmanager

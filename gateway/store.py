@@ -12,6 +12,7 @@ Invariants every implementation keeps (tests/unit/gateway/test_store_contract.py
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,12 +41,13 @@ class ReplicatedItem:
 Row = tuple[str, NewEvent, str, bytes | None]
 
 
-class RowAppends:
+class RowAppends(abc.ABC):
     """The three ways in (`append`, `append_replicated`, `append_replicated_batch`) as one write
     of rows, for a backend that appends local and relayed events alike (`_append_rows`)."""
 
+    @abc.abstractmethod
     async def _append_rows(self, rows: Sequence[Row]) -> list[AppendResult]:
-        raise NotImplementedError
+        """Store `rows` as one all-or-nothing write; one result per row, in order."""
 
     async def append(
         self, topic: str, events: Sequence[NewEvent], origin_region: str
