@@ -22,6 +22,7 @@ const input = {
   settings: {
     evmVersion: "shanghai",
     optimizer: { enabled: true, runs: 200 },
+    viaIR: true, // the schema and key-set entry points carry more calldata than the legacy stack allows
     outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
   },
 };
@@ -33,7 +34,7 @@ if (errors.length > 0) process.exit(1);
 const contract = output.contracts[`${NAME}.sol`][NAME];
 const artifact = {
   contractName: NAME,
-  compiler: { name: "solc", version: solc.version(), evmVersion: "shanghai", optimizerRuns: 200 },
+  compiler: { name: "solc", version: solc.version(), evmVersion: "shanghai", optimizerRuns: 200, viaIR: true },
   sourceSha256: crypto.createHash("sha256").update(source, "utf8").digest("hex"),
   abi: contract.abi,
   bytecode: "0x" + contract.evm.bytecode.object,

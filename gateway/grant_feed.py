@@ -30,8 +30,11 @@ from policy import grant_view as view
 log = logging.getLogger(__name__)
 
 
-def to_policy(item: ledger.Change | ledger.Synced) -> view.RegistryChange | view.Checkpoint:
-    """The policy layer's value for one follower item (expiry 0 = never -> None)."""
+def to_policy(
+    item: ledger.Change | ledger.Synced, now: float = 0.0
+) -> view.RegistryChange | view.Checkpoint:
+    """The policy layer's value for one follower item (expiry 0 = never -> None); `now` is
+    when the feed saw it (a key set's grace starts then)."""
     if isinstance(item, ledger.Synced):
         return view.Checkpoint(
             block=item.block_number,
@@ -40,7 +43,9 @@ def to_policy(item: ledger.Change | ledger.Synced) -> view.RegistryChange | view
         )
     block = item.position.block
     if isinstance(item, ledger.TopicRegistered):
-        return view.TopicRegistered(topic=item.topic, owner=item.owner, block=block)
+        return view.TopicRegistered(
+            topic=item.topic, owner=item.owner, block=block, encrypted=item.encrypted
+        )
     if isinstance(item, ledger.OwnershipTransferred):
         return view.OwnerChanged(topic=item.topic, owner=item.owner, block=block)
     if isinstance(item, ledger.AccessGranted):
@@ -56,6 +61,25 @@ def to_policy(item: ledger.Change | ledger.Synced) -> view.RegistryChange | view
         return view.PublisherAdded(topic=item.topic, publisher=item.publisher, block=block)
     if isinstance(item, ledger.PublisherDenied):
         return view.PublisherRemoved(topic=item.topic, publisher=item.publisher, block=block)
+    if isinstance(item, ledger.KeySetPublished):
+        return view.KeySetRecorded(
+            topic=item.topic,
+            epoch=item.epoch,
+            key_set_hash=item.key_set_hash,
+            block=block,
+            seen_at=now,
+        )
+    if isinstance(item, ledger.SchemaAdded):
+        return view.SchemaVersionAdded(
+            topic=item.topic,
+            event_type=item.event_type,
+            version=item.schema_version,
+            format=item.format,
+            document=item.document,
+            block=block,
+        )
+    if isinstance(item, ledger.SchemaCompatibilitySet):
+        return view.CompatibilitySet(topic=item.topic, mode=item.mode, block=block)
     raise TypeError(f"unknown follower item {type(item).__name__}")
 
 
@@ -91,7 +115,7 @@ class GrantFeed:
                 async with self._synced:
                     self.synced_block = min(self.synced_block, item.block_number)
                 continue
-            value = to_policy(item)
+            value = to_policy(item, self._clock())
             if not isinstance(value, view.Checkpoint):
                 dirty = grants.apply(value) is not None or dirty
                 continue

@@ -54,6 +54,7 @@ class Change:
 @dataclass(frozen=True, kw_only=True)
 class TopicRegistered(Change):
     owner: str
+    encrypted: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +84,29 @@ class PublisherAllowed(Change):
 @dataclass(frozen=True, kw_only=True)
 class PublisherDenied(Change):
     publisher: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeySetPublished(Change):
+    """An owner-signed key set of an encrypted topic, recorded by its hash (0x-hex keccak256)."""
+
+    epoch: int
+    key_set_hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaAdded(Change):
+    """Version `schema_version` (1-based) of the schema for (topic, `event_type`)."""
+
+    event_type: str
+    schema_version: int
+    format: int  # 1 JSON Schema, 2 Avro, 3 Protobuf descriptor set
+    document: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaCompatibilitySet(Change):
+    mode: int  # 0 NONE, 1 BACKWARD, 2 BACKWARD_TRANSITIVE, 3 FORWARD, 4 .._T, 5 FULL, 6 .._T
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +158,12 @@ _CLASSES: dict[str, type[Change]] = {
     "AccessRevoked": AccessRevoked,
     "PublisherAllowed": PublisherAllowed,
     "PublisherDenied": PublisherDenied,
+    "KeySetPublished": KeySetPublished,
+    "SchemaAdded": SchemaAdded,
+    "SchemaCompatibilitySet": SchemaCompatibilitySet,
 }
+# Registry events that are not topic changes (an account's X25519 key): no Change, decoded None.
+_NOT_CHANGES = frozenset({"EncryptionKeyAnnounced"})
 # ABI argument name -> dataclass field name
 _FIELDS = {
     "owner": "owner",
@@ -145,6 +174,14 @@ _FIELDS = {
     "publisher": "publisher",
     "name": "topic",
     "version": "version",
+    "encrypted": "encrypted",
+    "epoch": "epoch",
+    "keySetHash": "key_set_hash",
+    "eventType": "event_type",
+    "schemaVersion": "schema_version",
+    "format": "format",
+    "document": "document",
+    "mode": "mode",
 }
 
 
@@ -186,6 +223,8 @@ def _normalize(abi_type: str, value: Any) -> Any:
         return to_checksum_address(value)
     if abi_type == "bytes32":
         return "0x" + bytes(value).hex()
+    if abi_type == "bytes":
+        return bytes(value)
     return value
 
 
@@ -193,7 +232,7 @@ def decode_change(log: Mapping[str, Any]) -> Change | None:
     """Decode one raw `eth_getLogs` entry (camelCase keys); None if it is not a registry event."""
     topics = [_as_bytes(t) for t in log["topics"]]
     shape = event_topics().get(topics[0]) if topics else None
-    if shape is None or len(topics) != 1 + len(shape.indexed):
+    if shape is None or shape.name in _NOT_CHANGES or len(topics) != 1 + len(shape.indexed):
         return None
     args: dict[str, Any] = {}
     for (name, abi_type), raw in zip(shape.indexed, topics[1:], strict=True):

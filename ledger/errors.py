@@ -114,6 +114,30 @@ class EmptyName(RegistryRejected):
     error_name = "EmptyName"
 
 
+class ZeroKey(RegistryRejected):
+    error_name = "ZeroKey"
+
+
+class NotEncrypted(RegistryRejected):
+    error_name = "NotEncrypted"
+
+
+class BadEpoch(RegistryRejected):
+    error_name = "BadEpoch"
+
+
+class EmptyDocument(RegistryRejected):
+    error_name = "EmptyDocument"
+
+
+class UnknownFormat(RegistryRejected):
+    error_name = "UnknownFormat"
+
+
+class UnknownMode(RegistryRejected):
+    error_name = "UnknownMode"
+
+
 REJECTIONS: dict[str, type[RegistryRejected]] = {
     cls.error_name: cls
     for cls in (
@@ -126,5 +150,11 @@ REJECTIONS: dict[str, type[RegistryRejected]] = {
         NotPublisher,
         ZeroAddress,
         EmptyName,
+        ZeroKey,
+        NotEncrypted,
+        BadEpoch,
+        EmptyDocument,
+        UnknownFormat,
+        UnknownMode,
     )
 }

@@ -71,6 +71,14 @@ class TopicInfo:
     version: int
     grants: tuple[GrantInfo, ...]
     publishers: tuple[str, ...]
+    encrypted: bool = False
+    key_epoch: int = 0  # encrypted topics: the newest key-set epoch on chain
+
+
+def _bytes32(value: bytes, what: str) -> bytes:
+    if len(value) != 32:
+        raise LedgerError(f"{what} must be 32 bytes, got {len(value)}")
+    return bytes(value)
 
 
 @contextmanager
@@ -210,8 +218,9 @@ class RegistryClient:
 
     # ---- changes -------------------------------------------------------------------------
 
-    def register(self, topic: str) -> TxResult:
-        return self._transact(topic, "register", check_topic_name(topic))
+    def register(self, topic: str, *, encrypted: bool = False) -> TxResult:
+        function = "registerEncrypted" if encrypted else "register"
+        return self._transact(topic, function, check_topic_name(topic))
 
     def transfer(self, topic: str, new_owner: str) -> TxResult:
         return self._transact(topic, "transferOwnership", topic, checksum_address(new_owner))
@@ -231,7 +240,24 @@ class RegistryClient:
     def deny_publisher(self, topic: str, publisher: str) -> TxResult:
         return self._transact(topic, "denyPublisher", topic, checksum_address(publisher))
 
-    def _transact(self, topic: str, function: str, *args: Any) -> TxResult:
+    def announce_key(self, public_key: bytes) -> TxResult:
+        """Bind a 32-byte X25519 public key to the signer's account (issue 12)."""
+        return self._transact(None, "announceKey", _bytes32(public_key, "public key"))
+
+    def publish_key_set(self, topic: str, epoch: int, key_set_hash: bytes) -> TxResult:
+        """Record an owner-signed key set of `topic` by its keccak256 hash."""
+        return self._transact(
+            topic, "publishKeySet", topic, epoch, _bytes32(key_set_hash, "key-set hash")
+        )
+
+    def add_schema(self, topic: str, event_type: str, format: int, document: bytes) -> TxResult:
+        """Add the next schema version for (topic, type); format 1 JSON, 2 Avro, 3 Protobuf."""
+        return self._transact(topic, "addSchema", topic, event_type, format, document)
+
+    def set_schema_compatibility(self, topic: str, mode: int) -> TxResult:
+        return self._transact(topic, "setSchemaCompatibility", topic, mode)
+
+    def _transact(self, topic: str | None, function: str, *args: Any) -> TxResult:
         if self.signer is None:
             raise LedgerError("a key file is needed to change the registry")
         with _translated(topic):
@@ -280,7 +306,35 @@ class RegistryClient:
             version=self.version_of(topic),
             grants=tuple(sorted((g for g in grants if g), key=lambda g: g.reader.lower())),
             publishers=tuple(sorted(self.publishers_of(topic), key=str.lower)),
+            encrypted=self.is_encrypted(topic),
+            key_epoch=self.key_epoch_of(topic),
         )
+
+    def is_encrypted(self, topic: str) -> bool:
+        return bool(self._call("isEncrypted", topic))
+
+    def key_epoch_of(self, topic: str) -> int:
+        return int(self._call("keyEpochOf", topic))
+
+    def key_set_epoch_of(self, topic: str, key_set_hash: bytes) -> int:
+        """The epoch a key set with this hash was recorded under; 0 = never recorded."""
+        return int(self._call("keySetEpochOf", topic, _bytes32(key_set_hash, "key-set hash")))
+
+    def encryption_key_of(self, account: str) -> bytes | None:
+        """The X25519 public key `account` announced, or None."""
+        raw = bytes(self._call("encryptionKeyOf", checksum_address(account)))
+        return None if raw == bytes(32) else raw
+
+    def schema_compatibility_of(self, topic: str) -> int:
+        return int(self._call("schemaCompatibilityOf", topic))
+
+    def schema_count(self, topic: str, event_type: str) -> int:
+        return int(self._call("schemaCount", topic, event_type))
+
+    def schema_at(self, topic: str, event_type: str, version: int) -> tuple[int, bytes]:
+        """(format, document) of schema version `version` (1-based) of (topic, type)."""
+        format, document = self._call("schemaAt", topic, event_type, version)
+        return int(format), bytes(document)
 
     def chain_time(self) -> int:
         """The latest block's timestamp: the clock the contract checks expiry against."""

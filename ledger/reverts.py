@@ -25,6 +25,12 @@ _MESSAGES = {
     "NotPublisher": "{1} is not a publisher of topic {0}",
     "ZeroAddress": "the zero address is not allowed here",
     "EmptyName": "empty topic name",
+    "ZeroKey": "a zero key or hash is not allowed here",
+    "NotEncrypted": "topic {0} is not encrypted",
+    "BadEpoch": "epoch {1} is not valid for topic {0} (current epoch {2})",
+    "EmptyDocument": "empty schema document",
+    "UnknownFormat": "unknown schema format {0} (1 JSON Schema, 2 Avro, 3 Protobuf)",
+    "UnknownMode": "unknown compatibility mode {0}",
 }
 
 

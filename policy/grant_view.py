@@ -36,6 +36,7 @@ class TopicRegistered:
     topic: str
     owner: str
     block: int
+    encrypted: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,8 +77,45 @@ class PublisherRemoved:
     block: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeySetRecorded:
+    """An owner-signed key set recorded on chain; `seen_at` is when this view learnt of it
+    (wall clock, set by the feed), the start of an epoch's grace for older epochs."""
+
+    topic: str
+    epoch: int
+    key_set_hash: str  # 0x-hex keccak256
+    block: int
+    seen_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchemaVersionAdded:
+    topic: str
+    event_type: str
+    version: int  # 1-based
+    format: int  # 1 JSON Schema, 2 Avro, 3 Protobuf descriptor set
+    document: bytes
+    block: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompatibilitySet:
+    topic: str
+    mode: int
+    block: int
+
+
 RegistryChange = (
-    TopicRegistered | OwnerChanged | GrantSet | GrantRevoked | PublisherAdded | PublisherRemoved
+    TopicRegistered
+    | OwnerChanged
+    | GrantSet
+    | GrantRevoked
+    | PublisherAdded
+    | PublisherRemoved
+    | KeySetRecorded
+    | SchemaVersionAdded
+    | CompatibilitySet
 )
 
 
@@ -101,12 +139,31 @@ class GrantRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyEpoch:
+    """An encrypted topic's newest epoch and when this view learnt of it."""
+
+    epoch: int
+    seen_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    version: int
+    format: int
+    document: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class TopicRecord:
     name: str
     owner: str
     version: int
     grants: Mapping[str, GrantRecord]
     publishers: frozenset[str]
+    encrypted: bool = False
+    key_epoch: KeyEpoch | None = None  # encrypted topics, once the first key set is on chain
+    key_sets: Mapping[str, int] = field(default_factory=dict)  # hash -> epoch
+    compatibility: int = 1  # schema compatibility mode (ledger.changes.SchemaCompatibilitySet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +192,11 @@ class _TopicState:
     version: int = 0
     grants: dict[str, GrantRecord] = field(default_factory=dict)
     publishers: set[str] = field(default_factory=set)
+    encrypted: bool = False
+    key_epoch: KeyEpoch | None = None
+    key_sets: dict[str, int] = field(default_factory=dict)
+    schemas: dict[str, list[SchemaVersion]] = field(default_factory=dict)
+    compatibility: int = 1
 
 
 class GrantView:
@@ -170,7 +232,9 @@ class GrantView:
 
     def _apply(self, change: RegistryChange) -> str | None:
         if isinstance(change, TopicRegistered):
-            self._topics[change.topic] = _TopicState(owner=normalize_address(change.owner))
+            self._topics[change.topic] = _TopicState(
+                owner=normalize_address(change.owner), encrypted=change.encrypted
+            )
             return self._bump(change.topic)
         state = self._topics.get(change.topic)
         if state is None:
@@ -192,8 +256,17 @@ class GrantView:
             )
         elif isinstance(change, PublisherAdded):
             state.publishers.add(normalize_address(change.publisher))
-        else:
+        elif isinstance(change, PublisherRemoved):
             state.publishers.discard(normalize_address(change.publisher))
+        elif isinstance(change, KeySetRecorded):
+            state.key_sets[change.key_set_hash.lower()] = change.epoch
+            if state.key_epoch is None or change.epoch > state.key_epoch.epoch:
+                state.key_epoch = KeyEpoch(change.epoch, change.seen_at)
+        elif isinstance(change, SchemaVersionAdded):
+            versions = state.schemas.setdefault(change.event_type, [])
+            versions.append(SchemaVersion(change.version, change.format, change.document))
+        else:
+            state.compatibility = change.mode
         return self._bump(change.topic)
 
     def checkpoint(self, checkpoint: Checkpoint) -> None:
@@ -232,7 +305,20 @@ class GrantView:
             version=state.version,
             grants=MappingProxyType(dict(state.grants)),
             publishers=frozenset(state.publishers),
+            encrypted=state.encrypted,
+            key_epoch=state.key_epoch,
+            key_sets=MappingProxyType(dict(state.key_sets)),
+            compatibility=state.compatibility,
         )
+
+    def schemas(self, name: str, event_type: str) -> tuple[SchemaVersion, ...]:
+        """Every schema version on chain for (topic, type), oldest first."""
+        state = self._topics.get(name)
+        return () if state is None else tuple(state.schemas.get(event_type, ()))
+
+    def schema_types(self, name: str) -> list[str]:
+        state = self._topics.get(name)
+        return [] if state is None else sorted(state.schemas)
 
     def owner(self, name: str) -> str | None:
         state = self._topics.get(name)

@@ -50,6 +50,7 @@ def test_register_makes_caller_owner_at_version_1(owner: RegistryClient, topic_n
                 "topic": topic_key(topic_name),
                 "owner": owner.signer.address,  # type: ignore[union-attr]
                 "name": topic_name,
+                "encrypted": False,
                 "version": 1,
             },
         )
