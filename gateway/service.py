@@ -28,6 +28,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import InvalidRequest, TopicNotFound
 from gateway.hub import SubscriptionHub
 from gateway.metrics import GatewayMetrics
+from gateway.pending_rpcs import NotYetServed
 from gateway.publishers import PublisherRights
 from gateway.session import SubscriptionSession
 from gateway.status import streaming, unary
@@ -49,7 +50,7 @@ class PeerView:
     peers: tuple[gateway_pb2.PeerStatus, ...] = ()
 
 
-class GatewayService(gateway_pb2_grpc.GatewayServicer):
+class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
     def __init__(
         self,
         config: GatewayConfig,

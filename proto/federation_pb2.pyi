@@ -349,6 +349,53 @@ class Members(_message.Message):
 Global___Members: _TypeAlias = Members  # noqa: Y015
 
 @_typing.final
+class TopicKeySet(_message.Message):
+    """Owner-signed key sets of encrypted topics, flooded through the mesh (issue 12): a receiver
+    keeps and forwards only sets whose hash the chain records, and forwards each set once.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOPIC_FIELD_NUMBER: _builtins.int
+    KEY_SET_FIELD_NUMBER: _builtins.int
+    topic: _builtins.str
+    @_builtins.property
+    def key_set(self) -> _gateway_pb2.KeySet: ...
+    def __init__(
+        self,
+        *,
+        topic: _builtins.str = ...,
+        key_set: _gateway_pb2.KeySet | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key_set", b"key_set"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_set", b"key_set", "topic", b"topic"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TopicKeySet: _TypeAlias = TopicKeySet  # noqa: Y015
+
+@_typing.final
+class KeySets(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___TopicKeySet]: ...
+    def __init__(
+        self,
+        *,
+        sets: _abc.Iterable[Global___TopicKeySet] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sets", b"sets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeySets: _TypeAlias = KeySets  # noqa: Y015
+
+@_typing.final
 class Ping(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -397,6 +444,7 @@ class PeerMessage(_message.Message):
     MEMBERS_FIELD_NUMBER: _builtins.int
     PING_FIELD_NUMBER: _builtins.int
     PONG_FIELD_NUMBER: _builtins.int
+    KEY_SETS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___Hello: ...
     @_builtins.property
@@ -411,6 +459,8 @@ class PeerMessage(_message.Message):
     def ping(self) -> Global___Ping: ...
     @_builtins.property
     def pong(self) -> Global___Pong: ...
+    @_builtins.property
+    def key_sets(self) -> Global___KeySets: ...
     def __init__(
         self,
         *,
@@ -421,12 +471,13 @@ class PeerMessage(_message.Message):
         members: Global___Members | None = ...,
         ping: Global___Ping | None = ...,
         pong: Global___Pong | None = ...,
+        key_sets: Global___KeySets | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "batch", b"batch", "hello", b"hello", "interest", b"interest", "kind", b"kind", "members", b"members", "ping", b"ping", "pong", b"pong"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "batch", b"batch", "hello", b"hello", "interest", b"interest", "key_sets", b"key_sets", "kind", b"kind", "members", b"members", "ping", b"ping", "pong", b"pong"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "batch", b"batch", "hello", b"hello", "interest", b"interest", "kind", b"kind", "members", b"members", "ping", b"ping", "pong", b"pong"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "batch", b"batch", "hello", b"hello", "interest", b"interest", "key_sets", b"key_sets", "kind", b"kind", "members", b"members", "ping", b"ping", "pong", b"pong"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "interest", "batch", "ack", "members", "ping", "pong"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "interest", "batch", "ack", "members", "ping", "pong", "key_sets"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 

@@ -249,6 +249,72 @@ class PublishResponse(_message.Message):
 Global___PublishResponse: _TypeAlias = PublishResponse  # noqa: Y015
 
 @_typing.final
+class PublishStreamRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TOPIC_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
+    CREDENTIALS_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """chosen by the client, echoed in the answer; unique among open requests"""
+    topic: _builtins.str
+    @_builtins.property
+    def batch(self) -> _cloudevents_pb2.CloudEventBatch: ...
+    @_builtins.property
+    def credentials(self) -> Global___Credentials:
+        """Needed on the first request; later requests without credentials reuse the stream's."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        topic: _builtins.str = ...,
+        batch: _cloudevents_pb2.CloudEventBatch | None = ...,
+        credentials: Global___Credentials | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "credentials", b"credentials"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "credentials", b"credentials", "id", b"id", "topic", b"topic"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishStreamRequest: _TypeAlias = PublishStreamRequest  # noqa: Y015
+
+@_typing.final
+class PublishStreamResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    code: _builtins.int
+    """a grpc.StatusCode value; 0 = OK"""
+    message: _builtins.str
+    """the error, when code is not 0"""
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___PublishResult]:
+        """when code is 0 (OK)"""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        results: _abc.Iterable[Global___PublishResult] | None = ...,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "id", b"id", "message", b"message", "results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishStreamResponse: _TypeAlias = PublishStreamResponse  # noqa: Y015
+
+@_typing.final
 class StartPosition(_message.Message):
     """---- subscribe ------------------------------------------------------------"""
 
@@ -655,11 +721,20 @@ class TopicInfo(_message.Message):
     STORED_BYTES_FIELD_NUMBER: _builtins.int
     RETENTION_FIELD_NUMBER: _builtins.int
     GROUPS_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
+    ENCRYPTED_FIELD_NUMBER: _builtins.int
+    KEY_EPOCH_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     first_offset: _builtins.int
     next_offset: _builtins.int
     event_count: _builtins.int
     stored_bytes: _builtins.int
+    backend: _builtins.str
+    """where the region keeps it: "sqlite", "jetstream", "memory" """
+    encrypted: _builtins.bool
+    """registered encrypted on chain"""
+    key_epoch: _builtins.int
+    """encrypted topics: the chain's current key epoch"""
     @_builtins.property
     def retention(self) -> Global___RetentionPolicy: ...
     @_builtins.property
@@ -674,10 +749,13 @@ class TopicInfo(_message.Message):
         stored_bytes: _builtins.int = ...,
         retention: Global___RetentionPolicy | None = ...,
         groups: _abc.Iterable[Global___GroupInfo] | None = ...,
+        backend: _builtins.str = ...,
+        encrypted: _builtins.bool = ...,
+        key_epoch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["retention", b"retention"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_count", b"event_count", "first_offset", b"first_offset", "groups", b"groups", "name", b"name", "next_offset", b"next_offset", "retention", b"retention", "stored_bytes", b"stored_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "encrypted", b"encrypted", "event_count", b"event_count", "first_offset", b"first_offset", "groups", b"groups", "key_epoch", b"key_epoch", "name", b"name", "next_offset", b"next_offset", "retention", b"retention", "stored_bytes", b"stored_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -821,3 +899,218 @@ class ListPeersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPeersResponse: _TypeAlias = ListPeersResponse  # noqa: Y015
+
+@_typing.final
+class KeySet(_message.Message):
+    """---- encrypted topics (issue 12) -------------------------------------------
+
+    An owner-signed key set: `document` is the canonical JSON (policy/key_sets.py), its
+    keccak256 is recorded on chain by publishKeySet, `signature` is the owner's EIP-191
+    signature of it. Gateways relay key sets; only the chain and the owner make them valid.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    document: _builtins.bytes
+    signature: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        document: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeySet: _TypeAlias = KeySet  # noqa: Y015
+
+@_typing.final
+class GetKeySetsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOPIC_FIELD_NUMBER: _builtins.int
+    FROM_EPOCH_FIELD_NUMBER: _builtins.int
+    topic: _builtins.str
+    from_epoch: _builtins.int
+    """0 = every epoch this gateway holds"""
+    def __init__(
+        self,
+        *,
+        topic: _builtins.str = ...,
+        from_epoch: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_epoch", b"from_epoch", "topic", b"topic"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKeySetsRequest: _TypeAlias = GetKeySetsRequest  # noqa: Y015
+
+@_typing.final
+class GetKeySetsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_SETS_FIELD_NUMBER: _builtins.int
+    CURRENT_EPOCH_FIELD_NUMBER: _builtins.int
+    current_epoch: _builtins.int
+    """the chain's, as this gateway's view has it"""
+    @_builtins.property
+    def key_sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___KeySet]:
+        """oldest epoch first"""
+
+    def __init__(
+        self,
+        *,
+        key_sets: _abc.Iterable[Global___KeySet] | None = ...,
+        current_epoch: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_epoch", b"current_epoch", "key_sets", b"key_sets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetKeySetsResponse: _TypeAlias = GetKeySetsResponse  # noqa: Y015
+
+@_typing.final
+class PutKeySetRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOPIC_FIELD_NUMBER: _builtins.int
+    KEY_SET_FIELD_NUMBER: _builtins.int
+    topic: _builtins.str
+    @_builtins.property
+    def key_set(self) -> Global___KeySet: ...
+    def __init__(
+        self,
+        *,
+        topic: _builtins.str = ...,
+        key_set: Global___KeySet | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key_set", b"key_set"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_set", b"key_set", "topic", b"topic"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutKeySetRequest: _TypeAlias = PutKeySetRequest  # noqa: Y015
+
+@_typing.final
+class PutKeySetResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EPOCH_FIELD_NUMBER: _builtins.int
+    epoch: _builtins.int
+    def __init__(
+        self,
+        *,
+        epoch: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutKeySetResponse: _TypeAlias = PutKeySetResponse  # noqa: Y015
+
+@_typing.final
+class SchemaVersionInfo(_message.Message):
+    """---- schemas (issue 16) ------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOPIC_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    URI_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    topic: _builtins.str
+    type: _builtins.str
+    """the CloudEvents type"""
+    version: _builtins.int
+    """1-based"""
+    format: _builtins.str
+    """"json", "avro", "protobuf" """
+    document: _builtins.bytes
+    uri: _builtins.str
+    """what dataschema names it by"""
+    accepted: _builtins.bool
+    """false: it breaks the topic's compatibility mode and is ignored"""
+    reason: _builtins.str
+    """why, when not accepted"""
+    def __init__(
+        self,
+        *,
+        topic: _builtins.str = ...,
+        type: _builtins.str = ...,
+        version: _builtins.int = ...,
+        format: _builtins.str = ...,
+        document: _builtins.bytes = ...,
+        uri: _builtins.str = ...,
+        accepted: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "document", b"document", "format", b"format", "reason", b"reason", "topic", b"topic", "type", b"type", "uri", b"uri", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SchemaVersionInfo: _TypeAlias = SchemaVersionInfo  # noqa: Y015
+
+@_typing.final
+class ListSchemasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOPIC_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    topic: _builtins.str
+    type: _builtins.str
+    """empty = every type"""
+    def __init__(
+        self,
+        *,
+        topic: _builtins.str = ...,
+        type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["topic", b"topic", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSchemasRequest: _TypeAlias = ListSchemasRequest  # noqa: Y015
+
+@_typing.final
+class ListSchemasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPATIBILITY_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    compatibility: _builtins.str
+    """e.g. "BACKWARD" """
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___SchemaVersionInfo]: ...
+    def __init__(
+        self,
+        *,
+        compatibility: _builtins.str = ...,
+        versions: _abc.Iterable[Global___SchemaVersionInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["compatibility", b"compatibility", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSchemasResponse: _TypeAlias = ListSchemasResponse  # noqa: Y015

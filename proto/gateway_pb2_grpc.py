@@ -39,6 +39,11 @@ class GatewayStub:
                 request_serializer=proto_dot_gateway__pb2.PublishRequest.SerializeToString,
                 response_deserializer=proto_dot_gateway__pb2.PublishResponse.FromString,
                 _registered_method=True)
+        self.PublishStream = channel.stream_stream(
+                '/meshgate.v1.Gateway/PublishStream',
+                request_serializer=proto_dot_gateway__pb2.PublishStreamRequest.SerializeToString,
+                response_deserializer=proto_dot_gateway__pb2.PublishStreamResponse.FromString,
+                _registered_method=True)
         self.Subscribe = channel.stream_stream(
                 '/meshgate.v1.Gateway/Subscribe',
                 request_serializer=proto_dot_gateway__pb2.SubscribeRequest.SerializeToString,
@@ -69,6 +74,21 @@ class GatewayStub:
                 request_serializer=proto_dot_gateway__pb2.ListPeersRequest.SerializeToString,
                 response_deserializer=proto_dot_gateway__pb2.ListPeersResponse.FromString,
                 _registered_method=True)
+        self.GetKeySets = channel.unary_unary(
+                '/meshgate.v1.Gateway/GetKeySets',
+                request_serializer=proto_dot_gateway__pb2.GetKeySetsRequest.SerializeToString,
+                response_deserializer=proto_dot_gateway__pb2.GetKeySetsResponse.FromString,
+                _registered_method=True)
+        self.PutKeySet = channel.unary_unary(
+                '/meshgate.v1.Gateway/PutKeySet',
+                request_serializer=proto_dot_gateway__pb2.PutKeySetRequest.SerializeToString,
+                response_deserializer=proto_dot_gateway__pb2.PutKeySetResponse.FromString,
+                _registered_method=True)
+        self.ListSchemas = channel.unary_unary(
+                '/meshgate.v1.Gateway/ListSchemas',
+                request_serializer=proto_dot_gateway__pb2.ListSchemasRequest.SerializeToString,
+                response_deserializer=proto_dot_gateway__pb2.ListSchemasResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServicer:
@@ -76,6 +96,15 @@ class GatewayServicer:
 
     def Publish(self, request, context):
         """Answers only once every event of the request is durable. All-or-nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishStream(self, request_iterator, context):
+        """Many publishes on one stream (issue 13): each request is answered once, by id, when its
+        events are durable or with the status a unary Publish would have had. Concurrent requests
+        of one stream are group-committed together; answers for one topic come in request order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,6 +150,26 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetKeySets(self, request, context):
+        """Encrypted topics (issue 12): owner-signed key sets, checkable against the chain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutKeySet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchemas(self, request, context):
+        """Schemas per topic and type (issue 16), as read from the chain.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +177,11 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.Publish,
                     request_deserializer=proto_dot_gateway__pb2.PublishRequest.FromString,
                     response_serializer=proto_dot_gateway__pb2.PublishResponse.SerializeToString,
+            ),
+            'PublishStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.PublishStream,
+                    request_deserializer=proto_dot_gateway__pb2.PublishStreamRequest.FromString,
+                    response_serializer=proto_dot_gateway__pb2.PublishStreamResponse.SerializeToString,
             ),
             'Subscribe': grpc.stream_stream_rpc_method_handler(
                     servicer.Subscribe,
@@ -159,6 +213,21 @@ def add_GatewayServicer_to_server(servicer, server):
                     request_deserializer=proto_dot_gateway__pb2.ListPeersRequest.FromString,
                     response_serializer=proto_dot_gateway__pb2.ListPeersResponse.SerializeToString,
             ),
+            'GetKeySets': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKeySets,
+                    request_deserializer=proto_dot_gateway__pb2.GetKeySetsRequest.FromString,
+                    response_serializer=proto_dot_gateway__pb2.GetKeySetsResponse.SerializeToString,
+            ),
+            'PutKeySet': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutKeySet,
+                    request_deserializer=proto_dot_gateway__pb2.PutKeySetRequest.FromString,
+                    response_serializer=proto_dot_gateway__pb2.PutKeySetResponse.SerializeToString,
+            ),
+            'ListSchemas': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchemas,
+                    request_deserializer=proto_dot_gateway__pb2.ListSchemasRequest.FromString,
+                    response_serializer=proto_dot_gateway__pb2.ListSchemasResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'meshgate.v1.Gateway', rpc_method_handlers)
@@ -187,6 +256,33 @@ class Gateway:
             '/meshgate.v1.Gateway/Publish',
             proto_dot_gateway__pb2.PublishRequest.SerializeToString,
             proto_dot_gateway__pb2.PublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/meshgate.v1.Gateway/PublishStream',
+            proto_dot_gateway__pb2.PublishStreamRequest.SerializeToString,
+            proto_dot_gateway__pb2.PublishStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -349,6 +445,87 @@ class Gateway:
             '/meshgate.v1.Gateway/ListPeers',
             proto_dot_gateway__pb2.ListPeersRequest.SerializeToString,
             proto_dot_gateway__pb2.ListPeersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKeySets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meshgate.v1.Gateway/GetKeySets',
+            proto_dot_gateway__pb2.GetKeySetsRequest.SerializeToString,
+            proto_dot_gateway__pb2.GetKeySetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutKeySet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meshgate.v1.Gateway/PutKeySet',
+            proto_dot_gateway__pb2.PutKeySetRequest.SerializeToString,
+            proto_dot_gateway__pb2.PutKeySetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchemas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/meshgate.v1.Gateway/ListSchemas',
+            proto_dot_gateway__pb2.ListSchemasRequest.SerializeToString,
+            proto_dot_gateway__pb2.ListSchemasResponse.FromString,
             options,
             channel_credentials,
             insecure,

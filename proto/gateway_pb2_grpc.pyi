@@ -33,6 +33,11 @@ class GatewayStub:
     def __new__(cls, channel: _aio.Channel) -> GatewayAsyncStub: ...
     Publish: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PublishRequest, _gateway_pb2.PublishResponse]
     """Answers only once every event of the request is durable. All-or-nothing."""
+    PublishStream: _grpc.StreamStreamMultiCallable[_gateway_pb2.PublishStreamRequest, _gateway_pb2.PublishStreamResponse]
+    """Many publishes on one stream (issue 13): each request is answered once, by id, when its
+    events are durable or with the status a unary Publish would have had. Concurrent requests
+    of one stream are group-committed together; answers for one topic come in request order.
+    """
     Subscribe: _grpc.StreamStreamMultiCallable[_gateway_pb2.SubscribeRequest, _gateway_pb2.SubscribeResponse]
     """Client opens with SubscribeRequest.open, then sends acks and credits;
     the server answers with Subscribed, then DeliveryBatch messages.
@@ -44,12 +49,22 @@ class GatewayStub:
     SignIn: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.SignInRequest, _gateway_pb2.SignInResponse]
     ListPeers: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListPeersRequest, _gateway_pb2.ListPeersResponse]
     """The federation's peer table, as this gateway sees it."""
+    GetKeySets: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetKeySetsRequest, _gateway_pb2.GetKeySetsResponse]
+    """Encrypted topics (issue 12): owner-signed key sets, checkable against the chain."""
+    PutKeySet: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.PutKeySetRequest, _gateway_pb2.PutKeySetResponse]
+    ListSchemas: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ListSchemasRequest, _gateway_pb2.ListSchemasResponse]
+    """Schemas per topic and type (issue 16), as read from the chain."""
 
 @_typing.type_check_only
 class GatewayAsyncStub(GatewayStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Publish: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PublishRequest, _gateway_pb2.PublishResponse]  # type: ignore[assignment]
     """Answers only once every event of the request is durable. All-or-nothing."""
+    PublishStream: _aio.StreamStreamMultiCallable[_gateway_pb2.PublishStreamRequest, _gateway_pb2.PublishStreamResponse]  # type: ignore[assignment]
+    """Many publishes on one stream (issue 13): each request is answered once, by id, when its
+    events are durable or with the status a unary Publish would have had. Concurrent requests
+    of one stream are group-committed together; answers for one topic come in request order.
+    """
     Subscribe: _aio.StreamStreamMultiCallable[_gateway_pb2.SubscribeRequest, _gateway_pb2.SubscribeResponse]  # type: ignore[assignment]
     """Client opens with SubscribeRequest.open, then sends acks and credits;
     the server answers with Subscribed, then DeliveryBatch messages.
@@ -61,6 +76,11 @@ class GatewayAsyncStub(GatewayStub):
     SignIn: _aio.UnaryUnaryMultiCallable[_gateway_pb2.SignInRequest, _gateway_pb2.SignInResponse]  # type: ignore[assignment]
     ListPeers: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListPeersRequest, _gateway_pb2.ListPeersResponse]  # type: ignore[assignment]
     """The federation's peer table, as this gateway sees it."""
+    GetKeySets: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetKeySetsRequest, _gateway_pb2.GetKeySetsResponse]  # type: ignore[assignment]
+    """Encrypted topics (issue 12): owner-signed key sets, checkable against the chain."""
+    PutKeySet: _aio.UnaryUnaryMultiCallable[_gateway_pb2.PutKeySetRequest, _gateway_pb2.PutKeySetResponse]  # type: ignore[assignment]
+    ListSchemas: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ListSchemasRequest, _gateway_pb2.ListSchemasResponse]  # type: ignore[assignment]
+    """Schemas per topic and type (issue 16), as read from the chain."""
 
 class GatewayServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -70,6 +90,17 @@ class GatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.PublishResponse, _abc.Awaitable[_gateway_pb2.PublishResponse]]:
         """Answers only once every event of the request is durable. All-or-nothing."""
+
+    @_abc_1.abstractmethod
+    def PublishStream(
+        self,
+        request_iterator: _MaybeAsyncIterator[_gateway_pb2.PublishStreamRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_gateway_pb2.PublishStreamResponse], _abc.AsyncIterator[_gateway_pb2.PublishStreamResponse]]:
+        """Many publishes on one stream (issue 13): each request is answered once, by id, when its
+        events are durable or with the status a unary Publish would have had. Concurrent requests
+        of one stream are group-committed together; answers for one topic come in request order.
+        """
 
     @_abc_1.abstractmethod
     def Subscribe(
@@ -117,5 +148,28 @@ class GatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ListPeersResponse, _abc.Awaitable[_gateway_pb2.ListPeersResponse]]:
         """The federation's peer table, as this gateway sees it."""
+
+    @_abc_1.abstractmethod
+    def GetKeySets(
+        self,
+        request: _gateway_pb2.GetKeySetsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.GetKeySetsResponse, _abc.Awaitable[_gateway_pb2.GetKeySetsResponse]]:
+        """Encrypted topics (issue 12): owner-signed key sets, checkable against the chain."""
+
+    @_abc_1.abstractmethod
+    def PutKeySet(
+        self,
+        request: _gateway_pb2.PutKeySetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.PutKeySetResponse, _abc.Awaitable[_gateway_pb2.PutKeySetResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSchemas(
+        self,
+        request: _gateway_pb2.ListSchemasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_pb2.ListSchemasResponse, _abc.Awaitable[_gateway_pb2.ListSchemasResponse]]:
+        """Schemas per topic and type (issue 16), as read from the chain."""
 
 def add_GatewayServicer_to_server(servicer: GatewayServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
