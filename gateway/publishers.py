@@ -31,6 +31,7 @@ from eventmodel.errors import ProvenanceError, UndecodableEvent
 from eventmodel.provenance import Binding, ProvenanceVerifier
 from federation.errors import AdmissionPaused
 from federation.ports import InboundEvent
+from gateway.event_rules import EventRule
 from gateway.view_catch_up import ViewCatchUp
 from policy import decision as policy_decision
 from policy.access_policy import AccessPolicy
@@ -45,8 +46,10 @@ class PublisherRights:
         policy: AccessPolicy,
         catch_up: ViewCatchUp | None = None,
         clock: Callable[[], float] = time.time,
+        rules: Sequence[EventRule] = (),
     ) -> None:
         self.binding = binding
+        self.rules = tuple(rules)  # run after the publisher checks (gateway/event_rules.py)
         self._policy = policy
         self._catch_up = catch_up
         self._clock = clock
@@ -83,6 +86,8 @@ class PublisherRights:
                 raise AccessDenied(str(decision.reason), detail)
             if isinstance(decision, policy_decision.Pause):
                 raise AccessPaused(str(decision.reason), decision.detail)
+        for rule in self.rules:
+            await rule.check_publish(topic, events)
 
     async def admit(self, events: Sequence[InboundEvent]) -> list[str | None]:
         """Per replicated event: None to store it, or why it is refused (see module). Each
@@ -113,4 +118,11 @@ class PublisherRights:
                 denied = isinstance(decision, policy_decision.Deny)
                 decided[key] = "not_publisher" if denied else None
             out[i] = decided[key]
+        for rule in self.rules:
+            passed = [i for i, reason in enumerate(out) if reason is None]
+            if not passed:
+                break
+            verdicts = await rule.admit([events[i] for i in passed])
+            for i, reason in zip(passed, verdicts, strict=True):
+                out[i] = reason
         return out
