@@ -5,7 +5,8 @@ Tree (gateway/status.py maps the base class to INVALID_ARGUMENT; the message nam
     EventModelError             client or peer input that breaks the CloudEvents model
     ├── InvalidEvent            an attribute breaks the spec's type system, or a name is illegal
     │   ├── UndecodableEvent    bytes or an SDK event that cannot be mapped at all
-    │   └── ProvenanceError     the publisher signature is missing or does not verify (.reason)
+    │   ├── ProvenanceError     the publisher signature is missing or does not verify (.reason)
+    │   └── DecryptionError     sealed data that does not open, or is not sealed (.reason)
     └── InvalidFilter           a filter that is malformed ...
         └── FilterTooComplex    ... or over the documented depth / node limits
 """
@@ -42,3 +43,17 @@ class ProvenanceError(InvalidEvent):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason.replace('_', ' ')}: {detail}")
         self.reason = reason
+
+
+class DecryptionError(InvalidEvent):
+    """An event of an encrypted topic that cannot be opened (eventmodel/encryption.py).
+
+    `reason` is one of `not_sealed`, `tampered`, `bad_envelope` (eventmodel/encryption.py's
+    REASONS), or `no_key` (the client holds no key for the event's epoch).
+    """
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        text = reason.replace("_", " ")
+        super().__init__(f"{text}: {detail}" if detail else text)
+        self.reason = reason
+        self.detail = detail
