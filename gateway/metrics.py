@@ -45,6 +45,12 @@ class GatewayMetrics:
             "1 when the gateway runs without access control (--open), else 0",
             registry=self.registry,
         )
+        self.chain_view_age = Gauge(
+            "meshgate_chain_view_age_seconds",
+            "Seconds since this gateway's view of the registry last heard from the chain node"
+            " (access pauses, fails closed, past the staleness bound); absent on open gateways",
+            registry=self.registry,
+        )
         self.stored_bytes = Gauge(
             "meshgate_stored_bytes", "Bytes of events stored", ["topic"], registry=self.registry
         )

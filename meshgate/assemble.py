@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
+import time
 from collections.abc import Callable
 
 from eventmodel.provenance import Binding
@@ -56,6 +58,17 @@ class ClosedAfterStore:
 
     async def aclose(self) -> None:
         return None
+
+
+def chain_view_age(registry: RegistryService) -> Callable[[], float]:
+    """The chain view's age for `meshgate_chain_view_age_seconds` (+inf before it first syncs)."""
+    view = registry.access.policy.view
+
+    def age() -> float:
+        fresh = view.freshness
+        return math.inf if fresh is None else fresh.age(time.time())
+
+    return age
 
 
 def publisher_rights(registry: RegistryService) -> PublisherRights:
@@ -114,6 +127,7 @@ async def serve_process(
         if settings.registry is not None:
             audit = registry.audit
             metrics.audit_tampered.set_function(lambda: 1.0 if audit.tampered else 0.0)
+            metrics.chain_view_age.set_function(chain_view_age(registry))
         proofs = ProofFile(config.data_dir / INTEREST_PROOFS)  # durable groups' reader proofs
         interest = InterestRegistry(may_read=access.may_read, durable_proofs=proofs)
         peers: Callable[[], PeerView] = PeerView
