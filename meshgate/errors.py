@@ -3,7 +3,8 @@
     MeshgateError           base: the CLI prints it as one line, exit status 1
     ├── CliError            a command's input is wrong (a file, a flag's value)
     ├── SettingsError       the gateway's settings (file, environment, flags) do not add up
-    └── DevChainError       the local development chain (Ganache) could not start or answer
+    ├── DevChainError       the local development chain (Ganache) could not start or answer
+    └── KeyCustodyError     an owner's key flow of an encrypted topic cannot go on (issue 12)
 
 Errors of the layers below (`GatewayError`, `LedgerError`, `PolicyError`, `FederationError`)
 are printed the same way; only bugs show a traceback.
@@ -26,3 +27,7 @@ class SettingsError(MeshgateError):
 
 class DevChainError(MeshgateError):
     """The local development chain (Ganache) could not be started, or a dev-only call failed."""
+
+
+class KeyCustodyError(MeshgateError):
+    """An owner's key flow (rotate, re-issue, recover) of an encrypted topic cannot go on."""
