@@ -19,7 +19,8 @@ Exception tree (the gateway maps classes to gRPC status codes in `gateway/status
     ├── AuditLogCorrupt            the audit log's hash chain is broken
     │   └── AuditTampered          the log changed under a running gateway: fail closed
     ├── AuditUnwritable            the disk refused an audit write (full, I/O): fail closed, retry
-    └── KeyFileError               a key file cannot be read or decrypted
+    ├── KeyFileError               a key file cannot be read or decrypted
+    └── KeySetError                a topic's key set is refused or cannot be opened (has a reason)
 """
 
 from __future__ import annotations
@@ -113,3 +114,16 @@ class AuditUnwritable(PolicyError):
 
 class KeyFileError(PolicyError):
     """A key file could not be read or decrypted."""
+
+
+class KeySetError(PolicyError):
+    """A key set (policy/key_sets.py) that must not be used, or an entry that does not open.
+
+    `reason` is one of `malformed`, `wrong_topic`, `not_owner_signed`, `hash_not_on_chain`,
+    `epoch_mismatch` (verify), `not_a_recipient`, `unseal_failed` (unseal).
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"key set refused ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
