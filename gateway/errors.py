@@ -5,7 +5,12 @@ Tree (gateway/status.py maps each class to a gRPC status; the most specific wins
     GatewayError
     ├── InvalidRequest          the caller sent something malformed (INVALID_ARGUMENT)
     │   ├── InvalidTopicName
-    │   └── EventTooLarge       over the gateway's max_event_bytes
+    │   ├── EventTooLarge       over the gateway's max_event_bytes
+    │   └── EncryptionRequired  plaintext (or not sealed) to an encrypted topic
+    ├── KeyEpochRefused         sealed under an epoch the chain does not allow now
+    │                           (FAILED_PRECONDITION: the client fetches key sets, retries)
+    ├── KeySetNotAccepted       a key set this gateway's view cannot back (FAILED_PRECONDITION:
+    │                           topic not encrypted, hash not recorded on chain)
     ├── TopicNotFound           (NOT_FOUND)
     ├── RegistryNotConfigured   sign-in asked of an open gateway (FAILED_PRECONDITION)
     ├── GatewayClosing          shutting down, try another time (UNAVAILABLE)
@@ -38,6 +43,19 @@ class InvalidTopicName(InvalidRequest):
 
 class EventTooLarge(InvalidRequest):
     pass
+
+
+class EncryptionRequired(InvalidRequest):
+    """An event to an encrypted topic is not in the sealed form (gateway/encrypted_topics.py)."""
+
+
+class KeyEpochRefused(GatewayError):
+    """Sealed under an epoch older than the grace allows, newer than the chain, or before
+    the topic has any key set on chain; the message names the epochs."""
+
+
+class KeySetNotAccepted(GatewayError):
+    """PutKeySet: the chain (as this gateway sees it, caught up) does not back this set."""
 
 
 class TopicNotFound(GatewayError):

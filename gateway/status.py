@@ -38,6 +38,9 @@ STATUS_TABLE: dict[type[BaseException], Status] = {
     http_errors.RequestTimeout: Status(grpc.StatusCode.INVALID_ARGUMENT, 408),
     eventmodel_errors.EventModelError: Status(grpc.StatusCode.INVALID_ARGUMENT, 400),
     errors.TopicNotFound: Status(grpc.StatusCode.NOT_FOUND, 404),
+    # Encrypted topics (issue 12): the chain does not back this epoch or key set now.
+    errors.KeyEpochRefused: Status(grpc.StatusCode.FAILED_PRECONDITION, 409),
+    errors.KeySetNotAccepted: Status(grpc.StatusCode.FAILED_PRECONDITION, 409),
     webhook_errors.SubscriptionNotFound: Status(grpc.StatusCode.NOT_FOUND, 404),
     # Sign-in asked of a gateway that has no registry: there is no such resource here.
     errors.RegistryNotConfigured: Status(grpc.StatusCode.FAILED_PRECONDITION, 404),
