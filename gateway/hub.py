@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from eventmodel import filters
 from gateway.access import Identity
@@ -19,8 +20,26 @@ from gateway.delivery import DEFAULT_MAX_ACK_PENDING, DEFAULT_MAX_REDELIVERY_DEL
 from gateway.dispatch import Dispatcher
 from gateway.errors import InvalidRequest
 from gateway.interest import Interest, InterestRegistry, reader_proof
-from gateway.store import EventStore
+from gateway.store import EventStore, GroupRecord
 from gateway.wire import Start
+
+
+@runtime_checkable
+class SharedGroups(Protocol):
+    """A store that keeps durable groups' dispatch state itself, shared by every gateway of a
+    region (gateway/jetstream_groups.py); the hub then opens groups through it."""
+
+    async def open_group(
+        self,
+        topic: str,
+        group: str,
+        flts: Sequence[filters.Filter],
+        committed: int,
+        *,
+        ack_timeout: float,
+        max_ack_pending: int,
+        max_batch_bytes: int | None,
+    ) -> Dispatcher: ...
 
 
 class SubscriptionHub:
@@ -111,24 +130,45 @@ class SubscriptionHub:
                         committed = record.committed_offset
                     else:
                         committed = await self.resolve_start(topic, start)
-                    dispatcher = Dispatcher(
-                        self.store,
-                        topic,
-                        group,
-                        flts,
-                        committed,
-                        self.ack_timeout,
-                        stored=record is not None,
-                        max_ack_pending=self.max_ack_pending,
-                        max_redelivery_delay=self.max_redelivery_delay,
-                        max_batch_bytes=self.max_batch_bytes,
-                    )
+                    dispatcher = await self._new_group(topic, group, flts, committed, record)
                     await dispatcher.persist()
                     self._groups[(topic, group)] = dispatcher
             self.interest.add_durable(Interest(topic, dispatcher.filters), reader, proof)
         self._by_topic[topic].add(dispatcher)
         self.interest.add(interest, proof)
         return dispatcher
+
+    async def _new_group(
+        self,
+        topic: str,
+        group: str,
+        flts: Sequence[filters.Filter],
+        committed: int,
+        record: GroupRecord | None,
+    ) -> Dispatcher:
+        """In this process, or in the store when the store shares groups among replicas."""
+        if isinstance(self.store, SharedGroups):
+            return await self.store.open_group(
+                topic,
+                group,
+                flts,
+                committed,
+                ack_timeout=self.ack_timeout,
+                max_ack_pending=self.max_ack_pending,
+                max_batch_bytes=self.max_batch_bytes,
+            )
+        return Dispatcher(
+            self.store,
+            topic,
+            group,
+            flts,
+            committed,
+            self.ack_timeout,
+            stored=record is not None,
+            max_ack_pending=self.max_ack_pending,
+            max_redelivery_delay=self.max_redelivery_delay,
+            max_batch_bytes=self.max_batch_bytes,
+        )
 
     def close(self, dispatcher: Dispatcher, flts: Sequence[filters.Filter]) -> None:
         """A stream ended; ephemeral dispatchers are dropped, durable ones stay for the group."""

@@ -3,7 +3,8 @@
 Only raw JetStream API subjects (`$JS.API...`) and headers, so what goes on the wire is what
 the server documents: the stream create/update, atomic batch publish (`Nats-Batch-*`, server
 2.12+, stream `allow_atomic`), direct get of one message or of a batch (`allow_direct`,
-`batch` + end-of-batch status 204), message delete and subject purge.
+`batch` + end-of-batch status 204), message delete and subject purge, and the durable
+consumers of groups (create-if-absent, no-wait pulls, double acks, naks).
 
 Error handling (`store_error`, the one translation, so nats-py errors never leave the store):
 no connection, no responders, a timeout, a JetStream 503 (no quorum, a leader being
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import nats
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from gateway.errors import StoreError, StoreUnavailable
 
@@ -311,3 +313,75 @@ class JetStreamClient:
         if error is not None:
             raise error
         return int(reply["seq"])
+
+    # -- durable consumers (gateway/jetstream_groups.py) --------------------------------------
+
+    async def ensure_consumer(self, name: str, config: dict[str, Any]) -> dict[str, Any]:
+        """The durable consumer `name`: created with `config` if absent, else as it is (its
+        state, i.e. the group's acks, is the cluster's; a second replica joins it)."""
+        info_subject = f"$JS.API.CONSUMER.INFO.{self.stream}.{name}"
+        try:
+            return await self.api(info_subject, {}, "group open")
+        except StoreError as exc:
+            if "not found" not in str(exc):
+                raise
+        body = {"stream_name": self.stream, "config": {**config, "durable_name": name}}
+        body["action"] = "create"
+        try:
+            return await self.api(
+                f"$JS.API.CONSUMER.CREATE.{self.stream}.{name}", body, "group open"
+            )
+        except StoreError as exc:
+            if "already exists" not in str(exc):
+                raise
+        return await self.api(info_subject, {}, "group open")  # another replica created it
+
+    async def consumer_info(self, name: str) -> dict[str, Any]:
+        return await _patiently(
+            lambda: self.api(f"$JS.API.CONSUMER.INFO.{self.stream}.{name}", {}, "group read")
+        )
+
+    async def pull(self, consumer: str, batch: int) -> list[Msg]:
+        """Up to `batch` messages the consumer has for us now (no waiting for new ones)."""
+        body = json.dumps({"batch": batch, "no_wait": True}).encode()
+        inbox = self.nc.new_inbox()
+        out: list[Msg] = []
+        try:
+            sub = await self.nc.subscribe(inbox)
+            try:
+                await self.nc.publish(
+                    f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{consumer}", body, reply=inbox
+                )
+                while len(out) < batch:
+                    msg = await sub.next_msg(REQUEST_TIMEOUT)
+                    status = (msg.headers or {}).get("Status")
+                    if status is None:
+                        out.append(msg)
+                    elif status in ("404", "408", "409"):  # no more now / max ack pending
+                        break
+                    elif status == "503":
+                        raise StoreUnavailable("store group read failed: JetStream 503")
+                    # 100 (heartbeat / flow control): keep reading
+            finally:
+                await sub.unsubscribe()
+        except StoreError:
+            raise
+        except Exception as exc:
+            if out:  # what came is leased to us: hand it on rather than let it wait ack_wait
+                return out
+            raise store_error(exc, "group read") from exc
+        return out
+
+    async def ack(self, reply: str) -> None:
+        """Acknowledge one delivery and wait until the consumer recorded it (double ack)."""
+        try:
+            await self.nc.request(reply, b"+ACK", REQUEST_TIMEOUT)
+        except Exception as exc:
+            raise store_error(exc, "group ack") from exc
+
+    async def nak(self, reply: str) -> None:
+        """Give one delivery back for redelivery now (to any replica)."""
+        try:
+            await self.nc.publish(reply, b"-NAK")
+        except Exception as exc:
+            raise store_error(exc, "group nak") from exc

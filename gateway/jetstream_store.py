@@ -16,6 +16,8 @@ Theory of operation (each part where it is enforced):
   subjects (headers only), after commits of other processes: a publish through one gateway
   wakes readers in another.
 - Reads are direct gets (`allow_direct`): any replica answers, a read does not wait for writes.
+- Durable groups are durable consumers of the stream (`open_group`, gateway/jetstream_groups.py):
+  their work, acks and redeliveries are shared by every gateway of the region.
 
 Limits (documented in docs/deploying.md): `topic_stats`, `offset_at_time` and `apply_retention`
 scan the topic's events page by page (time O(events of the topic); memory a page plus a small
@@ -39,8 +41,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
 
+from eventmodel import filters
 from gateway.errors import GatewayClosing
 from gateway.jetstream_client import CONNECT_TIMEOUT, JetStreamClient, Record
+from gateway.jetstream_groups import JetStreamGroup
 from gateway.jetstream_layout import H_KEY, H_OFFSET, H_RECEIVED, Layout, stored_event
 from gateway.jetstream_lease import JetStreamLease
 from gateway.jetstream_writer import JetStreamWriter
@@ -277,6 +281,39 @@ class JetStreamEventStore(RowAppends):
         return out
 
     # -- groups and cursors (one subject each; the latest message is the value) -------------
+
+    async def open_group(
+        self,
+        topic: str,
+        group: str,
+        flts: Sequence[filters.Filter],
+        committed: int,
+        *,
+        ack_timeout: float,
+        max_ack_pending: int,
+        max_batch_bytes: int | None,
+    ) -> JetStreamGroup:
+        """The group's dispatcher over its durable consumer (gateway/jetstream_groups.py),
+        shared with the region's other replicas; a new consumer starts at `committed`."""
+        js = self._js()
+        last = await js.get_last(self._layout.all_subjects)  # before the offset lookup: no gap
+        start = await self._seq_at_offset(topic, committed)
+        if start is None:
+            start = (last.seq if last is not None else 0) + 1
+        dispatcher = JetStreamGroup(
+            self,
+            js,
+            self._layout,
+            topic,
+            group,
+            flts,
+            committed,
+            ack_timeout,
+            max_ack_pending=max_ack_pending,
+            max_batch_bytes=max_batch_bytes,
+        )
+        await dispatcher.open_consumer(start)
+        return dispatcher
 
     async def load_group(self, topic: str, group: str) -> GroupRecord | None:
         found = await self._js().get_last(self._layout.group(topic, group))

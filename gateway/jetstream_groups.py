@@ -1,0 +1,253 @@
+"""Durable groups shared by a region's replicas: one JetStream durable consumer per group.
+
+With the SQLite store a group's dispatch state (who holds which offset, what is acked) lives
+in the one gateway process (gateway/delivery.py). A region with several replicas cannot keep
+it in any one of them, so on the JetStream store the state is the cluster's: each (topic,
+group) is a durable pull consumer on the topic's event subjects (R3 like the stream), and
+every replica with members of the group pulls from it.
+
+Theory of operation (each rule where it is enforced):
+
+- Shared work: the consumer hands each event to ONE pull at a time, across replicas; a member
+  gets what its replica pulled (`fetch`), at most its credits, within the byte budget (what
+  does not fit is naked back at once, for anyone).
+- Acks: a member's ack is sent to the consumer as a double ack (`JetStreamClient.ack`: the
+  server confirms it recorded it), so an ack the gateway completed survives the gateway, and
+  the event is never handed to the group again. An ack that fails (leader election) is kept
+  and sent again with the next ack or fetch.
+- Redelivery: an event not acked `ack_timeout` after it was pulled is redelivered by the
+  cluster to whichever replica pulls next; that is how a dead replica's in-flight deliveries
+  reach the others. A member leaving, or a batch handed back, naks its deliveries (redelivered
+  at once). JetStream does not push to a pull consumer nobody waits on, so a member with
+  credit asks again every `ack_timeout / 2` (`seconds_until_deadline`): a dead replica's
+  work resumes within about 1.5 x ack_timeout. Redeliveries do not back off (every ack_timeout).
+- Committed offset: the consumer's ack floor (every event up to it acked) mapped to the
+  next topic offset; written to the group record (`save_group`) when it moves, for
+  GetGroups and restarts. The cluster's consumer state wins over the record when both exist.
+- Bound: `max_ack_pending` is the consumer's, so it bounds the group across all replicas.
+- Filters: an event the group's filters do not match is acked at once (it needs no delivery).
+  All replicas must open a group with the same filters (a replica checks only its own members).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nats.aio.msg import Msg
+
+from eventmodel import attributes, filters
+from gateway.delivery import Lease
+from gateway.dispatch import Dispatcher, Outgoing, _Budget
+from gateway.errors import StoreError
+from gateway.jetstream_client import JetStreamClient
+from gateway.jetstream_layout import H_OFFSET, Layout
+from gateway.store import EventStore, GroupRecord
+
+log = logging.getLogger(__name__)
+
+
+def consumer_name(topic: str, group: str) -> str:
+    """A durable name for (topic, group): fixed size, unambiguous, a valid consumer name."""
+    raw = f"{len(topic)}:{topic}\x00{group}".encode()
+    return "g_" + hashlib.sha256(raw).hexdigest()[:40]
+
+
+def consumer_config(
+    subject: str, start_seq: int, ack_timeout: float, max_ack_pending: int
+) -> dict[str, object]:
+    return {
+        "deliver_policy": "by_start_sequence",
+        "opt_start_seq": max(1, start_seq),
+        "ack_policy": "explicit",
+        "ack_wait": int(ack_timeout * 1e9),
+        "max_deliver": -1,
+        "filter_subject": subject,
+        "max_ack_pending": max_ack_pending,
+        "replay_policy": "instant",
+        "num_replicas": 0,  # the stream's (R3)
+    }
+
+
+@dataclass(slots=True)
+class _Held:
+    member: int
+    reply: str
+
+
+class JetStreamGroup(Dispatcher):
+    """A Dispatcher whose state is a durable consumer: same surface for sessions and the hub.
+
+    `state.committed` is the group's committed offset (refreshed by `persist`), and
+    `state.leases` this replica's in-flight deliveries (so `state.unacked` counts them)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        client: JetStreamClient,
+        layout: Layout,
+        topic: str,
+        group: str,
+        flts: Sequence[filters.Filter],
+        committed: int,
+        ack_timeout: float,
+        *,
+        max_ack_pending: int,
+        max_batch_bytes: int | None,
+    ) -> None:
+        super().__init__(
+            store,  # only for save_group: every read goes through the consumer
+            topic,
+            group,
+            flts,
+            committed,
+            ack_timeout,
+            max_ack_pending=max_ack_pending,
+            max_batch_bytes=max_batch_bytes,
+        )
+        self._client = client
+        self._layout = layout
+        self.consumer = consumer_name(topic, group)
+        self._held: dict[int, _Held] = {}  # offset -> who holds this replica's delivery
+        self._unacked_replies: list[str] = []  # acks the cluster has not confirmed yet
+        self._to_nak: list[str] = []
+
+    async def open_consumer(self, start_seq: int) -> None:
+        """Create the group's consumer at `start_seq` or join the one that exists."""
+        config = consumer_config(
+            self._layout.topic_events(self.topic),
+            start_seq,
+            self.state.ack_timeout,
+            self.state.max_ack_pending,
+        )
+        info = await self._client.ensure_consumer(self.consumer, config)
+        await self._set_committed(info)
+
+    # -- what sessions call ----------------------------------------------------------------
+
+    async def leave(self, member: int) -> None:
+        self._members.pop(member, None)
+        self._give_back(member)
+        await self._send_naks()
+        await self.persist()
+
+    def hand_back(self, member: int) -> None:
+        if self._give_back(member):
+            self.wake_all()
+
+    def seconds_until_deadline(self) -> float | None:
+        """Ask the cluster again after this long: redeliveries are pulled, never pushed."""
+        return self.state.ack_timeout / 2
+
+    def expire(self) -> None:
+        self.wake_all()
+
+    async def fetch(self, member: int, limit: int) -> list[Outgoing]:
+        if limit <= 0:
+            return []
+        async with self._lock:
+            await self._send_acks([])
+            await self._send_naks()
+            msgs = await self._client.pull(self.consumer, limit)
+            out: list[Outgoing] = []
+            budget = _Budget(self.max_batch_bytes)
+            skipped: list[str] = []
+            for msg in msgs:
+                offset = int((msg.headers or {})[H_OFFSET])
+                if self.filters and not filters.matches_all(
+                    self.filters, attributes.attribute_strings(attributes.parse(msg.data))
+                ):
+                    skipped.append(msg.reply)
+                elif not budget.take(len(msg.data)):
+                    self._to_nak.append(msg.reply)
+                else:
+                    attempt = _attempt(msg)
+                    self._held[offset] = _Held(member, msg.reply)
+                    self.state.leases[offset] = Lease(member, attempt, 0.0)
+                    out.append(Outgoing(offset, attempt, msg.data))
+            await self._send_acks(skipped)
+            await self._send_naks()
+            return out
+
+    async def ack(self, offsets: Sequence[int]) -> None:
+        replies = []
+        for offset in offsets:
+            held = self._held.pop(offset, None)
+            self.state.leases.pop(offset, None)
+            if held is not None:
+                replies.append(held.reply)
+        await self._send_acks(replies)
+        self.wake_all()  # room under max_ack_pending may have opened, for any member
+        await self.persist()
+
+    async def persist(self) -> None:
+        """Refresh the committed offset from the consumer's ack floor; save it if it moved.
+
+        A cluster that cannot answer now is logged; the next ack or leave tries again."""
+        try:
+            await self._set_committed(await self._client.consumer_info(self.consumer))
+            if self.state.committed != self._persisted:
+                record = GroupRecord(
+                    self.topic,
+                    self.group or "",
+                    self.state.committed,
+                    json.dumps(filters.list_to_json(self.filters)),
+                )
+                await self.store.save_group(record)
+                self._persisted = self.state.committed
+        except StoreError as exc:
+            log.warning(
+                "group %r on topic %r: state not saved yet: %s", self.group, self.topic, exc
+            )
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _give_back(self, member: int) -> bool:
+        mine = [o for o, h in self._held.items() if h.member == member]
+        for offset in mine:
+            self._to_nak.append(self._held.pop(offset).reply)
+            self.state.leases.pop(offset, None)
+        return bool(mine)
+
+    async def _send_acks(self, replies: list[str]) -> None:
+        todo, self._unacked_replies = [*self._unacked_replies, *replies], []
+        if not todo:
+            return
+        results = await asyncio.gather(*(self._client.ack(r) for r in todo), return_exceptions=True)
+        failed = [r for r, res in zip(todo, results, strict=True) if isinstance(res, Exception)]
+        if failed:
+            log.warning(
+                "group %r: %d acks not confirmed yet, resent later", self.group, len(failed)
+            )
+            self._unacked_replies.extend(failed)
+
+    async def _send_naks(self) -> None:
+        todo, self._to_nak = self._to_nak, []
+        for i, reply in enumerate(todo):
+            try:
+                await self._client.nak(reply)
+            except StoreError:
+                self._to_nak.extend(todo[i:])  # else ack_wait redelivers them anyway
+                return
+
+    async def _set_committed(self, info: dict[str, object]) -> None:
+        floor = int(info.get("ack_floor", {}).get("stream_seq", 0))  # type: ignore[attr-defined]
+        nxt = await self._client.get_next(floor + 1, self._layout.topic_events(self.topic))
+        if nxt is not None:
+            committed = int(nxt.headers[H_OFFSET])
+        else:
+            head = await self._client.get_last(self._layout.head(self.topic))
+            committed = int(head.data) if head is not None else self.state.committed
+        self.state.committed = committed  # the cluster's consumer state wins over the record
+        self.state.read_pos = committed
+
+
+def _attempt(msg: Msg) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:  # a reply subject not in the $JS.ACK form: count it as a first delivery
+        return 1

@@ -1,0 +1,106 @@
+"""Durable groups on the JetStream store (gateway/jetstream_groups.py), on the real R3 cluster.
+
+Two stores of one region stand for two replicas, each with its own SubscriptionHub: the
+members of one group on both share its work, and what a replica that went away held
+unacknowledged is redelivered to the other after the ack timeout.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from cloudevents.core.v1.event import CloudEvent
+
+from eventmodel import sdk as events
+from eventmodel.filters import Exact
+from gateway.hub import SubscriptionHub
+from gateway.interest import InterestRegistry
+from gateway.jetstream_groups import JetStreamGroup
+from gateway.jetstream_store import JetStreamEventStore
+from gateway.store import NewEvent
+from gateway.wire import Start
+from tests.support.jetstream_fixtures import JetStreamCluster
+from tests.support.waiting import async_wait_for
+
+pytestmark = pytest.mark.xdist_group("jetstream")
+
+ACK_TIMEOUT = 1.0
+
+
+def ev(i: int, type_: str = "t") -> NewEvent:
+    event = CloudEvent({"type": type_, "source": "/s", "id": str(i), "specversion": "1.0"}, {})
+    return NewEvent("/s", str(i), type_, events.to_pb(event).SerializeToString(deterministic=True))
+
+
+@pytest.fixture
+async def replicas(
+    jetstream_cluster: JetStreamCluster,
+) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
+    region = f"g{uuid.uuid4().hex[:10]}"
+    a = JetStreamEventStore(jetstream_cluster.urls[:1], region)
+    b = JetStreamEventStore(jetstream_cluster.urls[1:], region)
+    await a.open()
+    await b.open()
+    try:
+        yield a, b
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+def hub(store: JetStreamEventStore) -> SubscriptionHub:
+    return SubscriptionHub(store, InterestRegistry(), ACK_TIMEOUT, max_batch_bytes=1 << 20)
+
+
+async def test_members_on_two_replicas_share_work_and_take_over_a_dead_ones(
+    replicas: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    a, b = replicas
+    await a.append("orders", [ev(i) for i in range(40)], "eu")
+    ga = await hub(a).open("orders", "g", [], Start())
+    gb = await hub(b).open("orders", "g", [], Start())
+    assert isinstance(ga, JetStreamGroup) and isinstance(gb, JetStreamGroup)
+    ma, mb = ga.join(lambda: None), gb.join(lambda: None)
+    first_a = await ga.fetch(ma, 10)
+    first_b = await gb.fetch(mb, 10)
+    assert len(first_a) == len(first_b) == 10
+    assert not {o.offset for o in first_a} & {o.offset for o in first_b}  # shared, not copied
+    await ga.ack([o.offset for o in first_a[:5]])  # A acks half, then dies holding the rest
+    await a.aclose()
+    await gb.ack([o.offset for o in first_b])
+    got: dict[int, int] = {}
+
+    async def drained() -> bool:
+        batch = await gb.fetch(mb, 50)
+        for out in batch:
+            got[out.offset] = out.attempt
+        await gb.ack([o.offset for o in batch])
+        return len(got) == 25
+
+    await async_wait_for(drained, timeout=15, what="B to take over A's in-flight events")
+    held = {o.offset for o in first_a[5:]}
+    assert held <= set(got)  # A's unacked deliveries, redelivered to B
+    assert all(got[o] == 2 for o in held)  # as second attempts
+    assert not {o.offset for o in first_a[:5]} & set(got)  # what A acked: never again
+    assert set(got) | {o.offset for o in first_a[:5]} | {o.offset for o in first_b} == set(
+        range(40)
+    )
+    await gb.persist()
+    assert gb.state.committed == 40
+    assert (await b.load_group("orders", "g")).committed_offset == 40  # type: ignore[union-attr]
+
+
+async def test_a_filtered_group_skips_what_does_not_match_and_commits_past_it(
+    replicas: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    a, b = replicas
+    await a.append("t", [ev(i, "keep" if i % 2 else "drop") for i in range(10)], "eu")
+    flt = [Exact("type", "keep")]
+    g = await hub(b).open("t", "only-keep", flt, Start())
+    m = g.join(lambda: None)
+    out = await g.fetch(m, 100)
+    assert [o.offset for o in out] == [1, 3, 5, 7, 9]
+    await g.ack([o.offset for o in out])
+    assert g.state.committed == 10
