@@ -1,13 +1,19 @@
-"""`meshgate keys new|import|address`: encrypted keystore files for signing registry changes.
+"""`meshgate keys new|import|address|announce`: keystore files for signing registry changes.
 
 The password comes from MESHGATE_KEY_PASSWORD or a prompt; a private key is never an
 argument (`keys import` reads it from stdin or a hidden prompt).
+
+`keys announce` (issue 12) binds the X25519 key derived from the keystore's private key
+(policy/encryption_keys.py: the keystore stays the only secret) to its account, by an
+`announceKey` transaction from that account; owners seal encrypted topics' epoch keys to
+it. Without a change on chain (the same key is already announced) it sends nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,23 @@ def register(subparsers: Any) -> None:
     addr.add_argument("key_file", type=Path)
     addr.set_defaults(func=_address)
 
+    announce = sub.add_parser(
+        "announce", help="put this key's X25519 encryption key on chain (encrypted topics)"
+    )
+    # The flags of meshgate/commands/chain.py's add_chain_args, declared here: importing that
+    # module loads web3 (~0.5 s) for every `keys` action.
+    announce.add_argument("--rpc", default=os.environ.get("MESHGATE_RPC"), help="node URL")
+    chain_id = os.environ.get("MESHGATE_CHAIN_ID")
+    announce.add_argument(
+        "--chain-id",
+        type=int,
+        default=int(chain_id) if chain_id and chain_id.isdigit() else None,
+        help="refuse to act on another chain",
+    )
+    announce.add_argument("--registry", default=os.environ.get("MESHGATE_REGISTRY"))
+    announce.add_argument("--key-file", default=os.environ.get("MESHGATE_KEY_FILE"), type=Path)
+    announce.set_defaults(func=_announce)
+
 
 def _light(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -69,4 +92,26 @@ def _import(args: argparse.Namespace) -> int:
 
 def _address(args: argparse.Namespace) -> int:
     print(keystore_address(args.key_file))
+    return 0
+
+
+def _announce(args: argparse.Namespace) -> int:
+    # web3 and PyNaCl only for this action: `keys new` stays quick to start.
+    from ledger.registry import RegistryClient
+    from meshgate.commands.chain import ledger_config, signer_from
+    from policy.encryption_keys import derive_x25519
+
+    if not args.registry:
+        raise CliError("no registry: pass --registry ADDRESS or set MESHGATE_REGISTRY")
+    signer = signer_from(args.key_file)
+    client = RegistryClient(ledger_config(args, registry=args.registry), signer)
+    public = bytes(derive_x25519(bytes(signer.key)).public_key)
+    if client.encryption_key_of(signer.address) == public:
+        print(f"X25519 key {public.hex()} of {signer.address} is already on chain")
+        return 0
+    tx = client.announce_key(public)
+    print(
+        f"announced X25519 key {public.hex()} for {signer.address}: "
+        f"tx {tx.tx_hash} block {tx.block_number}"
+    )
     return 0

@@ -2,9 +2,11 @@
 
 Every command takes --rpc/--registry/--key-file (or MESHGATE_RPC, MESHGATE_REGISTRY,
 MESHGATE_KEY_FILE); `show` needs no key. Each change prints one line ending in its tx hash
-and block. `show` lists grants and publishers from the contract's enumerable storage
+and block. On an encrypted topic (`register --encrypted`) the changes that move keys also
+take --gateway (MESHGATE_GATEWAY) and print the key set they made: see owner_keys.py.
+`show` lists grants and publishers from the contract's enumerable storage
 (`readersOf`/`publishersOf`), so it needs no log history; expired grants are listed (and
-marked) until revoked.
+marked) until revoked; for an encrypted topic, its current key epoch.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from ledger.names import checksum_address
 from ledger.registry import RegistryClient, TopicInfo, TxResult
+from meshgate.commands import owner_keys
 from meshgate.commands.chain import add_chain_args, ledger_config, signer_from
 from meshgate.errors import CliError
 
@@ -37,17 +40,34 @@ def register(subparsers: Any) -> None:
         add_chain_args(p)
         p.add_argument("--registry", default=os.environ.get("MESHGATE_REGISTRY"))
         p.add_argument("--key-file", default=os.environ.get("MESHGATE_KEY_FILE"), type=Path)
+        p.add_argument(
+            "--gateway",
+            default=os.environ.get("MESHGATE_GATEWAY"),
+            help="HOST:PORT of a gateway: delivers key sets of encrypted topics",
+        )
         for positional in positionals:
             p.add_argument(positional)
         return p
 
-    action("register", "register a topic; you become its owner", "topic").set_defaults(
-        func=_register
+    reg = action("register", "register a topic; you become its owner", "topic")
+    reg.add_argument(
+        "--encrypted",
+        action="store_true",
+        help="end-to-end encrypted: gateways only ever hold ciphertext (needs --gateway)",
+    )
+    reg.set_defaults(func=_register)
+    action("rotate", "encrypted topic: a new key epoch for today's readers", "topic").set_defaults(
+        func=_rotate
     )
     grant = action("grant", "grant (or update) read access", "topic", "address")
     when = grant.add_mutually_exclusive_group()
     when.add_argument("--expires", help="ISO 8601 time (UTC if no offset)")
     when.add_argument("--for", dest="duration", help="from now on chain: 90s, 15m, 12h, 30d, 2w")
+    grant.add_argument(
+        "--history",
+        action="store_true",
+        help="encrypted topic: also give the keys of every earlier epoch",
+    )
     grant.set_defaults(func=_grant)
     for name, (help_text, _method, _done_text) in ADDRESS_CHANGES.items():
         action(name, help_text, "topic", "address").set_defaults(func=_address_change, action=name)
@@ -92,7 +112,14 @@ def parse_expiry(expires: str | None, duration: str | None, chain_now: int) -> i
 
 
 def _register(args: argparse.Namespace) -> int:
+    if args.encrypted:
+        owner_keys.require_gateway(args, args.topic, "register --encrypted (epoch 1)")
+        return owner_keys.register_encrypted(args, _client(args))
     return _done(f"registered {args.topic!r}", _client(args).register(args.topic))
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    return owner_keys.rotate(args, _client(args))
 
 
 def _grant(args: argparse.Namespace) -> int:
@@ -100,9 +127,13 @@ def _grant(args: argparse.Namespace) -> int:
     args.address = checksum_address(args.address)
     needs_clock = args.duration is not None
     expiry = parse_expiry(args.expires, args.duration, client.chain_time() if needs_clock else 0)
+    keys = owner_keys.key_work(args, client, "grant")
     tx = client.grant(args.topic, args.address, expiry)
     until = f"until {_iso(expiry)}" if expiry else "without expiry"
-    return _done(f"granted read on {args.topic!r} to {args.address} {until}", tx)
+    _done(f"granted read on {args.topic!r} to {args.address} {until}", tx)
+    if keys:
+        owner_keys.follow_up(args, client, "grant")
+    return 0
 
 
 # `owner ACTION TOPIC ADDRESS` changes: help, RegistryClient method, what is printed.
@@ -124,9 +155,14 @@ ADDRESS_CHANGES = {
 
 def _address_change(args: argparse.Namespace) -> int:
     _help, method, done = ADDRESS_CHANGES[args.action]
-    address = checksum_address(args.address)
-    tx = getattr(_client(args), method)(args.topic, address)
-    return _done(done.format(topic=args.topic, address=address), tx)
+    args.address = address = checksum_address(args.address)
+    client = _client(args)
+    keys = owner_keys.key_work(args, client, args.action)
+    tx = getattr(client, method)(args.topic, address)
+    _done(done.format(topic=args.topic, address=address), tx)
+    if keys:
+        owner_keys.follow_up(args, client, args.action)
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -155,10 +191,12 @@ def _as_json(info: TopicInfo, now: int) -> dict[str, Any]:
 
 
 def _as_table(info: TopicInfo, now: int) -> str:
+    data = f"encrypted, key epoch {info.key_epoch}" if info.encrypted else "plaintext"
     lines = [
         f"topic    {info.name}",
         f"owner    {info.owner}",
         f"version  {info.version}",
+        f"data     {data}",
         f"chain    {_iso(now)}",
         "",
         f"{'READER':<42}  {'EXPIRES':<25}  STATUS",
