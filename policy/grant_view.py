@@ -151,6 +151,9 @@ class SchemaVersion:
     version: int
     format: int
     document: bytes
+    # the topic's compatibility mode when this version was added: what it is judged under
+    # (policy/schemas/compatibility.py), so a mode set later does not void earlier versions
+    mode: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +267,9 @@ class GrantView:
                 state.key_epoch = KeyEpoch(change.epoch, change.seen_at)
         elif isinstance(change, SchemaVersionAdded):
             versions = state.schemas.setdefault(change.event_type, [])
-            versions.append(SchemaVersion(change.version, change.format, change.document))
+            versions.append(
+                SchemaVersion(change.version, change.format, change.document, state.compatibility)
+            )
         else:
             state.compatibility = change.mode
         return self._bump(change.topic)
