@@ -5,6 +5,11 @@ canonical attribute strings) and acks each event once printed. An event that can
 decoded is reported in one line on stderr, acknowledged (a durable group is never wedged on
 it) and skipped; it does not count towards --count.
 
+Encrypted topics (issue 12): with `--key-file` and the chain (`--rpc`/`--registry` or
+MESHGATE_RPC/MESHGATE_REGISTRY) `publish` seals each event under the topic's current epoch key
+before signing it and `subscribe` opens what it receives (meshgate/client/encryption.py); an
+event it cannot open is reported and skipped like an undecodable one.
+
 Publisher provenance (issue 11): `publish --key-file` signs what it publishes. `subscribe`
 verifies each signed event's publisher signature (a failure is reported like an undecodable
 event and skipped); with `--rpc` and `--registry` (or MESHGATE_RPC / MESHGATE_REGISTRY) it also
@@ -52,13 +57,17 @@ def _client(args: argparse.Namespace, topic: str, chain: Chain | None = None) ->
 
 
 def _chain(args: argparse.Namespace) -> Chain | None:
-    """Where subscribe checks publishers' rights: --rpc/--registry or MESHGATE_RPC/_REGISTRY."""
+    """The chain a client reads: --rpc/--registry or MESHGATE_RPC/_REGISTRY. Subscribe checks
+    publishers' rights on it unless --no-verify; encrypted topics' keys are checked on it
+    always (so --no-verify still reads an encrypted topic)."""
     rpc = args.rpc or os.environ.get("MESHGATE_RPC") or None
     registry = args.registry or os.environ.get("MESHGATE_REGISTRY") or None
-    if args.no_verify or (rpc is None and registry is None):
+    if rpc is None and registry is None:
         return None
     if rpc is None or registry is None:
-        raise CliError("checking publishers on chain needs both --rpc and --registry")
+        raise CliError(
+            "checking the chain (publishers, encrypted keys) needs both --rpc and --registry"
+        )
     return Chain(rpc_url=rpc, registry=registry)
 
 
@@ -73,6 +82,8 @@ def register(subparsers: Any) -> None:
     data = pub.add_mutually_exclusive_group()
     data.add_argument("--data", help="event data as JSON")
     data.add_argument("--data-file", type=Path, help="file holding the event data as JSON")
+    pub.add_argument("--rpc", help="chain RPC URL: encrypted topics' keys (env MESHGATE_RPC)")
+    pub.add_argument("--registry", help="registry address for them (env MESHGATE_REGISTRY)")
     pub.set_defaults(func=_publish)
 
     sub = subparsers.add_parser("subscribe", help="print events of a topic, one JSON per line")
@@ -143,7 +154,7 @@ def _stdin_batches(args: argparse.Namespace) -> Iterator[list[CloudEvent]]:
 
 
 async def _publish_async(args: argparse.Namespace) -> int:
-    async with _client(args, args.topic) as client:
+    async with _client(args, args.topic, _chain(args)) as client:
         if args.data is not None or args.data_file is not None:
             if args.data_file is not None:
                 try:

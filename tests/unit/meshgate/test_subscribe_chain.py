@@ -24,7 +24,11 @@ def test_flags_or_environment_give_the_chain(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("MESHGATE_RPC", "http://node:8545")
     monkeypatch.setenv("MESHGATE_REGISTRY", "0x" + "cd" * 20)
     assert _chain(args()) == Chain(rpc_url="http://node:8545", registry="0x" + "cd" * 20)
-    assert _chain(args(no_verify=True)) is None
+    # --no-verify turns the publisher checks off (subscribe's verify=False), not the chain:
+    # an encrypted topic's keys are still checked on it (issue 12).
+    assert _chain(args(no_verify=True)) == Chain(
+        rpc_url="http://node:8545", registry="0x" + "cd" * 20
+    )
 
 
 def test_half_a_chain_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
