@@ -14,6 +14,8 @@ from eventmodel.errors import InvalidFilter
 from eventmodel.filter_codec import filter_to_pb, filters_from_pb
 from federation.errors import PeerProtocolError
 from federation.messages import (
+    MAX_KEY_SET_BYTES,
+    MAX_KEY_SETS_PER_MESSAGE,
     MAX_PROOF_BYTES,
     MAX_PROOFS_PER_TOPIC,
     BatchAck,
@@ -21,6 +23,7 @@ from federation.messages import (
     Hello,
     Interest,
     InterestProof,
+    KeySets,
     Member,
     Members,
     OriginSignature,
@@ -30,8 +33,9 @@ from federation.messages import (
     RegionInterest,
     ReplicatedEvent,
     TopicInterest,
+    TopicKeySet,
 )
-from proto import cloudevents_pb2, federation_pb2
+from proto import cloudevents_pb2, federation_pb2, gateway_pb2
 
 # ---- CloudEvents ------------------------------------------------------------------------------
 
@@ -214,6 +218,19 @@ def _member_to_pb(m: Member) -> federation_pb2.Member:
     )
 
 
+def key_sets_from_pb(pb: federation_pb2.KeySets) -> KeySets:
+    """Raises PeerProtocolError past the bounds a sender keeps (count, bytes per set)."""
+    if len(pb.sets) > MAX_KEY_SETS_PER_MESSAGE:
+        raise PeerProtocolError(f"{len(pb.sets)} key sets in one message")
+    out = []
+    for s in pb.sets:
+        size = len(s.key_set.document) + len(s.key_set.signature)
+        if size > MAX_KEY_SET_BYTES:
+            raise PeerProtocolError(f"key set of {s.topic!r}: {size} B over {MAX_KEY_SET_BYTES}")
+        out.append(TopicKeySet(s.topic, bytes(s.key_set.document), bytes(s.key_set.signature)))
+    return KeySets(tuple(out))
+
+
 def message_from_pb(pb: federation_pb2.PeerMessage) -> PeerMessage:
     kind = pb.WhichOneof("kind")
     if kind == "hello":
@@ -238,6 +255,8 @@ def message_from_pb(pb: federation_pb2.PeerMessage) -> PeerMessage:
         return BatchAck(pb.ack.seq, pb.ack.credits)
     if kind == "members":
         return Members(tuple(_member_from_pb(m) for m in pb.members.members))
+    if kind == "key_sets":
+        return key_sets_from_pb(pb.key_sets)
     if kind == "ping":
         return Ping(pb.ping.nonce)
     if kind == "pong":
@@ -280,6 +299,18 @@ def message_to_pb(msg: PeerMessage) -> federation_pb2.PeerMessage:
         case Members(members):
             return federation_pb2.PeerMessage(
                 members=federation_pb2.Members(members=[_member_to_pb(m) for m in members])
+            )
+        case KeySets(sets):
+            return federation_pb2.PeerMessage(
+                key_sets=federation_pb2.KeySets(
+                    sets=[
+                        federation_pb2.TopicKeySet(
+                            topic=s.topic,
+                            key_set=gateway_pb2.KeySet(document=s.document, signature=s.signature),
+                        )
+                        for s in sets
+                    ]
+                )
             )
         case Ping(nonce):
             return federation_pb2.PeerMessage(ping=federation_pb2.Ping(nonce=nonce))

@@ -38,7 +38,14 @@ from federation.errors import (
     PeerUnavailable,
     ReadRewind,
 )
-from federation.messages import EventBatch, Interest, Member, PeerMessage, ReplicatedEvent
+from federation.messages import (
+    EventBatch,
+    Interest,
+    Member,
+    PeerMessage,
+    ReplicatedEvent,
+    TopicKeySet,
+)
 from federation.ports import LogRecord
 from federation.protocol import (
     Action,
@@ -49,6 +56,7 @@ from federation.protocol import (
     LinkState,
     PeerHello,
     PeerInterest,
+    PeerKeySets,
     PeerMembers,
     SendMessage,
     StoreBatch,
@@ -78,6 +86,8 @@ class LinkHost(Protocol):
     def link_members(self, link: PeerLink, members: tuple[Member, ...]) -> None: ...
 
     def link_down(self, link: PeerLink) -> None: ...
+
+    def link_key_sets(self, link: PeerLink, sets: tuple[TopicKeySet, ...]) -> None: ...
 
     async def store_batch(self, link: PeerLink, batch: EventBatch) -> None: ...
 
@@ -236,6 +246,8 @@ class PeerLink:
                     self._wake.set()
                 case PeerMembers(members):
                     self.host.link_members(self, members)
+                case PeerKeySets(sets):
+                    self.host.link_key_sets(self, sets)
                 case StoreBatch(batch):
                     self._inbound.put_nowait(batch)
                 case AdvanceCursor(seq):

@@ -22,6 +22,9 @@ PROTOCOL_VERSION = 1
 # The sender keeps the latest-expiring proofs of each topic interest; more is a violation.
 MAX_PROOFS_PER_TOPIC = 4
 MAX_PROOF_BYTES = 4096
+# Key sets per KeySets message and bytes per set (a set sealed to ~5,000 readers fits).
+MAX_KEY_SETS_PER_MESSAGE = 64
+MAX_KEY_SET_BYTES = 1024 * 1024
 
 
 # ---- interest and membership -----------------------------------------------------------------
@@ -128,6 +131,21 @@ class Members:
 
 
 @dataclass(frozen=True)
+class TopicKeySet:
+    """An owner-signed key set of an encrypted topic (issue 12), opaque here: the host checks
+    it against the chain (federation/key_set_flood.py floods only what the host accepted)."""
+
+    topic: str
+    document: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class KeySets:
+    sets: tuple[TopicKeySet, ...]
+
+
+@dataclass(frozen=True)
 class Ping:
     nonce: int
 
@@ -137,4 +155,4 @@ class Pong:
     nonce: int
 
 
-PeerMessage = Hello | Interest | EventBatch | BatchAck | Members | Ping | Pong
+PeerMessage = Hello | Interest | EventBatch | BatchAck | Members | KeySets | Ping | Pong

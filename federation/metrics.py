@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+if TYPE_CHECKING:
+    from federation.peer_table import PeerInfo
 
 
 class FederationMetrics:
@@ -45,6 +52,12 @@ class FederationMetrics:
             ["peer"],
             registry=reg,
         )
+        self.key_sets = Counter(
+            "meshgate_federation_key_sets",
+            "key sets received from peers, by outcome (accepted, or the host's refusal reason)",
+            ["outcome"],
+            registry=reg,
+        )
         self.link_closes = Counter(
             "meshgate_federation_link_closes",
             "links closed, by CloseReason",
@@ -77,3 +90,12 @@ class FederationMetrics:
             ["peer"],
             registry=reg,
         )
+
+    async def follow_lag(self, peers: Callable[[], Sequence[PeerInfo]]) -> None:
+        """Every second, set each linked peer's lag gauges (a task of the node's TaskGroup)."""
+        while True:
+            await asyncio.sleep(1.0)
+            for p in peers():
+                if p.up:
+                    self.lag_events.labels(p.region).set(p.lag_events)
+                    self.lag_seconds.labels(p.region).set(p.lag_seconds)

@@ -7,7 +7,9 @@ Resource handling: `run()` owns the mTLS peer server and one TaskGroup holding e
 task: the dialer, each dial, each accepted link, the interest watcher and the gauges. On
 cancellation or `aclose()` it drains the links (at most `drain_timeout` + 1 s), cancels
 the rest and stops the server. `start()`/`aclose()` (and `async with`) run `run()` as one task
-for hosts without a TaskGroup of their own; `aclose()` is idempotent and re-raises its failure.
+for hosts without a TaskGroup of their own (federation/own_task.py); `aclose()` is idempotent
+and re-raises its failure. Key sets of encrypted topics are flooded by `key_sets`
+(federation/key_set_relay.py) over the host's KeySetSource port.
 Error handling: a link that fails closes with its CloseReason (INTERNAL_ERROR for a bug, logged
 with its traceback) and is redialed with backoff; a dial that raises is logged and counts as a
 failed dial. A failure of the dialer, the interest watcher or the gauges ends `run()` with that
@@ -31,12 +33,14 @@ from federation.datapath import DataPath
 from federation.errors import CertificateError
 from federation.identity_tls import dial_channel
 from federation.interest_watch import InterestWatcher
+from federation.key_set_relay import KeySetRelay
 from federation.link import AcceptedTransport, DialedTransport, PeerLink, Transport
 from federation.membership import Close, Dial, DialOutcome, Membership, Register
-from federation.messages import EventBatch, Interest, Member, ReplicatedEvent
+from federation.messages import EventBatch, Interest, Member, ReplicatedEvent, TopicKeySet
 from federation.metrics import FederationMetrics
+from federation.own_task import OwnTask
 from federation.peer_table import PeerInfo, peer_table
-from federation.ports import CursorStore, InterestSource, LogRecord, ReplicationLog
+from federation.ports import CursorStore, InterestSource, KeySetSource, LogRecord, ReplicationLog
 from federation.protocol import CloseReason, LinkProtocol, LinkState
 from federation.routing import Judge, RoutingTable
 from federation.server import start_peer_server
@@ -49,7 +53,7 @@ class _Stopped(Exception):
     pass
 
 
-class FederationNode:
+class FederationNode(OwnTask):
     def __init__(
         self,
         *,
@@ -60,11 +64,13 @@ class FederationNode:
         interest: InterestSource,
         metrics: FederationMetrics | None = None,
         judge: Judge | None = None,  # None: route on any interest (an open gateway)
+        key_sets: KeySetSource | None = None,  # None: no key sets to flood (an open gateway)
     ) -> None:
         if identity.region != config.region:
             raise CertificateError(
                 f"certificate is for region {identity.region!r}, config says {config.region!r}"
             )
+        super().__init__(f"{config.region}-federation")  # start()/aclose() (federation/own_task.py)
         self.config = config
         self.identity = identity
         self.region = config.region
@@ -89,16 +95,13 @@ class FederationNode:
             signing_seed=identity.signing_seed,
             keys={self.region: identity.verify_key},
         )
+        self.key_sets = KeySetRelay(key_sets, self.metrics)  # the flood (issue 12)
         self._last_seen: dict[str, float] = {}
         self._versions = itertools.count(int(time.time() * 1000))
         self._tg: asyncio.TaskGroup | None = None
         self._link_tasks: set[asyncio.Task[CloseReason]] = set()
         self._changed = asyncio.Event()  # links or routes changed (wait_linked, wait_route)
         self._wake_dialer = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._ready = asyncio.Event()
-        self._done = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
         self._closing = False
         self.port = 0
         self.address = ""
@@ -121,7 +124,8 @@ class FederationNode:
                 self._tg = tg
                 tg.create_task(self._dialer(), name=f"{self.region}-dialer")
                 tg.create_task(self._watcher.run(), name=f"{self.region}-interest")
-                tg.create_task(self._update_gauges(), name=f"{self.region}-gauges")
+                tg.create_task(self.metrics.follow_lag(self.peers), name=f"{self.region}-gauges")
+                tg.create_task(self.key_sets.run(), name=f"{self.region}-key-sets")
                 self._ready.set()
                 try:
                     await self._stop.wait()
@@ -147,34 +151,6 @@ class FederationNode:
             link.drain()
         if self._link_tasks:
             await asyncio.wait(list(self._link_tasks), timeout=self.config.drain_timeout + 1)
-
-    async def start(self) -> None:
-        """Run `run()` as this node's one task until `aclose()`; returns once it listens."""
-        if self._runner is not None:
-            return
-        self._runner = asyncio.create_task(self.run(), name=f"{self.region}-federation")
-        ready = asyncio.create_task(self._ready.wait())
-        try:
-            await asyncio.wait({self._runner, ready}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ready.cancel()
-        if self._runner.done():
-            self._runner.result()  # raises why it could not start
-
-    async def aclose(self) -> None:
-        """Stop (idempotent); re-raises what made `run()` fail, if it did."""
-        self._stop.set()
-        if self._runner is not None:
-            await self._runner
-        elif self._ready.is_set():
-            await self._done.wait()
-
-    async def __aenter__(self) -> FederationNode:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # ---- queries --------------------------------------------------------------------------------
 
@@ -319,6 +295,7 @@ class FederationNode:
         self.routing.peer_up(region)
         self.metrics.peer_up.labels(region).set(1)
         link.send(link.protocol.send_interest(self._advertisement(region)))
+        self.key_sets.link_up(region, link)
         self._changed.set()
         log.info(
             "%s linked to %s (%s)", self.region, region, "dialed" if link.dialed else "accepted"
@@ -344,11 +321,16 @@ class FederationNode:
         if region is None:
             return
         self._last_seen[region] = link.last_seen
+        self.key_sets.link_down(region)
         self.metrics.peer_up.labels(region).set(0)
         if self.routing.peer_down(region):
             self._readvertise()
         self._changed.set()
         self._wake_dialer.set()
+
+    def link_key_sets(self, link: PeerLink, sets: tuple[TopicKeySet, ...]) -> None:
+        if link.peer_region is not None and self.membership.linked().get(link.peer_region) is link:
+            self.key_sets.received(link.peer_region, sets)
 
     async def store_batch(self, link: PeerLink, batch: EventBatch) -> None:
         await self.data.store_batch(link.peer_region or "?", batch)
@@ -390,11 +372,3 @@ class FederationNode:
         for region, link in list(self.membership.linked().items()):
             link.send(link.protocol.send_interest(self._advertisement(region)))
         self._changed.set()  # routes changed too (wait_route)
-
-    async def _update_gauges(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            for p in self.peers():
-                if p.up:
-                    self.metrics.lag_events.labels(p.region).set(p.lag_events)
-                    self.metrics.lag_seconds.labels(p.region).set(p.lag_seconds)

@@ -15,6 +15,10 @@ Contract (the same contract tests run against every implementation):
   the link moves on), or AdmissionPaused for the whole batch.
 - InterestSource says what this region's local (authorized) subscribers want, and wakes the
   node when that changes (`wait_changed`), so interest is re-advertised without polling.
+- KeySetSource (issue 12, optional): the verified key sets the host holds, a wake-up when it
+  holds a new one (PutKeySet or the flood), and `accept_key_set` for a set a peer sent:
+  checked against the host's view of the chain and stored durably before it returns None.
+  Federation floods only what the host holds (federation/key_set_flood.py).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from federation.messages import TopicInterest
+from federation.messages import TopicInterest, TopicKeySet
 
 
 @dataclass(frozen=True)
@@ -88,4 +92,19 @@ class InterestSource(Protocol):
 
         Versions are >= 0, so `wait_changed(-1)` returns the current version at once.
         """
+        ...
+
+
+class KeySetSource(Protocol):
+    def key_sets(self) -> Sequence[TopicKeySet]:
+        """Every key set the host holds (verified), in any order."""
+        ...
+
+    async def wait_key_sets(self, seen_version: int) -> int:
+        """Return the held sets' version as soon as it differs from `seen_version` (-1: now)."""
+        ...
+
+    async def accept_key_set(self, key_set: TopicKeySet) -> str | None:
+        """None once `key_set` is verified and held (new or not), else why it is refused
+        (a short reason, a metric label). Never raises for what the set contains."""
         ...

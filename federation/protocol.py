@@ -46,12 +46,14 @@ from federation.messages import (
     EventBatch,
     Hello,
     Interest,
+    KeySets,
     Member,
     Members,
     PeerMessage,
     Ping,
     Pong,
     ReplicatedEvent,
+    TopicKeySet,
 )
 
 
@@ -102,6 +104,13 @@ class PeerMembers:
 
 
 @dataclass(frozen=True)
+class PeerKeySets:
+    """Key sets the peer floods: the host checks each against the chain (key_set_flood)."""
+
+    sets: tuple[TopicKeySet, ...]
+
+
+@dataclass(frozen=True)
 class StoreBatch:
     """Verify and persist, then call `batch_stored(seq)`."""
 
@@ -122,7 +131,14 @@ class CloseLink:
 
 
 Action = (
-    SendMessage | PeerHello | PeerInterest | PeerMembers | StoreBatch | AdvanceCursor | CloseLink
+    SendMessage
+    | PeerHello
+    | PeerInterest
+    | PeerMembers
+    | PeerKeySets
+    | StoreBatch
+    | AdvanceCursor
+    | CloseLink
 )
 
 
@@ -245,6 +261,9 @@ class LinkProtocol:
     def _on_members(self, members: Members) -> list[Action]:
         return [PeerMembers(members.members)]
 
+    def _on_key_sets(self, key_sets: KeySets) -> list[Action]:
+        return [PeerKeySets(key_sets.sets)] if key_sets.sets else []
+
     def _on_ping(self, ping: Ping) -> list[Action]:
         return [SendMessage(Pong(ping.nonce))]
 
@@ -324,6 +343,11 @@ class LinkProtocol:
             return [SendMessage(Members(members))]
         return []
 
+    def send_key_sets(self, sets: tuple[TopicKeySet, ...]) -> list[Action]:
+        if sets and self.state in (LinkState.STREAMING, LinkState.DRAINING):
+            return [SendMessage(KeySets(sets))]
+        return []
+
     @property
     def inflight(self) -> int:
         return len(self._inflight)
@@ -355,6 +379,7 @@ class Transition:
 _STREAMING_MESSAGES: Mapping[type, Transition] = {
     Interest: Transition(LinkProtocol._on_interest),
     Members: Transition(LinkProtocol._on_members),
+    KeySets: Transition(LinkProtocol._on_key_sets),
     EventBatch: Transition(LinkProtocol._on_batch),
     BatchAck: Transition(LinkProtocol._on_ack),
     Ping: Transition(LinkProtocol._on_ping),

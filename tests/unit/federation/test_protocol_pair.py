@@ -284,6 +284,7 @@ def test_the_table_covers_every_message_kind_once_streaming() -> None:
     assert {k.__name__ for k in streaming} == {
         "Interest",
         "Members",
+        "KeySets",
         "EventBatch",
         "BatchAck",
         "Ping",
