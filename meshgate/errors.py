@@ -4,7 +4,8 @@
     ├── CliError            a command's input is wrong (a file, a flag's value)
     ├── SettingsError       the gateway's settings (file, environment, flags) do not add up
     ├── DevChainError       the local development chain (Ganache) could not start or answer
-    └── KeyCustodyError     an owner's key flow of an encrypted topic cannot go on (issue 12)
+    ├── KeyCustodyError     an owner's key flow of an encrypted topic cannot go on (issue 12)
+    └── EncryptionUnavailable  a client cannot seal for an encrypted topic: nothing was sent
 
 Errors of the layers below (`GatewayError`, `LedgerError`, `PolicyError`, `FederationError`)
 are printed the same way; only bugs show a traceback.
@@ -31,3 +32,9 @@ class DevChainError(MeshgateError):
 
 class KeyCustodyError(MeshgateError):
     """An owner's key flow (rotate, re-issue, recover) of an encrypted topic cannot go on."""
+
+
+class EncryptionUnavailable(MeshgateError):
+    """A client cannot publish to an encrypted topic safely (no chain, no usable key set for
+    the current epoch, the chain does not answer): it sends nothing
+    (meshgate/client/encryption.py)."""

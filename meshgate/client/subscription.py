@@ -15,7 +15,8 @@ from typing import Protocol
 import grpc
 
 from eventmodel import sdk
-from eventmodel.errors import UndecodableEvent
+from eventmodel.attributes import PbEvent
+from eventmodel.errors import DecryptionError, UndecodableEvent
 from meshgate.client.provenance import EventCheck
 from meshgate.client.results import Received, Undecodable, log_undecodable
 from proto import gateway_pb2, gateway_pb2_grpc
@@ -59,9 +60,11 @@ class Subscription:
         credentials: Callable[[], Awaitable[Credentials | None]] | None = None,
         on_undecodable: Callable[[Undecodable], None] = log_undecodable,
         check: EventCheck | None = None,
+        opener: Callable[[PbEvent], Awaitable[PbEvent]] | None = None,
     ) -> None:
         self._stub = stub
         self._check = check
+        self._opener = opener  # opens an encrypted topic's events (meshgate/client/encryption.py)
         self._on_undecodable = on_undecodable
         self._open = open_pb
         self._credentials = credentials
@@ -170,8 +173,19 @@ class Subscription:
                 raw = delivery.event.SerializeToString()
                 self._on_undecodable(Undecodable(delivery.offset, why, raw))
                 continue
+            pb = delivery.event
+            if self._opener is not None:  # after the publisher check: it covers the sealed form
+                try:
+                    pb = await self._opener(pb)
+                except DecryptionError as exc:  # acked, reported, never delivered (never wedges)
+                    self._acks.append(delivery.offset)
+                    raw = delivery.event.SerializeToString()
+                    self._on_undecodable(
+                        Undecodable(delivery.offset, f"cannot decrypt: {exc}", raw)
+                    )
+                    continue
             try:
-                event = sdk.from_pb(delivery.event)
+                event = sdk.from_pb(pb)
             except UndecodableEvent as exc:
                 self._acks.append(delivery.offset)  # nobody can ever read it: never wedge
                 raw = delivery.event.SerializeToString()
