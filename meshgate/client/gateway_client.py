@@ -26,8 +26,17 @@ verify by default (`verify=True`; rules in meshgate/client/provenance.py, `chain
 on-chain right): an event that fails is acked, skipped and reported to `on_undecodable=` like
 an undecodable one; `Received.publisher` names the verified signer.
 
+Encrypted topics (issue 12; meshgate/client/encryption.py): with a `chain`, a publish to an
+encrypted topic is sealed under the chain's current epoch key before it is signed, and a
+subscription opens its events transparently; key sets come from the gateway (GetKeySets) and
+are each checked against the chain; the client's key is derived from its signer's Ethereum
+key. Without a chain, a publish to an encrypted topic raises `EncryptionUnavailable` and sends
+nothing. An event that does not open (no key for its epoch after one refetch, tampered, wrong
+epoch, plaintext) is acked, skipped and reported to `on_undecodable=`.
+
 Imports: only `eventmodel`, `proto`, when signing in `policy` (the sign-in library), and
-with a `chain` `ledger` (meshgate/client/provenance.py).
+with a `chain` `ledger` (meshgate/client/provenance.py); `policy` and `ledger` also once a
+topic is encrypted.
 
 Sign-in: pass `signer=` (an eth-account LocalAccount) and the client signs in with
 Sign-In with Ethereum (GetNonce + SignIn) before its first call, then sends the session
@@ -56,6 +65,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from eventmodel import filter_codec, provenance, sdk
 from eventmodel.filters import Filter
+from meshgate.client.encryption import TopicEncryption
 from meshgate.client.positions import StartSpec, start_position
 from meshgate.client.provenance import Chain, EventCheck
 from meshgate.client.results import PublishResult, Undecodable, log_undecodable
@@ -86,6 +96,9 @@ class GatewayClient:
         self.publisher = publisher  # signs published events (default: signer)
         self.binding: provenance.Binding | None = None  # what we sign for (from GetNonce)
         self._check = EventCheck(chain)  # shared by this client's subscriptions (caches)
+        self._encryption = TopicEncryption(  # encrypted topics (meshgate/client/encryption.py)
+            chain=chain, fetch=self._held_key_sets, gateway_says_encrypted=self._says_encrypted
+        )
         self.credentials = credentials
         self.timeout = timeout
         self.signer = signer
@@ -244,6 +257,7 @@ class GatewayClient:
             credentials=functools.partial(self._current_credentials, topic),
             on_undecodable=on_undecodable,
             check=self._check if verify else None,
+            opener=functools.partial(self._encryption.open, topic=topic, account=self.signer),
         )
 
     async def topics(self) -> list[gateway_pb2.TopicInfo]:
@@ -253,3 +267,23 @@ class GatewayClient:
     async def topic(self, name: str) -> gateway_pb2.TopicInfo:
         request = gateway_pb2.GetTopicRequest(name=name)
         return await self.stub.GetTopic(request, timeout=self.timeout)
+
+    async def key_sets(self, topic: str, from_epoch: int = 0) -> gateway_pb2.GetKeySetsResponse:
+        """The key sets the gateway holds for `topic` from `from_epoch` on, as it holds them:
+        unverified (check each against the chain: policy/key_sets.py `verify`)."""
+        request = gateway_pb2.GetKeySetsRequest(topic=topic, from_epoch=from_epoch)
+        return await self.stub.GetKeySets(request, timeout=self.timeout)
+
+    async def _held_key_sets(self, topic: str, from_epoch: int) -> list[gateway_pb2.KeySet]:
+        return list((await self.key_sets(topic, from_epoch)).key_sets)
+
+    async def _says_encrypted(self, topic: str) -> bool:
+        """Without a chain, only to refuse early: does the gateway know a key epoch of `topic`?
+        A gateway that cannot say (an old or open one, an unknown topic) says no."""
+        try:
+            return (await self.key_sets(topic, 1 << 62)).current_epoch > 0
+        except grpc.aio.AioRpcError as exc:
+            transient = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            if exc.code() in transient:
+                raise
+            return False
