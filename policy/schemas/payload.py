@@ -1,0 +1,45 @@
+"""`Payload`: an event's data as a schema sees it, without the CloudEvents types (pure).
+
+The gateway adapter (gateway/schema_checks.py) and the client hook fill one from the event's
+`data` oneof; the format modules read it. Exactly one of binary / text / proto is set, or none
+for an event without data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from policy.schemas.errors import DataInvalid
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    binary: bytes | None = None
+    text: str | None = None
+    proto: bytes | None = None  # the value of a protobuf Any
+    type_url: str = ""  # the Any's type URL
+    content_type: str = ""
+
+    def is_json(self) -> bool:
+        base = self.content_type.split(";", 1)[0].strip().lower()
+        return base == "application/json" or base.endswith("+json") or base == "text/json"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_value(payload: Payload) -> Any:
+    """The data parsed as JSON (no data is JSON null); DataInvalid when it is not JSON."""
+    if payload.proto is not None:
+        raise DataInvalid("", "the schema needs JSON data, the event carries a protobuf Any")
+    raw: str | bytes | None = payload.text if payload.text is not None else payload.binary
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        detail = str(exc) if not isinstance(exc, RecursionError) else "nested too deep"
+        raise DataInvalid("", f"data is not JSON: {detail}") from None
