@@ -65,7 +65,10 @@ async def publish_throughput(target: Target, params: DriverParams) -> Metrics:
     start = time.monotonic()
     async with asyncio.timeout(params.seconds + params.drain_timeout):
         await asyncio.gather(*(worker() for _ in range(params.concurrency)))
-    return {"events_per_s": events_per_second(count, time.monotonic() - start)}
+    return {
+        "events_per_s": events_per_second(count, time.monotonic() - start),
+        "events": float(count),
+    }
 
 
 class _Receiver:
@@ -134,6 +137,7 @@ async def pubsub_throughput(target: Target, params: DriverParams) -> Metrics:
     elapsed = max(receiver.last_ns - start_ns, 1) / 1e9
     return {
         "events_per_s": events_per_second(receiver.received, elapsed),
+        "events": float(receiver.received),
         "lost": float(sent - receiver.received),
     }
 
@@ -141,7 +145,9 @@ async def pubsub_throughput(target: Target, params: DriverParams) -> Metrics:
 async def paced_latency(target: Target, params: DriverParams) -> Metrics:
     """One-way latency at a fixed event rate: open-loop pacer, stamp in the event.
 
-    `batch` events go in each call, so calls are paced at rate / batch per second.
+    `batch` events go in each call, so calls are paced at rate / batch per second; at most
+    `concurrency` calls are in flight (a call waiting for a slot still carries its scheduled
+    time, so no coordinated omission).
     """
     calls = max(1, int(params.rate * params.seconds / params.batch))
     total = calls * params.batch
@@ -155,16 +161,18 @@ async def paced_latency(target: Target, params: DriverParams) -> Metrics:
             await target.publish(payloads)
 
     async with target.subscribe(receiver.on_payload):
-        start = time.monotonic()
+        start_ns = time.monotonic_ns()
+        start = start_ns / 1e9
         sent = 0
         async with asyncio.timeout(params.seconds + params.drain_timeout):
             while sent < calls:
                 due = pacer.due(time.monotonic() - start)
                 while sent < due:
-                    # Stamped when due, so time queued behind a slow system counts.
-                    now = time.monotonic_ns()
+                    # Stamped with its scheduled send time, not the moment the loop got to
+                    # it: time queued behind a slow system (or a late loop) counts.
+                    scheduled = start_ns + round(sent * 1e9 / pacer.rate)
                     first = sent * params.batch
-                    payloads = [make_payload(first + i, now) for i in range(params.batch)]
+                    payloads = [make_payload(first + i, scheduled) for i in range(params.batch)]
                     task = asyncio.create_task(send(payloads))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
@@ -176,12 +184,14 @@ async def paced_latency(target: Target, params: DriverParams) -> Metrics:
             await asyncio.gather(*tasks)
         await receiver.wait_for(total, params.drain_timeout)
     if not receiver.latencies_ns:
-        return {"lost": float(total)}
+        return {"lost": float(total), "events": 0.0}
     summary = summarize_latencies(receiver.latencies_ns)
     return {
         "p50_ms": summary.p50_ms,
         "p99_ms": summary.p99_ms,
+        "p999_ms": summary.p999_ms,
         "max_ms": summary.max_ms,
         "offered_per_s": achieved,
+        "events": float(receiver.received),
         "lost": float(total - receiver.received),
     }

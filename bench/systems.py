@@ -1,7 +1,13 @@
-"""Systems under test, as the runner sees them: a name, and a fresh `Target` per run.
+"""Systems under test, as the runner sees them: a name, a fresh `Target` per run, and the pids
+whose CPU and memory a run reports.
 
-`skip_reason` says plainly why a family cannot be measured on a system (a layer not built
-yet, or a workload that has no meaning there); the report prints it instead of a figure.
+Compared families run on the four systems of `COMPARED`, paired at equal durability by
+`PAIRS`; meshgate-only families run on `MESHGATE_FSYNC` alone. Core NATS (at-most-once,
+nothing stored) is an opt-in ceiling (`bench.run --core`).
+
+`skip_reason` says plainly why a family cannot be measured on a system; `unavailable` is set
+when a whole system cannot run (e.g. meshgate `os` before the gateway has `--durability`),
+and the report prints it in every cell of that system.
 """
 
 from __future__ import annotations
@@ -14,54 +20,64 @@ from bench.families import WINDOW, Family
 from bench.nats_cluster import NatsSuperCluster
 from bench.nats_workloads import core_target, jetstream_target
 
-NO_ACCESS_CONTROL = "meshgate-only row (the cost of access control); NATS runs without auth"
-NO_HTTP_INGRESS = "meshgate-only row (its CloudEvents HTTP edge); NATS has no HTTP ingress"
-NO_PROVENANCE = "meshgate-only row (provenance off: its baseline); NATS has no publisher signatures"
+MESHGATE_FSYNC = "meshgate fsync"
+MESHGATE_OS = "meshgate os"
+JETSTREAM_ALWAYS = "JetStream always"
+JETSTREAM_DEFAULT = "JetStream default"
+CORE_NATS = "core NATS"
+COMPARED = (MESHGATE_FSYNC, JETSTREAM_ALWAYS, MESHGATE_OS, JETSTREAM_DEFAULT)
+# (meshgate, JetStream) at equal durability: answer after fsync; answer once in the OS
+PAIRS = ((MESHGATE_FSYNC, JETSTREAM_ALWAYS), (MESHGATE_OS, JETSTREAM_DEFAULT))
 
 
 class System(Protocol):
     name: str
+    unavailable: str | None
 
     def skip_reason(self, family: Family) -> str | None: ...
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]: ...
 
+    def processes(self, family: Family) -> dict[str, int]: ...
+
+
+def _nats_processes(cluster: NatsSuperCluster, family: Family) -> dict[str, int]:
+    regions = ("east", "west") if family.cross_region else ("east",)
+    return {f"nats {r}": cluster.pid(r) for r in regions}
+
 
 class JetStreamSystem:
-    name = "NATS JetStream"
-
-    def __init__(self, cluster: NatsSuperCluster) -> None:
+    def __init__(self, cluster: NatsSuperCluster, *, name: str) -> None:
         self.cluster = cluster
+        self.name = name
+        self.unavailable: str | None = None
 
     def skip_reason(self, family: Family) -> str | None:
-        if family.signed:
-            return NO_ACCESS_CONTROL
-        if family.http:
-            return NO_HTTP_INGRESS
-        if family.open_mesh:
-            return NO_PROVENANCE
-        return None
+        return None if family.compare else "meshgate-only row"
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
         return jetstream_target(self.cluster, cross_region=family.cross_region, window=WINDOW)
 
+    def processes(self, family: Family) -> dict[str, int]:
+        return _nats_processes(self.cluster, family)
+
 
 class CoreNatsSystem:
-    name = "core NATS"
+    name = CORE_NATS
 
     def __init__(self, cluster: NatsSuperCluster) -> None:
         self.cluster = cluster
+        self.unavailable: str | None = None
 
     def skip_reason(self, family: Family) -> str | None:
+        if not family.compare:
+            return "meshgate-only row"
         if family.persisted_only:
             return "core NATS persists nothing"
-        if family.signed:
-            return NO_ACCESS_CONTROL
-        if family.http:
-            return NO_HTTP_INGRESS
-        if family.open_mesh:
-            return NO_PROVENANCE
         return None
 
     def target(self, family: Family) -> AbstractAsyncContextManager[Target]:
         return core_target(self.cluster, cross_region=family.cross_region)
+
+    def processes(self, family: Family) -> dict[str, int]:
+        return _nats_processes(self.cluster, family)

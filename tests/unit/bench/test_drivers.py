@@ -13,8 +13,9 @@ from bench.harness import read_stamp
 class LoopbackTarget:
     """Delivers every published payload on the next loop turn; optionally drops some."""
 
-    def __init__(self, drop_every: int = 0) -> None:
+    def __init__(self, drop_every: int = 0, publish_delay: float = 0.0) -> None:
         self.published: list[bytes] = []
+        self.publish_delay = publish_delay
         self.drop_every = drop_every
         self.max_in_flight = 0
         self._on_payload: Callable[[bytes], None] | None = None
@@ -30,7 +31,7 @@ class LoopbackTarget:
             self._pending += 1
             self.max_in_flight = max(self.max_in_flight, self._pending)
             loop.call_soon(self._deliver, payload)
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.publish_delay)
 
     def _deliver(self, payload: bytes) -> None:
         self._pending -= 1
@@ -88,3 +89,13 @@ async def test_paced_latency_batches_events_per_call() -> None:
     metrics = await paced_latency(target, params)
     assert len(target.published) == 20
     assert metrics["lost"] == 0.0
+
+
+async def test_paced_latency_counts_from_the_scheduled_time_not_the_send() -> None:
+    # One call in flight, each taking >= 20 ms, 20 events due 5 ms apart: the last is due at
+    # 95 ms but sent after >= 380 ms; stamped at send time it would show ~0 ms.
+    target = LoopbackTarget(publish_delay=0.02)
+    params = DriverParams(seconds=0.1, rate=200.0, concurrency=1, drain_timeout=5)
+    metrics = await paced_latency(target, params)
+    assert metrics["lost"] == 0.0
+    assert metrics["max_ms"] >= 380.0 - 95.0

@@ -63,6 +63,7 @@ def test_latency_summary_in_milliseconds() -> None:
     assert summary.count == 100
     assert summary.p50_ms == pytest.approx(50.5)
     assert summary.p99_ms == pytest.approx(99.01)
+    assert summary.p999_ms == pytest.approx(99.901)
     assert summary.max_ms == 100.0
 
 
