@@ -55,7 +55,12 @@ class KeyEpochRefused(GatewayError):
 
 
 class KeySetNotAccepted(GatewayError):
-    """PutKeySet: the chain (as this gateway sees it, caught up) does not back this set."""
+    """PutKeySet: the chain (as this gateway sees it, caught up) does not back this set;
+    `reason` is `not_encrypted` or `hash_not_on_chain`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class TopicNotFound(GatewayError):
