@@ -12,6 +12,8 @@ hands them in; the gateway never builds another layer's parts:
 - `http`, `http_routes`: the HTTP edge (gateway/http/): served when `http` is given, with its
   core routes plus each `(app, parts) -> None` route adder (gateway/http/app.py).
 - `peers`: a callable returning the PeerView for ListPeers.
+- `key_sets`: a registry gateway's key sets of encrypted topics (gateway/key_sets.py), served
+  by GetKeySets/PutKeySet; None on an open gateway.
 
 Resource handling: `async with Gateway(...) as gw:` opens the store, starts gRPC (and the
 metrics HTTP server) and services; `await gw.serve()` runs background work until
@@ -41,6 +43,7 @@ from gateway.http.parts import HttpParts, RouteAdder
 from gateway.http.server import HttpServer
 from gateway.hub import SubscriptionHub
 from gateway.interest import InterestRegistry
+from gateway.key_sets import GatewayKeySets
 from gateway.metrics import REFRESH, GatewayMetrics
 from gateway.publishers import PublisherRights
 from gateway.service import GatewayService, PeerView
@@ -84,6 +87,7 @@ class Gateway:
         http: HttpConfig | None = None,
         http_routes: Sequence[RouteAdder] = (),
         publishers: PublisherRights | None = None,
+        key_sets: GatewayKeySets | None = None,
     ) -> None:
         self.config = config
         self.access: AccessControl = access if access is not None else OpenAccess()
@@ -110,6 +114,7 @@ class Gateway:
         self.http: HttpServer | None = None
         self._peers = peers
         self.publishers = publishers  # None: an open gateway accepts unsigned events
+        self.key_sets = key_sets  # None: no encrypted topics (an open gateway)
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.metrics_port: int | None = None
@@ -160,6 +165,7 @@ class Gateway:
             self.metrics,
             self._peers,
             publishers=self.publishers,
+            key_sets=self.key_sets,
         )
         add_gateway_service(self.service, server)  # malformed requests: INVALID_ARGUMENT
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)

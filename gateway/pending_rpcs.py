@@ -23,11 +23,5 @@ class NotYetServed:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "PublishStream is not served yet")
         yield gateway_pb2.PublishStreamResponse()  # pragma: no cover (abort raises)
 
-    async def GetKeySets(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetKeySets is not served yet")
-
-    async def PutKeySet(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "PutKeySet is not served yet")
-
     async def ListSchemas(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ListSchemas is not served yet")

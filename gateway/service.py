@@ -22,11 +22,12 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from eventmodel import filter_codec
-from gateway import events, wire
+from gateway import events, key_sets_rpc, wire
 from gateway.access import AccessControl, Identity, enforce
 from gateway.config import GatewayConfig
 from gateway.errors import InvalidRequest, TopicNotFound
 from gateway.hub import SubscriptionHub
+from gateway.key_sets import GatewayKeySets
 from gateway.metrics import GatewayMetrics
 from gateway.pending_rpcs import NotYetServed
 from gateway.publishers import PublisherRights
@@ -60,8 +61,10 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
         metrics: GatewayMetrics,
         peers: Callable[[], PeerView] = PeerView,
         publishers: PublisherRights | None = None,
+        key_sets: GatewayKeySets | None = None,
     ) -> None:
         self.config = config
+        self.key_sets = key_sets  # registry gateways: encrypted topics' key sets (issue 12)
         self.publishers = publishers  # registry gateways: events must be publisher-signed
         self.store = store
         self.hub = hub
@@ -203,6 +206,8 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
                 max_age_seconds=int(retention.max_age_seconds), max_bytes=retention.max_bytes
             ),
         )
+        if self.key_sets is not None:  # the chain's word, as this gateway's view has it
+            info.encrypted, info.key_epoch = self.key_sets.encryption_of(stats.name)
         for (topic, name), dispatcher in sorted(self.hub.groups().items()):
             if topic == stats.name:
                 committed = dispatcher.state.committed
@@ -248,6 +253,20 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
         info = self._topic_info(stats[0])
         await self._stored_groups_info(info)
         return info
+
+    # -- key sets of encrypted topics (gateway/key_sets_rpc.py) ------------------------------
+
+    @unary
+    async def GetKeySets(
+        self, request: gateway_pb2.GetKeySetsRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.GetKeySetsResponse:
+        return key_sets_rpc.get_key_sets(self.key_sets, request)
+
+    @unary
+    async def PutKeySet(
+        self, request: gateway_pb2.PutKeySetRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.PutKeySetResponse:
+        return await key_sets_rpc.put_key_set(self.key_sets, request)
 
     # -- identity -----------------------------------------------------------------------------
 
