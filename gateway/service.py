@@ -12,6 +12,7 @@ message. Message sizes are bounded by the server's options (GatewayConfig.max_me
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,10 +31,12 @@ from gateway.hub import SubscriptionHub
 from gateway.key_sets import GatewayKeySets
 from gateway.metrics import GatewayMetrics
 from gateway.pending_rpcs import NotYetServed
+from gateway.publish_door import PublishDoor
+from gateway.publish_stream import PublishStreamSession
 from gateway.publishers import PublisherRights
 from gateway.session import SubscriptionSession
 from gateway.status import streaming, unary
-from gateway.store import EventStore, NewEvent, TopicStats
+from gateway.store import EventStore, TopicStats
 from gateway.topics import check_topic_name
 from proto import gateway_pb2, gateway_pb2_grpc
 
@@ -72,6 +75,7 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
         self.metrics = metrics
         self.peers = peers
         self.accepting = True
+        self.door = PublishDoor(config, access, metrics, publishers)
 
     async def _identity(self, pb: gateway_pb2.Credentials, present: bool) -> Identity:
         return await self.access.authenticate(wire.credentials_from_pb(pb, present))
@@ -83,32 +87,27 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
         self, request: gateway_pb2.PublishRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.PublishResponse:
         started = time.perf_counter()
-        topic = check_topic_name(request.topic)
-        if not request.batch.events:
-            raise InvalidRequest("publish carries no events")
-        identity = await self._identity(request.credentials, request.HasField("credentials"))
-        await self.access.wait_current(identity, topic, publish=True)
-        enforce(self.access.check_publish(identity, topic), "publish to", topic)
-        staged = []
-        for pb in request.batch.events:
-            events.validate(pb, self.config.max_event_bytes)
-        if self.publishers is not None:  # before anything is stored (gateway/publishers.py)
-            await self.publishers.check_publish(topic, request.batch.events)
-        for pb in request.batch.events:
-            staged.append(
-                NewEvent(pb.source, pb.id, pb.type, pb.SerializeToString(deterministic=True))
-            )
+        topic, staged = await self.door.admit(  # the checks, as PublishStream's
+            request.topic,
+            request.batch.events,
+            lambda: self._identity(request.credentials, request.HasField("credentials")),
+        )
         results = await self.store.append(topic, staged, self.config.region)
-        fresh = sum(1 for r in results if not r.duplicate)
-        self.metrics.events_in.labels(topic).inc(fresh)
-        if fresh != len(results):
-            self.metrics.duplicates.labels(topic).inc(len(results) - fresh)
-        self.metrics.publish_latency.observe(time.perf_counter() - started)
+        self.door.count(topic, results, started)
         return gateway_pb2.PublishResponse(
             results=[
                 gateway_pb2.PublishResult(offset=r.offset, duplicate=r.duplicate) for r in results
             ]
         )
+
+    @unary  # a coroutine: the reader/writer form of a bidirectional stream (context.write)
+    async def PublishStream(  # type: ignore[override]  # the stub declares the generator form
+        self,
+        requests: AsyncIterator[gateway_pb2.PublishStreamRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        session = PublishStreamSession(self.door, self.store, self.config.region, self.hub.closing)
+        await session.run(requests, context)
 
     # -- subscribe --------------------------------------------------------------------
 
@@ -341,6 +340,17 @@ def _stream_behavior(
     return behavior
 
 
+def _writer_behavior(
+    method: Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]], cls: type[Message]
+) -> Callable[[AsyncIterator[bytes], grpc.aio.ServicerContext], Awaitable[None]]:
+    """A stream handler that answers with `context.write` (so it may run a TaskGroup)."""
+
+    async def behavior(raw: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:
+        await method(_decoded(cls, raw), context)
+
+    return behavior
+
+
 def add_to_server(service: GatewayService, server: grpc.aio.Server) -> None:
     """Register every Gateway RPC with handlers whose request deserializer cannot fail."""
     handlers: dict[str, grpc.RpcMethodHandler] = {}
@@ -349,8 +359,9 @@ def add_to_server(service: GatewayService, server: grpc.aio.Server) -> None:
         out = getattr(gateway_pb2, method.output_type.name)
         impl = getattr(service, method.name)
         if method.client_streaming and method.server_streaming:
+            shape = _writer_behavior if inspect.iscoroutinefunction(impl) else _stream_behavior
             handlers[method.name] = grpc.stream_stream_rpc_method_handler(
-                _stream_behavior(impl, cls), response_serializer=out.SerializeToString
+                shape(impl, cls), response_serializer=out.SerializeToString
             )
         elif not method.client_streaming and not method.server_streaming:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(

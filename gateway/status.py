@@ -77,14 +77,21 @@ def http_status_for(exc: BaseException) -> int | None:
     return None if status is None else status.http
 
 
-async def abort_with(exc: Exception, context: grpc.aio.ServicerContext) -> None:
-    """Abort the RPC for `exc`: known errors send their message, unknown ones are hidden."""
+def answer_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """What the caller is told of `exc`: its code and message; an unknown error is logged
+    with its traceback and told as INTERNAL "internal error" (PublishStream answers each
+    request with this, as the unary call would abort)."""
     code = status_for(exc)
     if code is None:
         log.error("internal error in RPC", exc_info=exc)
-        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-    else:
-        await context.abort(code, str(exc))
+        return grpc.StatusCode.INTERNAL, "internal error"
+    return code, str(exc)
+
+
+async def abort_with(exc: Exception, context: grpc.aio.ServicerContext) -> None:
+    """Abort the RPC for `exc`: known errors send their message, unknown ones are hidden."""
+    code, message = answer_for(exc)
+    await context.abort(code, message)
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
