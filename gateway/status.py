@@ -22,6 +22,7 @@ from gateway.http import errors as http_errors
 from gateway.webhooks import errors as webhook_errors
 from ledger import errors as ledger_errors
 from policy import errors as policy_errors
+from policy.schemas import errors as schema_errors
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ STATUS_TABLE: dict[type[BaseException], Status] = {
     policy_errors.AuditTampered: Status(grpc.StatusCode.UNAVAILABLE, 503),
     policy_errors.AuditUnwritable: Status(grpc.StatusCode.UNAVAILABLE, 503),
     ledger_errors.ChainUnavailable: Status(grpc.StatusCode.UNAVAILABLE, 503),
+    # Schemas (issue 16): data not matching its schema, a dataschema naming no accepted
+    # version, an invalid or incompatible schema document: the caller's to fix.
+    schema_errors.SchemaError: Status(grpc.StatusCode.INVALID_ARGUMENT, 400),
 }
 
 
