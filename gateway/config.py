@@ -27,6 +27,9 @@ MESSAGE_OVERHEAD = 64 * 1024
 DEFAULT_ACK_TIMEOUT = 30.0
 DEFAULT_RETENTION_INTERVAL = 5.0
 DEFAULT_SHUTDOWN_GRACE = 5.0
+# After a key rotation, events sealed under an older epoch are still taken this long
+# (gateway/encrypted_topics.py): publishers that sealed just before it finish.
+DEFAULT_ENCRYPTION_GRACE = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +64,8 @@ class GatewayConfig:
     topic_retention: Mapping[str, Retention] = field(default_factory=dict)
     retention_interval: float = DEFAULT_RETENTION_INTERVAL
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    # s an older key epoch is still taken after a rotation (gateway/encrypted_topics.py)
+    encryption_grace: float = DEFAULT_ENCRYPTION_GRACE
 
     def __post_init__(self) -> None:
         if not self.region or not self.region.replace("-", "").replace("_", "").isalnum():
@@ -84,6 +89,8 @@ class GatewayConfig:
             raise ConfigError("max_redelivery_delay must be > 0")
         if self.retention_interval <= 0:
             raise ConfigError("retention_interval must be > 0")
+        if self.encryption_grace < 0:
+            raise ConfigError("encryption_grace must be >= 0")
         for topic in self.topic_retention:
             try:
                 check_topic_name(topic)

@@ -41,11 +41,10 @@ from eventmodel.encryption import epoch_of, looks_sealed
 from eventmodel.errors import UndecodableEvent
 from federation.errors import AdmissionPaused
 from federation.ports import InboundEvent
+from gateway.config import DEFAULT_ENCRYPTION_GRACE
 from gateway.errors import EncryptionRequired, KeyEpochRefused
 from gateway.view_catch_up import ViewCatchUp
 from policy.grant_view import GrantView, TopicRecord
-
-DEFAULT_ENCRYPTION_GRACE = 30.0  # s; a few rotations' worth of in-flight publishes
 
 
 class EncryptedTopicRules:

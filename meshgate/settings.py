@@ -112,6 +112,8 @@ def _gateway_config(flags: Mapping[str, Any], file: ConfigFile | None) -> Gatewa
             values[renamed.get(dest, dest)] = flags[dest]
     if flags.get("retention_interval") is not None:
         values["retention_interval"] = flags["retention_interval"]
+    if flags.get("encryption_grace") is not None:  # else the file's encryption_grace, or 30 s
+        values["encryption_grace"] = flags["encryption_grace"]
     missing = [k for k in ("region", "data_dir") if k not in values]
     if missing:
         raise SettingsError(f"missing configuration: {', '.join(missing)}")
