@@ -125,6 +125,14 @@ def merged_recipients(earlier: Iterable[str], added: str, now: Recipients) -> se
     return out
 
 
+def epochs_to_give(
+    grantee: str, epochs: Iterable[int], holders: Mapping[int, Iterable[str]]
+) -> list[int]:
+    """The epochs among `epochs` whose key sets have no entry for `grantee` yet."""
+    me = grantee.lower()
+    return [e for e in epochs if me not in {a.lower() for a in holders.get(e, ())}]
+
+
 def holders_per_epoch(docs: Sequence[key_sets.KeySetDocument]) -> dict[int, list[str]]:
     """Every address sealed to in any verified document of each epoch."""
     out: dict[int, set[str]] = {}
@@ -209,6 +217,15 @@ class Issued:
 
 
 @dataclass(frozen=True, slots=True)
+class Reissue:
+    """What a re-issue for one grantee did: the key sets made, or why none was."""
+
+    issued: tuple[Issued, ...]
+    skipped: Skipped | None  # the grantee gets no key (no announced key, grant expired)
+    already: tuple[int, ...]  # epochs whose key sets already had its entry
+
+
+@dataclass(frozen=True, slots=True)
 class Registered:
     register_tx: TxResult
     announce_tx: TxResult | None
@@ -260,18 +277,25 @@ class KeyCustody:
         key = self._random_key(EPOCH_KEY_BYTES)
         return self._issue(info, info.key_epoch + 1, key, recipients, set(recipients.keys))
 
-    def reissue(self, topic: str, grantee: str, *, history: bool = False) -> list[Issued]:
-        """Seal the current epoch's key again to today's recipients (`grantee` among them
-        when it has a key); with `history` every earlier epoch too, to its earlier holders
-        plus `grantee`."""
+    def reissue(self, topic: str, grantee: str, *, history: bool = False) -> Reissue:
+        """Give `grantee` the current epoch's key (with `history` every earlier one too) by
+        sealing it again: the current epoch to today's recipients, an earlier one to its
+        earlier holders plus `grantee`. Nothing is issued for a grantee without a key or
+        whose grant does not hold (`Reissue.skipped` says why), nor for an epoch it holds."""
         info = self._owned(topic)
         epochs = reissue_epochs(info.key_epoch, history=history)
+        recipients = self._recipients(info)
+        if grantee.lower() not in recipients.keys:
+            why = next(
+                (s for s in recipients.skipped if s.address.lower() == grantee.lower()), None
+            )
+            return Reissue((), why or Skipped(grantee, "reader", "not a reader or publisher"), ())
         docs = self._verified(topic, info.owner)
         keys = self._unseal_all(docs)
-        earlier = holders_per_epoch(docs)
-        recipients = self._recipients(info)
+        holders = holders_per_epoch(docs)
+        todo = epochs_to_give(grantee, epochs, holders)
         issued = []
-        for epoch in epochs:
+        for epoch in todo:
             if epoch not in keys:
                 raise KeyCustodyError(
                     f"no key set of {topic!r} epoch {epoch} sealed to the owner at gateway "
@@ -279,9 +303,10 @@ class KeyCustody:
                 )
             to = set(recipients.keys)
             if epoch != info.key_epoch:
-                to = merged_recipients(earlier.get(epoch, ()), grantee, recipients)
+                to = merged_recipients(holders.get(epoch, ()), grantee, recipients)
             issued.append(self._issue(info, epoch, keys[epoch], recipients, to))
-        return issued
+        already = tuple(e for e in epochs if e not in todo)
+        return Reissue(tuple(issued), None, already)
 
     def recover(self, topic: str) -> dict[int, bytes]:
         """Every epoch key of `topic` the owner can unseal from verified key sets."""

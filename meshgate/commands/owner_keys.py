@@ -62,8 +62,18 @@ def follow_up(args: argparse.Namespace, client: RegistryClient, action: str) -> 
             print_issued(keys.rotate(args.topic), why=f"{action} on an encrypted topic")
             return
         history = bool(getattr(args, "history", False))
-        for issued in keys.reissue(args.topic, args.address, history=history):
+        done = keys.reissue(args.topic, args.address, history=history)
+        for issued in done.issued:
             print_issued(issued, why=f"{action}: re-issued")
+        if done.skipped is not None:
+            s = done.skipped
+            print(
+                f"no key for {s.address}: {s.reason} (after `meshgate keys announce` as "
+                f"{s.address}, run `meshgate owner {action}` again)"
+            )
+        if done.already:
+            epochs = ", ".join(map(str, done.already))
+            print(f"{args.address} already holds the key of epoch {epochs}")
 
 
 def register_encrypted(args: argparse.Namespace, client: RegistryClient) -> int:

@@ -65,11 +65,15 @@ def test_register_grant_revoke_and_history_seal_keys_to_the_right_accounts(
 
     owner.grant(topic_name, alice.address)
     owner.grant(topic_name, bob.address)
-    (again,) = custody.reissue(topic_name, alice.address)
+    (again,) = custody.reissue(topic_name, alice.address).issued
     assert again.epoch == 1 and alice.address.lower() in again.recipients
     assert [(s.address, s.reason) for s in again.skipped] == [
         (bob.address, "no X25519 key announced on chain")
     ]
+    nothing = custody.reissue(topic_name, bob.address)
+    assert nothing.issued == () and nothing.skipped is not None
+    assert nothing.skipped.reason == "no X25519 key announced on chain"
+    assert custody.reissue(topic_name, alice.address).already == (1,)  # holds it: no new set
     assert opens(port.newest(1), alice) == epoch1  # the same key, re-issued
 
     owner.revoke(topic_name, alice.address)
@@ -82,7 +86,7 @@ def test_register_grant_revoke_and_history_seal_keys_to_the_right_accounts(
         opens(port.newest(2), alice)
 
     owner.grant(topic_name, carol.address)
-    issued = custody.reissue(topic_name, carol.address, history=True)
+    issued = custody.reissue(topic_name, carol.address, history=True).issued
     assert [i.epoch for i in issued] == [1, 2]
     assert opens(port.newest(1), carol) == epoch1 and opens(port.newest(2), carol) == epoch2
     assert opens(port.newest(1), alice) == epoch1  # an earlier holder keeps its entry

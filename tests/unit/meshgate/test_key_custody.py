@@ -9,6 +9,7 @@ from meshgate.errors import KeyCustodyError
 from meshgate.key_custody import (
     Recipients,
     choose_recipients,
+    epochs_to_give,
     holders_per_epoch,
     members_of,
     merged_recipients,
@@ -105,3 +106,10 @@ def test_holders_per_epoch_unites_every_document_of_an_epoch() -> None:
 
     docs = [doc(1, OWNER, ALICE), doc(1, OWNER, BOB), doc(2, OWNER)]
     assert holders_per_epoch(docs) == {1: sorted([OWNER, ALICE, BOB]), 2: [OWNER]}
+
+
+def test_only_epochs_the_grantee_does_not_hold_are_given() -> None:
+    holders = {1: [OWNER, ALICE], 2: [OWNER], 3: [OWNER, ALICE.upper().replace("0X", "0x")]}
+    assert epochs_to_give(ALICE, [1, 2, 3], holders) == [2]
+    assert epochs_to_give(BOB, [3], holders) == [3]
+    assert epochs_to_give(BOB, [4], holders) == [4]  # no set held for it: give it
