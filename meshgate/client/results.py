@@ -33,8 +33,9 @@ class Received(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Undecodable:
-    """A delivered event no CloudEvent could be made of, or whose publisher check failed; it
-    was acked and skipped."""
+    """A delivered event no CloudEvent could be made of, whose publisher check failed, or that
+    does not open (an encrypted topic: `reason` starts `cannot decrypt:`); it was acked and
+    skipped."""
 
     offset: int
     reason: str
