@@ -24,7 +24,7 @@ delivery then fails, the epoch is current on chain but nobody but this process e
 key: the error says so, and `owner rotate` (a fresh epoch) is the fix.
 
 Decisions are plain functions (tested in tests/unit/meshgate/test_key_custody.py); the chain
-(`ledger.registry.RegistryClient`) and the gateway (`KeySetPort`, `GatewayKeySets` over gRPC)
+(`ledger.registry.RegistryClient`) and the gateway (`KeySetPort`, meshgate/key_set_port.py)
 are at the edges, in `KeyCustody`.
 """
 
@@ -34,17 +34,15 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
-import grpc
 from eth_account.signers.local import LocalAccount
 
 from ledger.registry import RegistryClient, TopicInfo, TxResult
 from meshgate.errors import KeyCustodyError
+from meshgate.key_set_port import KeySetPort, target_of
 from policy import key_sets
 from policy.encryption_keys import derive_x25519
 from policy.errors import KeySetError
-from proto import gateway_pb2, gateway_pb2_grpc
 
 EPOCH_KEY_BYTES = 32
 
@@ -139,66 +137,6 @@ def holders_per_epoch(docs: Sequence[key_sets.KeySetDocument]) -> dict[int, list
     for doc in docs:
         out.setdefault(doc.epoch, set()).update(a.lower() for a in doc.sealed)
     return {epoch: sorted(addrs) for epoch, addrs in out.items()}
-
-
-# ---- the gateway edge ---------------------------------------------------------------------
-
-
-class KeySetPort(Protocol):
-    """Where key sets are delivered and fetched (a gateway's PutKeySet / GetKeySets)."""
-
-    def put(self, topic: str, document: bytes, signature: bytes) -> int: ...
-
-    def get(self, topic: str, from_epoch: int = 0) -> list[tuple[bytes, bytes]]: ...
-
-
-class GatewayKeySets:
-    """`KeySetPort` over a gateway's client API (synchronous gRPC; the CLI's one call each).
-
-    Raises KeyCustodyError naming the gateway and its status for every RPC failure."""
-
-    def __init__(self, target: str, *, timeout: float = 30.0) -> None:
-        self.target = target
-        self.timeout = timeout
-        self._channel = grpc.insecure_channel(target)
-        self._stub = gateway_pb2_grpc.GatewayStub(self._channel)
-
-    def __enter__(self) -> GatewayKeySets:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def put(self, topic: str, document: bytes, signature: bytes) -> int:
-        request = gateway_pb2.PutKeySetRequest(
-            topic=topic, key_set=gateway_pb2.KeySet(document=document, signature=signature)
-        )
-        try:
-            response = self._stub.PutKeySet(request, timeout=self.timeout, wait_for_ready=True)
-        except grpc.RpcError as exc:
-            raise KeyCustodyError(
-                f"gateway {self.target} refused the key set: {_rpc(exc)}"
-            ) from exc
-        return int(response.epoch)
-
-    def get(self, topic: str, from_epoch: int = 0) -> list[tuple[bytes, bytes]]:
-        request = gateway_pb2.GetKeySetsRequest(topic=topic, from_epoch=from_epoch)
-        try:
-            response = self._stub.GetKeySets(request, timeout=self.timeout, wait_for_ready=True)
-        except grpc.RpcError as exc:
-            raise KeyCustodyError(
-                f"cannot fetch key sets of {topic!r} from {self.target}: {_rpc(exc)}"
-            ) from exc
-        return [(bytes(k.document), bytes(k.signature)) for k in response.key_sets]
-
-
-def _rpc(exc: grpc.RpcError) -> str:
-    code = exc.code().name if hasattr(exc, "code") and exc.code() is not None else "RPC_ERROR"
-    details = exc.details() if hasattr(exc, "details") else str(exc)
-    return f"{code}: {details}"
 
 
 # ---- the owner's flows (chain + gateway) ---------------------------------------------------
@@ -299,7 +237,7 @@ class KeyCustody:
             if epoch not in keys:
                 raise KeyCustodyError(
                     f"no key set of {topic!r} epoch {epoch} sealed to the owner at gateway "
-                    f"{_target(self.port)}: cannot re-issue it (`owner rotate` makes a new epoch)"
+                    f"{target_of(self.port)}: cannot re-issue it (`owner rotate` makes a new epoch)"
                 )
             to = set(recipients.keys)
             if epoch != info.key_epoch:
@@ -391,7 +329,7 @@ class KeyCustody:
                 )
             except KeySetError as exc:
                 raise KeyCustodyError(
-                    f"gateway {_target(self.port)} holds a key set of {topic!r} that does not "
+                    f"gateway {target_of(self.port)} holds a key set of {topic!r} that does not "
                     f"verify: {exc}"
                 ) from exc
             docs.append(doc)
@@ -410,7 +348,3 @@ class KeyCustody:
         if self._chain_id is None:
             self._chain_id = int(self.registry.w3.eth.chain_id)
         return self._chain_id
-
-
-def _target(port: KeySetPort) -> str:
-    return str(getattr(port, "target", "?"))

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from ledger.names import checksum_address
 from ledger.registry import RegistryClient
 from meshgate.errors import CliError
-from meshgate.key_custody import GatewayKeySets, Issued, KeyCustody, Registered
+from meshgate.key_custody import Issued, KeyCustody, Registered
+from meshgate.key_set_port import GatewayKeySets
 
 # owner action -> what follows it on an encrypted topic
 ROTATES = {"revoke", "deny-publisher"}
