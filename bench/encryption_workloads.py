@@ -75,7 +75,8 @@ def setup(ctx: RowContext) -> None:
 
 def open_encrypted_topic(chain: Any, topic: str, gateway: str) -> int:
     """Register `topic` encrypted with the publisher and reader in its key set; the epoch."""
-    from meshgate.key_custody import GatewayKeySets, KeyCustody
+    from meshgate.key_custody import KeyCustody
+    from meshgate.key_set_port import GatewayKeySets
 
     owner = chain.owner_client()
     with GatewayKeySets(gateway) as port:
