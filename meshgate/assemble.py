@@ -23,13 +23,16 @@ import math
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from eventmodel.provenance import Binding
 from federation.certs import load_identity
 from federation.metrics import FederationMetrics
 from federation.node import FederationNode
+from federation.ports import KeySetSource
 from gateway.access import AccessControl, OpenAccess
 from gateway.app import Gateway, Service
+from gateway.encrypted_topics import EncryptedTopicRules
 from gateway.federation_port import federation_ports, peer_view
 from gateway.http import subscriptions as http_subscriptions
 from gateway.interest import InterestRegistry
@@ -37,6 +40,8 @@ from gateway.interest_file import FILE_NAME as INTEREST_PROOFS
 from gateway.interest_file import ProofFile
 from gateway.interest_proofs import ProofJudge, access_reader
 from gateway.jetstream_store import JetStreamEventStore
+from gateway.key_set_store import KeySetStore
+from gateway.key_sets import GatewayKeySets
 from gateway.metrics import GatewayMetrics
 from gateway.publishers import PublisherRights
 from gateway.service import PeerView
@@ -71,12 +76,26 @@ def chain_view_age(registry: RegistryService) -> Callable[[], float]:
     return age
 
 
-def publisher_rights(registry: RegistryService) -> PublisherRights:
-    """What every door that stores an event checks on a registry gateway (issue 11)."""
+def publisher_rights(registry: RegistryService, grace: float) -> PublisherRights:
+    """What every door that stores an event checks on a registry gateway (issue 11), then
+    each topic's rules: encrypted topics take sealed events only (issue 12)."""
     policy = registry.access.policy
     address = registry.settings.ledger.registry or ""
     binding = Binding.of(policy.config.signin.chain_id, address)
-    return PublisherRights(binding=binding, policy=policy, catch_up=registry.access.catch_up)
+    catch_up = registry.access.catch_up
+    encrypted = EncryptedTopicRules(policy.view, catch_up=catch_up, grace=grace)
+    return PublisherRights(binding=binding, policy=policy, catch_up=catch_up, rules=[encrypted])
+
+
+def registry_key_sets(
+    registry: RegistryService, publishers: PublisherRights, data_dir: Path
+) -> GatewayKeySets:
+    """Encrypted topics' key sets (issue 12): held in the data directory (each replica of a
+    JetStream region its own copy), taken only when this gateway's view of the chain backs them."""
+    store = KeySetStore(data_dir)
+    store.load()
+    view = registry.access.policy.view
+    return GatewayKeySets(store, view, publishers.binding, registry.access.catch_up)
 
 
 def build_federation(
@@ -86,6 +105,7 @@ def build_federation(
     metrics: GatewayMetrics,
     publishers: PublisherRights | None = None,
     judge: ProofJudge | None = None,
+    key_sets: KeySetSource | None = None,
 ) -> FederationNode:
     log_port, cursors, interest_port = federation_ports(store, interest, publishers)
     return FederationNode(
@@ -96,6 +116,7 @@ def build_federation(
         interest=interest_port,
         metrics=FederationMetrics(metrics.registry),
         judge=judge,  # None (open gateway): route on any interest
+        key_sets=key_sets,  # None (open gateway): no key sets to flood
     )
 
 
@@ -110,11 +131,13 @@ async def serve_process(
         access: AccessControl
         services: list[Service] = []
         publishers: PublisherRights | None = None
+        key_sets: GatewayKeySets | None = None
         if settings.registry is not None:
             registry = await RegistryService.open(settings.registry, config.data_dir)
             stack.push_async_callback(registry.aclose)
             access = registry.access
-            publishers = publisher_rights(registry)
+            publishers = publisher_rights(registry, config.encryption_grace)
+            key_sets = registry_key_sets(registry, publishers, config.data_dir)
             services.append(ClosedAfterStore(registry))
         else:
             access = OpenAccess()
@@ -137,7 +160,7 @@ async def serve_process(
                 chain_id = registry.access.policy.config.signin.chain_id
                 judge = ProofJudge(chain_id=chain_id, may_read=access_reader(access.may_read))
             node = build_federation(
-                settings.federation, store, interest, metrics, publishers, judge
+                settings.federation, store, interest, metrics, publishers, judge, key_sets=key_sets
             )
             services.append(node)  # FederationNode.run() / aclose(): a gateway service
             peers = peer_view(node.peers)
@@ -152,6 +175,7 @@ async def serve_process(
             http=settings.http,
             http_routes=[http_subscriptions.add_routes],
             publishers=publishers,
+            key_sets=key_sets,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
