@@ -164,27 +164,42 @@ async def paced_latency(target: Target, params: DriverParams) -> Metrics:
         start_ns = time.monotonic_ns()
         start = start_ns / 1e9
         sent = 0
-        async with asyncio.timeout(params.seconds + params.drain_timeout):
-            while sent < calls:
-                due = pacer.due(time.monotonic() - start)
-                while sent < due:
-                    # Stamped with its scheduled send time, not the moment the loop got to
-                    # it: time queued behind a slow system (or a late loop) counts.
-                    scheduled = start_ns + round(sent * 1e9 / pacer.rate)
-                    first = sent * params.batch
-                    payloads = [make_payload(first + i, scheduled) for i in range(params.batch)]
-                    task = asyncio.create_task(send(payloads))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                    sent += 1
-                delay = pacer.delay_until_next(sent, time.monotonic() - start)
-                if delay > 0 and sent < calls:
-                    await asyncio.sleep(delay)
-            achieved = events_per_second(total, max(time.monotonic() - start, 1e-9))
-            await asyncio.gather(*tasks)
-        await receiver.wait_for(total, params.drain_timeout)
+        achieved = 0.0
+        bound = asyncio.timeout(params.seconds + params.drain_timeout)
+        try:
+            async with bound:
+                while sent < calls:
+                    due = pacer.due(time.monotonic() - start)
+                    while sent < due:
+                        # Stamped with its scheduled send time, not the moment the loop got
+                        # to it: time queued behind a slow system (or a late loop) counts.
+                        scheduled = start_ns + round(sent * 1e9 / pacer.rate)
+                        first = sent * params.batch
+                        payloads = [make_payload(first + i, scheduled) for i in range(params.batch)]
+                        task = asyncio.create_task(send(payloads))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        sent += 1
+                    delay = pacer.delay_until_next(sent, time.monotonic() - start)
+                    if delay > 0 and sent < calls:
+                        await asyncio.sleep(delay)
+                achieved = events_per_second(total, max(time.monotonic() - start, 1e-9))
+                await asyncio.gather(*tasks)
+        except TimeoutError:
+            if not bound.expired():
+                raise
+            # The system could not take the schedule within the bound: what was not delivered
+            # is counted as lost, the latencies of what was delivered still count.
+            pending = list(tasks)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            timed_out = True
+        else:
+            timed_out = False
+        await receiver.wait_for(total, 0.0 if timed_out else params.drain_timeout)
     if not receiver.latencies_ns:
-        return {"lost": float(total), "events": 0.0}
+        return {"lost": float(total), "events": 0.0, "timed_out": float(timed_out)}
     summary = summarize_latencies(receiver.latencies_ns)
     return {
         "p50_ms": summary.p50_ms,
@@ -194,4 +209,5 @@ async def paced_latency(target: Target, params: DriverParams) -> Metrics:
         "offered_per_s": achieved,
         "events": float(receiver.received),
         "lost": float(total - receiver.received),
+        "timed_out": float(timed_out),
     }

@@ -99,3 +99,13 @@ async def test_paced_latency_counts_from_the_scheduled_time_not_the_send() -> No
     metrics = await paced_latency(target, params)
     assert metrics["lost"] == 0.0
     assert metrics["max_ms"] >= 380.0 - 95.0
+
+
+async def test_paced_latency_past_its_bound_reports_lost_instead_of_failing() -> None:
+    # 20 events, one call in flight, 50 ms a call: ~1 s of work against a 0.3 s bound.
+    target = LoopbackTarget(publish_delay=0.05)
+    params = DriverParams(seconds=0.1, rate=200.0, concurrency=1, drain_timeout=0.2)
+    metrics = await paced_latency(target, params)
+    assert metrics["timed_out"] == 1.0
+    assert 0 < metrics["lost"] < 20
+    assert metrics["events"] == 20 - metrics["lost"]
