@@ -22,7 +22,7 @@ trusted about it.
 
 Caches: "encrypted" is permanent once seen (the chain never turns it off); "not encrypted"
 and the current epoch for `Chain.ttl` seconds (under the gateways' grace for an old epoch);
-keys for ever; an epoch with no usable key set is retried after one refetch per `ttl`.
+keys for ever; an epoch with no usable key set is not fetched again for `ttl` (see `key`).
 
 Imports: `policy` (key sets, key derivation) and `ledger` (the chain) only once a topic turns
 out to be encrypted, so `import meshgate.client` stays light.
@@ -42,6 +42,8 @@ from meshgate.client.provenance import Chain
 from meshgate.errors import EncryptionUnavailable
 from proto import gateway_pb2
 
+KEY_SET_WAIT = 10.0  # s a client waits for a key set that is on chain but not yet at its gateway
+KEY_SET_POLL = 0.25  # s between GetKeySets calls while it waits
 FetchKeySets = Callable[[str, int], Awaitable[Sequence[gateway_pb2.KeySet]]]
 GatewaySaysEncrypted = Callable[[str], Awaitable[bool]]
 
@@ -73,13 +75,17 @@ class TopicEncryption:
         fetch: FetchKeySets,
         gateway_says_encrypted: GatewaySaysEncrypted,
         reads: ChainReads | None = None,
+        key_set_wait: float = KEY_SET_WAIT,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.chain = chain
         self._fetch = fetch
         self._gateway_says = gateway_says_encrypted
         self._reads = reads
         self._clock = clock
+        self._sleep = sleep
+        self._wait = key_set_wait
         self._ttl = chain.ttl if chain is not None else 10.0
         self._encrypted: dict[str, float] = {}  # topic -> until (inf once encrypted)
         self._flag: dict[str, bool] = {}
@@ -152,8 +158,12 @@ class TopicEncryption:
         return hit
 
     async def key(self, topic: str, epoch: int, account: Any) -> bytes:
-        """The key of `epoch`, from a key set the chain vouches for; raises
-        DecryptionError('no_key') after one refetch (then again at most once per ttl)."""
+        """The key of `epoch`, from a key set the chain vouches for. Raises
+        DecryptionError('no_key') once a fetch found no set of `epoch` that opens for
+        `account`: at once when the gateway holds sets of that epoch (none sealed to us, e.g.
+        after our revoke), after `key_set_wait` of refetching when it holds none (the owner
+        records a set on chain before a gateway has it, and a set floods the mesh apart from
+        the events). Then again without fetching until `ttl` has passed."""
         hit = self._keys.get((topic, epoch))
         if hit is not None:
             return hit
@@ -166,7 +176,12 @@ class TopicEncryption:
             missing = self._missing.get((topic, epoch))
             if missing is not None and missing[1] > self._clock():
                 raise DecryptionError("no_key", missing[0])
-            refusals = await self._load(topic, epoch, account.address, private)
+            deadline = self._clock() + self._wait
+            while True:
+                refusals, named = await self._load(topic, epoch, account.address, private)
+                if (topic, epoch) in self._keys or named or self._clock() >= deadline:
+                    break
+                await self._sleep(KEY_SET_POLL)  # on chain, not yet here: in flight
             hit = self._keys.get((topic, epoch))
             if hit is not None:
                 self._missing.pop((topic, epoch), None)
@@ -177,17 +192,22 @@ class TopicEncryption:
             self._missing[(topic, epoch)] = (why, self._clock() + self._ttl)
             raise DecryptionError("no_key", why)
 
-    async def _load(self, topic: str, epoch: int, address: str, private: Any) -> list[str]:
+    async def _load(
+        self, topic: str, epoch: int, address: str, private: Any
+    ) -> tuple[list[str], bool]:
         """Fetch key sets from `epoch` on; keep the key of every epoch whose set verifies and
-        has our entry. Returns why the others were not used."""
+        has our entry. Returns why the others were not used, and whether any set held names
+        `epoch` (unverified: a gateway that lies about it can only withhold, as it can the
+        events themselves)."""
         from policy import key_sets  # only a client of an encrypted topic needs them
         from policy.errors import KeySetError
 
         try:
             held = await self._fetch(topic, epoch)
         except Exception as exc:  # grpc errors: the reason names the call's status
-            return [f"GetKeySets failed: {exc}"]
+            return [f"GetKeySets failed: {exc}"], False
         refusals: list[str] = []
+        named = False
         for key_set in held:
             raw, signature = bytes(key_set.document), bytes(key_set.signature)
             try:
@@ -195,6 +215,7 @@ class TopicEncryption:
             except KeySetError as exc:
                 refusals.append(str(exc))
                 continue
+            named = named or doc.epoch == epoch
             if doc.epoch < epoch or (topic, doc.epoch) in self._keys:
                 continue
             if address.lower() not in doc.sealed:
@@ -214,7 +235,7 @@ class TopicEncryption:
                 self._keys[(topic, doc.epoch)] = key_sets.unseal(doc, address, private)
             except KeySetError as exc:
                 refusals.append(str(exc))
-        return refusals
+        return refusals, named
 
     # ---- the data path -------------------------------------------------------------------------
 

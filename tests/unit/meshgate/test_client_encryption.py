@@ -75,6 +75,8 @@ class World:
     fetches: int = 0
     gateway_says: bool = False
     now: float = 1000.0
+    arrives: list[gateway_pb2.KeySet] = field(default_factory=list)  # reach the gateway later
+    arrive_after: int = 0  # fetches
 
     def register(self, topic: str = TOPIC) -> None:
         self.chain.encrypted[topic] = True
@@ -113,6 +115,9 @@ class World:
 
     async def fetch(self, topic: str, from_epoch: int) -> list[gateway_pb2.KeySet]:
         self.fetches += 1
+        if self.arrives and self.fetches > self.arrive_after:
+            self.held.extend(self.arrives)
+            self.arrives.clear()
         return [k for k in self.held if _epoch(k) >= from_epoch]
 
     async def says(self, topic: str) -> bool:
@@ -125,7 +130,11 @@ class World:
             gateway_says_encrypted=self.says,
             reads=self.chain,
             clock=lambda: self.now,
+            sleep=self.sleep,
         )
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def _epoch(key_set: gateway_pb2.KeySet) -> int:
@@ -287,3 +296,30 @@ async def test_no_epoch_yet_or_no_private_key_is_refused(world: World) -> None:
 
     with pytest.raises(EncryptionUnavailable, match="private key"):
         await world.client().seal(TOPIC, [event()], External())
+
+
+async def test_a_key_set_on_chain_but_not_yet_at_the_gateway_is_waited_for(world: World) -> None:
+    """The owner records a set before any gateway holds it; a set floods apart from events."""
+    world.key_set(2, [OWNER, ALICE, BOB])
+    world.arrives.append(world.held.pop())
+    world.arrive_after = 3
+    sealed = seal_event(event(), TOPIC, 2, world.keys[2])
+    assert await world.client().open(sealed, TOPIC, ALICE) == event()
+    assert world.fetches == 4
+
+
+async def test_a_key_set_that_never_comes_is_given_up_after_the_wait(world: World) -> None:
+    world.chain.epochs[TOPIC] = 2  # recorded on chain, withheld by the gateway
+    start = world.now
+    with pytest.raises(EncryptionUnavailable, match="no key set for epoch 2"):
+        await world.client().seal(TOPIC, [event()], BOB)
+    assert 10.0 <= world.now - start <= 10.5
+    assert world.fetches == 41  # every 0.25 s, bounded
+
+
+async def test_a_set_of_the_epoch_not_sealed_to_us_is_final_at_once(world: World) -> None:
+    world.key_set(2, [OWNER, BOB])
+    start = world.now
+    sealed = seal_event(event(), TOPIC, 2, world.keys[2])
+    assert await reason(world.client(), sealed) == "no_key"
+    assert world.now == start and world.fetches == 1
