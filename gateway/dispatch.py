@@ -9,6 +9,10 @@ Ordering rule: a durable group's committed offset is persisted (store.save_group
 ack that moved it is considered done; after a restart the group resumes there and redelivers
 everything not acknowledged.
 
+Reads: a page of recent events comes from the store's in-memory tail (gateway/store_tail.py)
+with its attributes parsed once for every reader (`attribute_strings`); the payload sent is
+the stored bytes object itself.
+
 Message size: one fetch returns at most `max_batch_bytes` of payload (but always one event),
 so a DeliveryBatch never exceeds the server's message limit (gRPC would end the stream with
 RESOURCE_EXHAUSTED, and the same batch would come back and fail again).
@@ -32,14 +36,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from eventmodel import attributes, filters
+from eventmodel import filters
 from gateway.delivery import (
     DEFAULT_MAX_ACK_PENDING,
     DEFAULT_MAX_REDELIVERY_DELAY,
     DeliveryState,
 )
 from gateway.errors import StoreFull, StoreUnavailable
-from gateway.store import EventStore, GroupRecord, StoredEvent
+from gateway.store import EventStore, GroupRecord, StoredEvent, attribute_strings
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +187,7 @@ class Dispatcher:
         for row in rows:
             if row.offset < self.state.read_pos:
                 continue
-            if self.filters and not filters.matches_all(
-                self.filters, attributes.attribute_strings(attributes.parse(row.payload))
-            ):
+            if self.filters and not filters.matches_all(self.filters, attribute_strings(row)):
                 self.state.skip(row.offset)
                 continue
             if room <= 0 or not budget.take(len(row.payload)):

@@ -6,13 +6,20 @@ appends deduplicated by (topic, source, id) in one transaction, a cursor table a
 wake-ups. Mapping rules:
 
 - LogRecord.event = the stored canonical CloudEvent bytes (deterministic serialisation, the
-  same bytes federation signs); attributes are the filterable strings of eventmodel/attributes.py.
+  same bytes federation signs); attributes are the filterable strings of eventmodel/attributes.py,
+  parsed once per stored event for every link and subscriber (gateway/store.py
+  `attribute_strings`: recent reads come from the store's in-memory tail with them cached).
+  A relayed event is parsed once on arrival (for its dedup key) and its attributes kept with
+  it, so neither local delivery nor the next hop parses it again.
 - The origin region of a relayed event arrives as `InboundEvent.origin_region` and is stored in
   `origin_region`; the replication blob is kept opaque (never parsed here).
 - `GatewayReplicationLog.admit` (federation's EventAdmission): with `PublisherRights` (a
   registry gateway) every replicated event must be signed by an allowed publisher of its topic
   in this gateway's view (gateway/publishers.py); an open gateway admits everything.
-- Cursors are stored under `peer:<region>`.
+- Cursors are stored under `peer:<region>`. A store that offers `set_cursor_soon` (SQLite,
+  memory) takes the save into its next group commit without the pump waiting for it: a crash
+  may lose the last save, and the peer is resent from the one before (it deduplicates). The
+  writer's queue order keeps a transit discard that follows a save after it.
 - Interest filters are eventmodel filters on both sides, passed as they are; each topic
   interest carries its readers' live proofs (gateway/interest.py). `GatewayInterest.wait_changed`
   wakes on every registry re-evaluation and at a proof's expiry (no polling).
@@ -25,7 +32,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from eventmodel import attributes
 from federation import messages as fm
@@ -33,7 +40,7 @@ from federation.ports import CursorStore, InboundEvent, InterestSource, LogRecor
 from gateway.interest import InterestRegistry
 from gateway.publishers import PublisherRights
 from gateway.service import PeerView
-from gateway.store import EventStore, NewEvent, ReplicatedItem
+from gateway.store import EventStore, NewEvent, ReplicatedItem, attribute_strings
 from proto import gateway_pb2
 
 
@@ -54,7 +61,7 @@ class GatewayReplicationLog:
                 seq=r.seq,
                 topic=r.topic,
                 event=r.payload,
-                attributes=attributes.attribute_strings(attributes.parse(r.payload)),
+                attributes=attribute_strings(r),
                 replication=r.replication,
             )
             for r in rows
@@ -64,7 +71,7 @@ class GatewayReplicationLog:
         entries = []
         for ev in inbound:
             pb = attributes.parse(ev.event)
-            new = NewEvent(pb.source, pb.id, pb.type, ev.event)
+            new = NewEvent(pb.source, pb.id, pb.type, ev.event, attributes.attribute_strings(pb))
             entries.append((ev.topic, ReplicatedItem(new, ev.origin_region, ev.replication)))
         return await self._store.append_replicated_batch(entries)
 
@@ -93,15 +100,30 @@ class GatewayReplicationLog:
         self._remove()
 
 
+@runtime_checkable
+class CursorsSoon(Protocol):
+    """A store that can take a cursor save into its next commit without a wait."""
+
+    def set_cursor_soon(self, name: str, seq: int) -> None: ...
+
+
 class GatewayCursors:
     def __init__(self, store: EventStore) -> None:
         self._store = store
+        self._soon = store if isinstance(store, CursorsSoon) else None
+        self._saved: dict[str, int] = {}  # what this process saved (maybe not committed yet)
 
     async def load(self, peer: str) -> int:
+        if peer in self._saved:
+            return self._saved[peer]
         return await self._store.get_cursor(f"peer:{peer}") or 0
 
     async def save(self, peer: str, seq: int) -> None:
-        await self._store.set_cursor(f"peer:{peer}", seq)
+        if self._soon is not None:
+            self._soon.set_cursor_soon(f"peer:{peer}", seq)
+        else:
+            await self._store.set_cursor(f"peer:{peer}", seq)
+        self._saved[peer] = seq
 
 
 class GatewayInterest:

@@ -20,6 +20,7 @@ from gateway.store import (
     AppendResult,
     GroupRecord,
     NewEvent,
+    ParsedOnce,
     ReplicatedItem,
     StoredEvent,
     TopicStats,
@@ -65,7 +66,15 @@ class MemoryEventStore:
         offset = self._next_offsets.get(topic, 0)
         self._last_seq += 1
         row = StoredEvent(
-            self._last_seq, topic, offset, event.payload, origin, blob, now, len(event.payload)
+            self._last_seq,
+            topic,
+            offset,
+            event.payload,
+            origin,
+            blob,
+            now,
+            len(event.payload),
+            ParsedOnce(event.payload, event.attributes),
         )
         self._events.setdefault(topic, []).append(row)
         self._by_seq.append(row)
@@ -179,6 +188,10 @@ class MemoryEventStore:
         return self._cursors.get(name)
 
     async def set_cursor(self, name: str, seq: int) -> None:
+        self._check_open()
+        self._cursors[name] = seq
+
+    def set_cursor_soon(self, name: str, seq: int) -> None:
         self._check_open()
         self._cursors[name] = seq
 

@@ -2,21 +2,26 @@
 
 Write functions take the writer's `Tx` and run inside its transaction (gateway/sqlite_writer.py
 owns BEGIN / SAVEPOINT / COMMIT: these never commit, so nothing here is durable, or answered,
-before the writer's COMMIT). Read functions run on a pooled read-only connection
-(gateway/sqlite_readers.py) and return at most `limit` rows.
+before the writer's COMMIT). They note in the `Tx` the rows they inserted and the seqs they
+deleted, for the store's in-memory tail (handed over only once committed). Read functions run
+on a pooled read-only connection (gateway/sqlite_readers.py) and return at most `limit` rows.
 
 Dedup rule: the unique index on (topic, source, id) decides (INSERT ... DO NOTHING), so a new
-event costs one statement and a repeat answers its first offset.
+event costs one statement and a repeat answers its first offset. `insert_new` is the fast
+path: one `executemany` for a whole group, assuming every row new; the index still decides,
+and if it refused any row the writer rolls the group back and uses `insert_events`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.sqlite_writer import Tx
-from gateway.store import AppendResult, GroupRecord, Row, StoredEvent, TopicStats
+from gateway.store import AppendResult, GroupRecord, ParsedOnce, Row, StoredEvent, TopicStats
+
+if TYPE_CHECKING:  # the writer imports this module; Tx is only a parameter type here
+    from gateway.sqlite_writer import Tx
 
 _COLUMNS = "seq, topic, offset, payload, origin_region, replication, received_at, size"
 _IN_CHUNK = 500  # offsets per IN (...) list, well below SQLite's bound on variables
@@ -37,6 +42,77 @@ def _stored(r: tuple[Any, ...]) -> StoredEvent:
 
 # -- writes (writer thread, inside its transaction) ---------------------------------------
 
+_INSERT = (
+    "INSERT INTO events(seq, topic, offset, source, id, type, received_at, "
+    "origin_region, replication, size, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT(topic, source, id) DO NOTHING"
+)
+
+
+def _row(seq: int, offset: int, row: Row, now: float) -> StoredEvent:
+    topic, event, origin, replication = row
+    payload = event.payload
+    return StoredEvent(
+        seq,
+        topic,
+        offset,
+        payload,
+        origin,
+        replication,
+        now,
+        len(payload),
+        ParsedOnce(payload, event.attributes),
+    )
+
+
+def insert_new(
+    conn: sqlite3.Connection, tx: Tx, batches: Sequence[tuple[Sequence[Row], float]]
+) -> list[list[AppendResult]] | None:
+    """Insert every row of `batches` (one per job, with its time) in one statement, as new.
+
+    Returns the answers per batch, or None if the unique index refused any row (a duplicate):
+    the counters and `tx` are then advanced for rows that are not all stored, and the caller
+    must roll back to before this call (the writer's group savepoint) and undo `tx`."""
+    counters = tx.counters
+    offsets = counters.next_offsets
+    seq = counters.last_seq
+    params: list[tuple[Any, ...]] = []
+    answers: list[list[AppendResult]] = []
+    stored: list[StoredEvent] = []
+    for rows, now in batches:
+        answer: list[AppendResult] = []
+        for row in rows:
+            topic, event, origin, replication = row
+            offset = offsets.get(topic, 0)
+            seq += 1
+            offsets[topic] = offset + 1
+            params.append(
+                (
+                    seq,
+                    topic,
+                    offset,
+                    event.source,
+                    event.id,
+                    event.type,
+                    now,
+                    origin,
+                    replication,
+                    len(event.payload),
+                    event.payload,
+                )
+            )
+            stored.append(_row(seq, offset, row, now))
+            answer.append(AppendResult(offset, False))
+            tx.topics.add(topic)
+        answers.append(answer)
+    counters.last_seq = seq
+    tx.inserted.extend(stored)
+    if not params:
+        return answers
+    if conn.executemany(_INSERT, params).rowcount != len(params):
+        return None
+    return answers
+
 
 def insert_events(
     conn: sqlite3.Connection, tx: Tx, rows: Sequence[Row], now: float
@@ -49,13 +125,12 @@ def insert_events(
     out: list[AppendResult] = []
     touched: set[str] = set()
     cur = conn.cursor()
-    for topic, event, origin, replication in rows:
+    for row in rows:
+        topic, event, origin, replication = row
         offset = counters.next_offsets.get(topic, 0)
         seq = counters.last_seq + 1
         cur.execute(
-            "INSERT INTO events(seq, topic, offset, source, id, type, received_at, "
-            "origin_region, replication, size, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT(topic, source, id) DO NOTHING",
+            _INSERT,
             (
                 seq,
                 topic,
@@ -80,6 +155,7 @@ def insert_events(
         counters.last_seq = seq
         counters.next_offsets[topic] = offset + 1
         touched.add(topic)
+        tx.inserted.append(_row(seq, offset, row, now))
         out.append(AppendResult(offset, False))
     tx.topics |= touched
     return out
@@ -103,14 +179,18 @@ def set_cursor(conn: sqlite3.Connection, name: str, seq: int) -> None:
 
 
 def apply_retention(
-    conn: sqlite3.Connection, topic: str, older_than: float | None, max_bytes: int | None
+    conn: sqlite3.Connection, tx: Tx, topic: str, older_than: float | None, max_bytes: int | None
 ) -> int:
     """Delete `topic`'s events older than `older_than`, then its oldest beyond `max_bytes`."""
-    deleted = 0
+    before = len(tx.deleted)
     if older_than is not None:
-        deleted += conn.execute(
-            "DELETE FROM events WHERE topic=? AND received_at < ?", (topic, older_than)
-        ).rowcount
+        tx.deleted.extend(
+            seq
+            for (seq,) in conn.execute(
+                "DELETE FROM events WHERE topic=? AND received_at < ? RETURNING seq",
+                (topic, older_than),
+            ).fetchall()
+        )
     if max_bytes is not None:
         total = conn.execute(
             "SELECT COALESCE(SUM(size), 0) FROM events WHERE topic=?", (topic,)
@@ -127,14 +207,23 @@ def apply_retention(
                 if freed >= excess:
                     break
             if cut is not None:
-                deleted += conn.execute(
-                    "DELETE FROM events WHERE topic=? AND offset <= ?", (topic, cut)
-                ).rowcount
-    return deleted
+                tx.deleted.extend(
+                    seq
+                    for (seq,) in conn.execute(
+                        "DELETE FROM events WHERE topic=? AND offset <= ? RETURNING seq",
+                        (topic, cut),
+                    ).fetchall()
+                )
+    return len(tx.deleted) - before
 
 
-def delete_events(conn: sqlite3.Connection, seqs: Sequence[int]) -> int:
-    return conn.executemany("DELETE FROM events WHERE seq=?", [(s,) for s in seqs]).rowcount
+def delete_events(conn: sqlite3.Connection, tx: Tx, seqs: Sequence[int]) -> int:
+    before = len(tx.deleted)
+    cur = conn.cursor()
+    for seq in seqs:
+        if cur.execute("DELETE FROM events WHERE seq=? RETURNING seq", (seq,)).fetchone():
+            tx.deleted.append(seq)
+    return len(tx.deleted) - before
 
 
 # -- reads (a pooled read-only connection) --------------------------------------------------

@@ -1,9 +1,13 @@
 """SQLite schema and migrations (sqlite-utils), keyed by PRAGMA user_version.
 
-Durability choice: WAL with `synchronous=FULL`. With NORMAL, a WAL commit survives a process
-kill -9 but not a power cut; FULL fsyncs the WAL on every commit, so "acknowledged => durable"
-holds for both. The cost is one fsync per transaction, which group commit amortizes over every
-publish waiting at that moment (gateway/sqlite_writer.py).
+Durability (the gateway's `durability` setting): WAL, and
+- `fsync` (the default): `synchronous=FULL` fsyncs the WAL on every commit, so "acknowledged =>
+  durable" holds across a kill -9 and a power cut. The cost is one fsync per transaction, which
+  group commit amortizes over every write waiting at that moment (gateway/sqlite_writer.py).
+- `os`: `synchronous=NORMAL`: a commit is written to the OS (survives a kill -9 of the process)
+  but fsync'd only at checkpoints, so a power cut or kernel crash may lose the commits of the
+  last moments (never corrupt the file: WAL replay stops at the last whole commit). Like
+  NATS JetStream's default (it fsyncs every 2 minutes).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import sqlite3
 from collections.abc import Callable
 
 import sqlite_utils
+
+SYNCHRONOUS = {"fsync": "FULL", "os": "NORMAL"}  # durability setting -> PRAGMA synchronous
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -49,10 +55,13 @@ def _v1(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
 
 
-def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: str, *, readonly: bool = False, durability: str = "fsync") -> sqlite3.Connection:
+    """Raises ValueError for a durability that is not `fsync` or `os`."""
+    if durability not in SYNCHRONOUS:
+        raise ValueError(f"durability must be fsync or os, not {durability!r}")
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[durability]}")
     conn.execute("PRAGMA busy_timeout=30000")
     if readonly:
         conn.execute("PRAGMA query_only=ON")

@@ -2,14 +2,19 @@
 
 Theory of operation (each part where it is enforced):
 
-- `<data_dir>/events.sqlite3` in WAL mode with synchronous=FULL (gateway/sqlite_schema.py), so
-  a COMMIT that returned survives a kill -9 and a power cut.
+- `<data_dir>/events.sqlite3` in WAL mode; `durability="fsync"` (synchronous=FULL) makes a
+  COMMIT that returned survive a kill -9 and a power cut, `"os"` (NORMAL) a kill -9 only
+  (gateway/sqlite_schema.py says what a power cut may lose).
 - Every write is a job for the one writer thread (gateway/sqlite_writer.py): it runs every job
-  queued at that moment in ONE transaction, each under its own SAVEPOINT, COMMITs, and only
-  then answers each caller and wakes the `on_append` listeners. Rule: persist before ack,
-  nothing is answered before its COMMIT returned.
+  queued at that moment in ONE transaction (consecutive appends in one executemany), COMMITs,
+  and only then answers each caller and wakes the `on_append` listeners. Rule: persist before
+  ack, nothing is answered before its COMMIT returned.
+- Committed rows also go to an in-memory tail (gateway/store_tail.py) in the same hand-off,
+  before the listeners: `read`, `read_offsets` and `read_since` of recent events are answered
+  from it without a query or a parse; older ones from the database.
 - Reads run on a small pool of read-only connections (gateway/sqlite_readers.py); WAL lets
   them proceed while the writer commits. The SQL of both sides is in gateway/sqlite_queries.py.
+- `last_seq` is the highest seq handed over after its commit (what readers can read).
 - `aclose()` stops the writer after the jobs already queued, so queued publishes are drained.
 
 This class only composes them: it opens the file, loads the counters, and turns each
@@ -48,6 +53,7 @@ from gateway.store import (
     StoredEvent,
     TopicStats,
 )
+from gateway.store_tail import CommittedTail
 
 T = TypeVar("T")
 DB_NAME = "events.sqlite3"
@@ -56,10 +62,24 @@ DB_NAME = "events.sqlite3"
 class SqliteEventStore(RowAppends):
     """EventStore over `<data_dir>/events.sqlite3`. See the module docstring."""
 
-    def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        durability: str = "fsync",
+        tail: CommittedTail | None = None,
+    ) -> None:
+        """`durability`: "fsync" or "os" (module docstring); raises ValueError otherwise.
+        `tail`: a CommittedTail to size it (default: its defaults), or None."""
+        if durability not in sqlite_schema.SYNCHRONOUS:
+            raise ValueError(f"durability must be fsync or os, not {durability!r}")
+        self.durability = durability
         self._data_dir = Path(data_dir)
         self._path = str(self._data_dir / DB_NAME)
         self._clock = clock
+        self._tail_sizes = (tail.max_bytes, tail.max_events) if tail is not None else None
+        self.tail = CommittedTail(0, {})
         self._listeners = AppendListeners()
         self._counters = Counters()
         self._writer: SqliteWriter | None = None
@@ -76,7 +96,7 @@ class SqliteEventStore(RowAppends):
         conn: sqlite3.Connection | None = None
         try:
             self._data_dir.mkdir(parents=True, exist_ok=True)
-            conn = sqlite_schema.connect(self._path)
+            conn = sqlite_schema.connect(self._path, durability=self.durability)
             sqlite_schema.migrate(conn)
             self._counters = Counters.load(conn)
         except (OSError, sqlite3.Error) as exc:
@@ -89,8 +109,18 @@ class SqliteEventStore(RowAppends):
             error = store_error(exc, "open")
             raise type(error)(f"cannot open store {self._path}: {exc}") from exc
         self._readers.start()
+        sizes = self._tail_sizes
+        self.tail = CommittedTail(
+            self._counters.last_seq,
+            self._counters.next_offsets,
+            **({} if sizes is None else {"max_bytes": sizes[0], "max_events": sizes[1]}),
+        )
         self._writer = SqliteWriter(
-            conn, self._counters, loop=asyncio.get_running_loop(), listeners=self._listeners
+            conn,
+            self._counters,
+            loop=asyncio.get_running_loop(),
+            listeners=self._listeners,
+            on_commit=self.tail.committed,
         )
         self._writer.start()
 
@@ -105,7 +135,7 @@ class SqliteEventStore(RowAppends):
 
     @property
     def last_seq(self) -> int:
-        return self._counters.last_seq
+        return self.tail.last
 
     def on_append(self, listener: AppendListener) -> Callable[[], None]:
         return self._listeners.add(listener)
@@ -123,8 +153,9 @@ class SqliteEventStore(RowAppends):
     # -- appends -----------------------------------------------------------------------------
 
     async def _append_rows(self, rows: Sequence[Row]) -> list[AppendResult]:
-        now = self._clock()
-        return await self._write(lambda conn, tx: q.insert_events(conn, tx, rows, now))
+        if self._closed or self._writer is None:
+            raise GatewayClosing("store is closed")
+        return await self._writer.submit_rows(rows, self._clock())
 
     # -- small writes ------------------------------------------------------------------------
 
@@ -134,31 +165,55 @@ class SqliteEventStore(RowAppends):
     async def set_cursor(self, name: str, seq: int) -> None:
         await self._write(lambda conn, tx: q.set_cursor(conn, name, seq))
 
+    def set_cursor_soon(self, name: str, seq: int) -> None:
+        """`set_cursor` without waiting: it joins the next group commit (a peer cursor: if a
+        crash loses it, the peer is resent from the older one and deduplicates). Writes
+        queued after it (e.g. `delete_events`) commit with it or later, never before.
+        Raises GatewayClosing once closed."""
+        if self._closed or self._writer is None:
+            raise GatewayClosing("store is closed")
+        self._writer.submit_soon(lambda conn, tx: q.set_cursor(conn, name, seq))
+
     async def apply_retention(
         self, topic: str, *, older_than: float | None, max_bytes: int | None
     ) -> int:
         return await self._write(
-            lambda conn, tx: q.apply_retention(conn, topic, older_than, max_bytes)
+            lambda conn, tx: q.apply_retention(conn, tx, topic, older_than, max_bytes)
         )
 
     async def delete_events(self, seqs: Sequence[int]) -> int:
         wanted = list(seqs)
         if not wanted:
             return 0
-        return await self._write(lambda conn, tx: q.delete_events(conn, wanted))
+        return await self._write(lambda conn, tx: q.delete_events(conn, tx, wanted))
 
     # -- reads -------------------------------------------------------------------------------
 
     async def read(self, topic: str, from_offset: int, limit: int) -> list[StoredEvent]:
+        if self._closed:
+            raise GatewayClosing("store is closed")
+        recent = self.tail.read(topic, from_offset, limit)
+        if recent is not None:
+            return recent
         return await self._read(lambda c: q.read_page(c, topic, from_offset, limit))
 
     async def read_offsets(self, topic: str, offsets: Sequence[int]) -> list[StoredEvent]:
         wanted = sorted(set(offsets))
         if not wanted:
             return []
+        if self._closed:
+            raise GatewayClosing("store is closed")
+        recent = self.tail.offsets(topic, wanted)
+        if recent is not None:
+            return recent
         return await self._read(lambda c: q.read_offsets(c, topic, wanted))
 
     async def read_since(self, seq: int, limit: int) -> list[StoredEvent]:
+        if self._closed:
+            raise GatewayClosing("store is closed")
+        recent = self.tail.since(seq, limit)
+        if recent is not None:
+            return recent
         return await self._read(lambda c: q.read_since(c, seq, limit))
 
     async def offset_at_time(self, topic: str, when: float) -> int:

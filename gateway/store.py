@@ -8,14 +8,20 @@ Invariants every implementation keeps (tests/unit/gateway/test_store_contract.py
 - `append` / `append_replicated` are all-or-nothing per call and return only after the data is
   durable (persist before ack). Listeners registered with `on_append` run after the commit.
 - Reads never block writers and return at most `limit` rows (memory does not grow with backlog).
+- A stored payload is parsed for its filterable attributes at most once per process where the
+  store can help it: `NewEvent.attributes` (what the door already parsed) and
+  `StoredEvent.parsed` are optional caches; `attribute_strings(row)` reads through them, and
+  a store that fills neither (e.g. a read from disk) just costs a parse.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from eventmodel import attributes as _attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +32,9 @@ class NewEvent:
     id: str
     type: str
     payload: bytes  # serialized io.cloudevents.v1.CloudEvent
+    # The filterable attribute strings of `payload` (eventmodel.attributes.attribute_strings),
+    # when the caller already parsed it; None: parsed later, once, if a reader needs them.
+    attributes: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,31 @@ class StoredEvent:
     replication: bytes | None
     received_at: float  # unix seconds at the storing gateway
     size: int
+    # Shared by every reader of this row in this process (delivery, each peer link): see
+    # `attribute_strings`. None for rows that carry no cache (read from disk, other stores).
+    parsed: ParsedOnce | None = field(default=None, compare=False, repr=False)
+
+
+class ParsedOnce:
+    """The filterable attribute strings of one payload, parsed on first use and kept."""
+
+    __slots__ = ("_payload", "_value")
+
+    def __init__(self, payload: bytes, value: dict[str, str] | None = None) -> None:
+        self._payload = payload
+        self._value = value
+
+    def get(self) -> dict[str, str]:
+        if self._value is None:
+            self._value = _attributes.attribute_strings(_attributes.parse(self._payload))
+        return self._value
+
+
+def attribute_strings(row: StoredEvent) -> dict[str, str]:
+    """`row`'s filterable attribute strings, from its cache when it has one (never mutate)."""
+    if row.parsed is not None:
+        return row.parsed.get()
+    return _attributes.attribute_strings(_attributes.parse(row.payload))
 
 
 @dataclass(frozen=True, slots=True)
