@@ -58,6 +58,7 @@ SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
 # Health-checked only while the gateway runs without access control: monitoring can alert on
 # an open gateway with one standard health query (NOT_FOUND means access control is on).
 OPEN_ACCESS_HEALTH = "meshgate.access.open"
+DURABILITY_OS_HEALTH = "meshgate.durability.os"  # SERVING when writes are acked before fsync
 
 
 class Service(Protocol):
@@ -91,7 +92,11 @@ class Gateway:
     ) -> None:
         self.config = config
         self.access: AccessControl = access if access is not None else OpenAccess()
-        self.store: EventStore = store if store is not None else SqliteEventStore(config.data_dir)
+        self.store: EventStore = (
+            store
+            if store is not None
+            else SqliteEventStore(config.data_dir, durability=config.durability)
+        )
         # Grant-aware interest: durable groups count only while a reader may still read, and
         # are re-judged whenever the access view changes (a revoke, an expiry, staleness).
         self.interest = (
@@ -183,6 +188,8 @@ class Gateway:
         self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         if self.open_access:
             self._health.set(OPEN_ACCESS_HEALTH, health_pb2.HealthCheckResponse.SERVING)
+        if self.config.durability == "os":
+            self._health.set(DURABILITY_OS_HEALTH, health_pb2.HealthCheckResponse.SERVING)
         self.metrics.access_open.set(1 if self.open_access else 0)
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)

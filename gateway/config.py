@@ -27,6 +27,10 @@ MESSAGE_OVERHEAD = 64 * 1024
 DEFAULT_ACK_TIMEOUT = 30.0
 DEFAULT_RETENTION_INTERVAL = 5.0
 DEFAULT_SHUTDOWN_GRACE = 5.0
+# When a write is acknowledged: "fsync" after fsync (survives a power cut), "os" once written to
+# the OS (survives a crash of the process, not of the machine; JetStream's default). See
+# docs/deploying.md and gateway/sqlite_schema.py.
+DURABILITY_MODES = ("fsync", "os")
 # After a key rotation, events sealed under an older epoch are still taken this long
 # (gateway/encrypted_topics.py): publishers that sealed just before it finish.
 DEFAULT_ENCRYPTION_GRACE = 30.0
@@ -66,6 +70,7 @@ class GatewayConfig:
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     # s an older key epoch is still taken after a rotation (gateway/encrypted_topics.py)
     encryption_grace: float = DEFAULT_ENCRYPTION_GRACE
+    durability: str = "fsync"  # DURABILITY_MODES
 
     def __post_init__(self) -> None:
         if not self.region or not self.region.replace("-", "").replace("_", "").isalnum():
@@ -89,6 +94,8 @@ class GatewayConfig:
             raise ConfigError("max_redelivery_delay must be > 0")
         if self.retention_interval <= 0:
             raise ConfigError("retention_interval must be > 0")
+        if self.durability not in DURABILITY_MODES:
+            raise ConfigError(f"durability must be fsync or os, not {self.durability!r}")
         if self.encryption_grace < 0:
             raise ConfigError("encryption_grace must be >= 0")
         for topic in self.topic_retention:

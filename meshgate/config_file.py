@@ -12,6 +12,7 @@ A file looks like::
     max_ack_pending = 1000        # unacknowledged events per group at once
     max_redelivery_delay = 300.0  # cap of the doubling wait between redeliveries
     open = false           # true: run without access control (no [registry]); never implied
+    durability = "fsync"   # or "os": ack before fsync (deploying.md: what a power cut loses)
 
     [retention]            # defaults for every topic
     max_age_seconds = 0    # 0 = unbounded

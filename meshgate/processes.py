@@ -31,7 +31,7 @@ from types import TracebackType
 READY = re.compile(
     r"^meshgate gateway ready region=(?P<region>\S+) "
     r"listen=(?P<listen>\S+) metrics=(?P<metrics>\S+)(?: access=(?P<access>\S+))?"
-    r"(?: http=(?P<http>\S+))?"
+    r"(?: http=(?P<http>\S+))?(?: durability=(?P<durability>\S+))?"
 )
 REPO = Path(__file__).resolve().parents[1]
 POLL = 0.02  # s between looks at a child's output
@@ -178,6 +178,7 @@ class GatewayProcess:
         self.listen = ""
         self.metrics_url: str | None = None
         self.access = ""
+        self.durability = ""  # fsync or os, from the readiness line
         self.http_url: str | None = None  # http://HOST:PORT (https with TLS); None: off
         self.stdout_path = self.data_dir / "gateway.stdout.log"
         self.stderr_path = self.data_dir / "gateway.stderr.log"
@@ -218,6 +219,7 @@ class GatewayProcess:
             None if ready["metrics"] == "off" else f"http://{ready['metrics']}/metrics"
         )
         self.access = ready["access"] or ""
+        self.durability = ready["durability"] or ""
         http = ready["http"]
         scheme = "https" if "--http-tls-cert" in self.extra_args else "http"
         self.http_url = None if http in (None, "off") else f"{scheme}://{http}"

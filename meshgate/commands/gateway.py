@@ -3,10 +3,12 @@
 Prints ONE readiness line to stdout once serving (actual ports, so port 0 works)::
 
     meshgate gateway ready region=eu listen=127.0.0.1:40123 metrics=off access=registry http=off
+        durability=fsync
 
-(`access=open` when started with `--open`; `metrics=` and `http=` give the bound HOST:PORT when
-`--metrics-port` / `--http-listen` are given) and logs to stderr. SIGTERM: stop accepting, end
-streams, drain in-flight publishes, close the store, exit 0.
+(one line; `access=open` when started with `--open`, `durability=os` with `--durability os`;
+`metrics=` and `http=` give the bound HOST:PORT when `--metrics-port` / `--http-listen` are
+given) and logs to stderr. SIGTERM: stop accepting, end streams, drain in-flight publishes,
+close the store, exit 0.
 
 This module only declares the flags: `meshgate.settings` turns flags, environment and the
 config file into one `GatewaySettings`, and `meshgate.assemble` builds the process from it.
@@ -52,6 +54,11 @@ def register(subparsers: Any) -> None:
     run.add_argument("--max-event-bytes", type=int, help="largest event accepted (bytes)")
     run.add_argument("--ack-timeout", type=float, help="seconds before an unacked event is resent")
     run.add_argument("--retention-interval", type=float, help="seconds between retention passes")
+    run.add_argument(
+        "--durability",
+        choices=("fsync", "os"),
+        help="acknowledge after fsync (default) or once written to the OS (see deploying.md)",
+    )
     run.add_argument("--log-level", help="stderr log level (default INFO)")
     add_registry_arguments(run)
     add_federation_arguments(run)
@@ -124,7 +131,8 @@ def ready_line(gateway: Gateway) -> str:
     http = gateway.http.listen if gateway.http is not None else "off"
     return (
         f"meshgate gateway ready region={gateway.config.region} listen={gateway.listen} "
-        f"metrics={metrics} access={'open' if gateway.open_access else 'registry'} http={http}"
+        f"metrics={metrics} access={'open' if gateway.open_access else 'registry'} http={http} "
+        f"durability={gateway.config.durability}"
     )
 
 

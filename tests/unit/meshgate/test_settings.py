@@ -165,3 +165,17 @@ def test_settings_from_args_reads_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, 'region = "ap"\ndata_dir = "d"\nopen = true\n')
     got = settings_from_args(args("--config", str(path)))
     assert got.gateway.region == "ap" and got.open_access
+
+
+def test_durability_from_flag_or_file(tmp_path: Path) -> None:
+    """`--durability os` (or `durability = "os"` in the file) reaches GatewayConfig; the
+    default is fsync; anything else is one clear error."""
+    base = {"region": "eu", "data": tmp_path, "open": True}
+    assert resolve(base, {}, None).gateway.durability == "fsync"
+    assert resolve({**base, "durability": "os"}, {}, None).gateway.durability == "os"
+    config = tmp_path / "gw.toml"
+    config.write_text('durability = "os"\n')
+    assert resolve(base, {}, read_config_file(config)).gateway.durability == "os"
+    config.write_text('durability = "sometimes"\n')
+    with pytest.raises(SettingsError, match="durability must be fsync or os"):
+        resolve(base, {}, read_config_file(config))
