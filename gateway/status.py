@@ -42,6 +42,7 @@ STATUS_TABLE: dict[type[BaseException], Status] = {
     # Encrypted topics (issue 12): the chain does not back this epoch or key set now.
     errors.KeyEpochRefused: Status(grpc.StatusCode.FAILED_PRECONDITION, 409),
     errors.KeySetNotAccepted: Status(grpc.StatusCode.FAILED_PRECONDITION, 409),
+    policy_errors.KeySetError: Status(grpc.StatusCode.INVALID_ARGUMENT, 400),
     webhook_errors.SubscriptionNotFound: Status(grpc.StatusCode.NOT_FOUND, 404),
     # Sign-in asked of a gateway that has no registry: there is no such resource here.
     errors.RegistryNotConfigured: Status(grpc.StatusCode.FAILED_PRECONDITION, 404),
