@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from meshgate.client import GatewayClient
 from tests.integration.gateway_helpers import event
@@ -68,6 +70,34 @@ async def test_kill9_during_publish_stream_loses_nothing_acknowledged(tmp_path: 
         assert set(acked) <= survived
     finally:
         proc.stop()
+
+
+async def test_durability_os_is_announced_and_survives_kill9(tmp_path: Path) -> None:
+    """`--durability os` says so in the ready line and in health; a kill -9 (not a power cut)
+    loses nothing acknowledged with it either."""
+    proc = GatewayProcess(tmp_path / "gw", metrics=False, extra_args=["--durability", "os"])
+    try:
+        proc.start()
+        assert proc.durability == "os"
+        async with grpc.aio.insecure_channel(proc.listen) as channel:
+            check = health_pb2_grpc.HealthStub(channel).Check
+            got = await check(health_pb2.HealthCheckRequest(service="meshgate.durability.os"))
+            assert got.status == health_pb2.HealthCheckResponse.SERVING
+        async with GatewayClient(proc.listen) as gw:
+            await gw.publish_batch("os", [event(i) for i in range(50)])
+            await asyncio.gather(*(gw.publish("os", event(i)) for i in range(50, 100)))
+        proc.kill9()
+        proc.start()
+        assert set(await _drain(proc.listen, "os", 100)) == set(range(100))
+    finally:
+        proc.stop()
+    with GatewayProcess(tmp_path / "gw", metrics=False) as default:
+        assert default.durability == "fsync"
+        async with grpc.aio.insecure_channel(default.listen) as channel:
+            check = health_pb2_grpc.HealthStub(channel).Check
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await check(health_pb2.HealthCheckRequest(service="meshgate.durability.os"))
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_sigterm_drains_in_flight_publishes(tmp_path: Path) -> None:
