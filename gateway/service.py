@@ -23,7 +23,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from eventmodel import filter_codec
-from gateway import events, key_sets_rpc, wire
+from gateway import events, key_sets_rpc, schemas_rpc, wire
 from gateway.access import AccessControl, Identity, enforce
 from gateway.config import GatewayConfig
 from gateway.errors import InvalidRequest, TopicNotFound
@@ -266,6 +266,14 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
         self, request: gateway_pb2.PutKeySetRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.PutKeySetResponse:
         return await key_sets_rpc.put_key_set(self.key_sets, request)
+
+    # -- schemas (gateway/schemas_rpc.py; issue 16) -------------------------------------------
+
+    @unary
+    async def ListSchemas(
+        self, request: gateway_pb2.ListSchemasRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListSchemasResponse:
+        return schemas_rpc.list_schemas(self.publishers, request)
 
     # -- identity -----------------------------------------------------------------------------
 

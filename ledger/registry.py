@@ -32,6 +32,7 @@ from web3.exceptions import (
 )
 
 from ledger.artifact import registry_artifact
+from ledger.changes import Change, decode_change
 from ledger.config import LedgerConfig
 from ledger.errors import (
     ChainUnavailable,
@@ -309,6 +310,22 @@ class RegistryClient:
             encrypted=self.is_encrypted(topic),
             key_epoch=self.key_epoch_of(topic),
         )
+
+    def topic_changes(self, topic: str) -> list[Change]:
+        """Every change of `topic` on chain, oldest first, decoded like the follower's (one
+        eth_getLogs over the whole chain: for the CLI, e.g. a topic's schema history)."""
+        key = Web3.keccak(text=topic).to_0x_hex()
+        with _translated(topic):
+            logs = self.w3.eth.get_logs(
+                {
+                    "address": self.contract.address,
+                    "fromBlock": 0,
+                    "toBlock": "latest",
+                    "topics": [None, key],
+                }
+            )
+        decoded = (decode_change(dict(entry)) for entry in logs)
+        return sorted((c for c in decoded if c is not None), key=lambda c: c.position)
 
     def is_encrypted(self, topic: str) -> bool:
         return bool(self._call("isEncrypted", topic))

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "certs",
     "peers",
     "subscriptions",
+    "schema",
 )
 
 # Which module registers a top-level command: lets `main` import only what a command needs
@@ -44,6 +45,7 @@ COMMAND_OWNERS = {
     "certs": "certs",
     "peers": "peers",
     "subscriptions": "subscriptions",
+    "schema": "schema",
 }
 
 EXIT_USER_ERROR = 1

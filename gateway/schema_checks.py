@@ -1,0 +1,188 @@
+"""`SchemaRules`: events of a (topic, type) that has schemas must match one (issue 16).
+
+An `EventRule` (gateway/event_rules.py), run after the publisher checks at both doors that
+store events. The versions come from this gateway's grant view (the chain's addSchema, in chain
+order, each with the mode it was added under); `policy.schemas.compatibility.judge` decides
+which are accepted, the same way in every region, and a refused one is ignored with its reason
+(ListSchemas shows it). Verdicts are cached per (topic, type) until the view's versions change.
+
+Client door (`check_publish`, all or nothing): each event whose type has accepted versions is
+validated against the one its `dataschema` names or else the newest accepted; a failure raises
+DataInvalid (INVALID_ARGUMENT naming the event, the version's URI and the failing path) or
+UnknownSchemaVersion, and nothing of the request is stored. A dataschema naming a version this
+view does not hold yet catches the view up to the chain head once before refusing.
+Federation door (`admit`): the origin judged the event on its own view, which may be ahead of
+or behind this one, so an event without dataschema passes if it matches any accepted version;
+one naming a version newer than this view pauses the batch (AdmissionPaused, resent later).
+Reasons: `schema_invalid`, `schema_unknown`.
+
+Not validated here: encrypted events (an `mgepoch` attribute; gateways cannot read the data,
+the client validates before sealing). Nothing is rewritten: `dataschema` is the client's to set
+before it signs (meshgate/client/schemas.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from eventmodel.attributes import PbEvent, parse, value_string
+from eventmodel.encryption import EPOCH_ATTRIBUTE
+from eventmodel.errors import UndecodableEvent
+from eventmodel.sdk import JSON_VALUE_TYPE_URL
+from federation.errors import AdmissionPaused
+from federation.ports import InboundEvent
+from gateway.view_catch_up import ViewCatchUp
+from policy.grant_view import GrantView
+from policy.schemas.compatibility import Verdict, judge
+from policy.schemas.errors import DataInvalid, UnknownSchemaVersion
+from policy.schemas.model import Mode, parse_schema_uri
+from policy.schemas.payload import Payload
+from policy.schemas.selection import select, validate
+
+
+def payload_of(pb: PbEvent) -> Payload:
+    """The event's data as schemas see it (a JSON value in an Any is its JSON text)."""
+    content_type = (
+        value_string(pb.attributes["datacontenttype"])
+        if "datacontenttype" in pb.attributes
+        else None
+    )
+    kind = pb.WhichOneof("data")
+    ct = content_type or ""
+    if kind == "binary_data":
+        return Payload(binary=pb.binary_data, content_type=ct)
+    if kind == "text_data":
+        return Payload(text=pb.text_data, content_type=ct)
+    if kind == "proto_data":
+        if pb.proto_data.type_url == JSON_VALUE_TYPE_URL:
+            try:
+                return Payload(text=pb.proto_data.value.decode("utf-8"), content_type=ct)
+            except UnicodeDecodeError:
+                return Payload(binary=pb.proto_data.value, content_type="application/json")
+        return Payload(proto=pb.proto_data.value, type_url=pb.proto_data.type_url, content_type=ct)
+    return Payload(content_type=ct)
+
+
+def dataschema_of(pb: PbEvent) -> str | None:
+    value = pb.attributes.get("dataschema")
+    return None if value is None else value_string(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaListing:
+    """What ListSchemas and GET /schemagroups answer: the topic's mode and the versions."""
+
+    compatibility: str
+    versions: tuple[tuple[str, Verdict], ...]  # (type, verdict), by type then version
+
+
+class SchemaRules:
+    def __init__(self, view: Callable[[], GrantView], catch_up: ViewCatchUp | None = None) -> None:
+        self._view = view
+        self._catch_up = catch_up
+        self._cache: dict[tuple[str, str], tuple[tuple[object, ...], tuple[Verdict, ...]]] = {}
+
+    def verdicts(self, topic: str, event_type: str) -> tuple[Verdict, ...]:
+        versions = self._view().schemas(topic, event_type)
+        if not versions:
+            return ()
+        key = (topic, event_type)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == versions:
+            return cached[1]
+        judged = judge(versions)
+        self._cache[key] = (versions, judged)
+        return judged
+
+    def listing(self, topic: str, event_type: str = "") -> SchemaListing | None:
+        """None for a topic this view does not know."""
+        view = self._view()
+        record = view.topic(topic)
+        if record is None:
+            return None
+        types = [event_type] if event_type else view.schema_types(topic)
+        rows = tuple((t, v) for t in types for v in self.verdicts(topic, t))
+        return SchemaListing(_mode_name(record.compatibility), rows)
+
+    # -- client door -----------------------------------------------------------------------
+
+    async def check_publish(self, topic: str, events: Sequence[PbEvent]) -> None:
+        for pb in events:
+            if EPOCH_ATTRIBUTE in pb.attributes:
+                continue
+            verdicts = self.verdicts(topic, pb.type)
+            if not verdicts:
+                continue
+            dataschema = dataschema_of(pb)
+            try:
+                chosen = select(verdicts, topic, pb.type, dataschema)
+            except UnknownSchemaVersion:
+                if self._catch_up is None or not self._is_ahead(verdicts, dataschema):
+                    raise
+                await self._catch_up.wait()
+                verdicts = self.verdicts(topic, pb.type)
+                chosen = select(verdicts, topic, pb.type, dataschema)
+            if chosen is not None:
+                validate(chosen, payload_of(pb), topic=topic, event_type=pb.type, event_id=pb.id)
+
+    @staticmethod
+    def _is_ahead(verdicts: Sequence[Verdict], dataschema: str | None) -> bool:
+        """Does `dataschema` name a version after every one this view holds?"""
+        ref = parse_schema_uri(dataschema or "")
+        return ref is not None and ref.version > max(v.version for v in verdicts)
+
+    # -- federation door -------------------------------------------------------------------
+
+    async def admit(self, events: Sequence[InboundEvent]) -> list[str | None]:
+        out: list[str | None] = []
+        caught_up = False
+        for ev in events:
+            try:
+                pb = parse(ev.event)
+            except UndecodableEvent:
+                out.append("invalid_event")
+                continue
+            if EPOCH_ATTRIBUTE in pb.attributes:
+                out.append(None)
+                continue
+            verdicts = self.verdicts(ev.topic, pb.type)
+            dataschema = dataschema_of(pb)
+            if verdicts and self._is_ahead(verdicts, dataschema) and not caught_up:
+                if self._catch_up is not None:
+                    await self._catch_up.wait()
+                caught_up = True
+                verdicts = self.verdicts(ev.topic, pb.type)
+            if verdicts and self._is_ahead(verdicts, dataschema):
+                raise AdmissionPaused(f"{dataschema} is newer than this gateway's chain view")
+            out.append(self._inbound_reason(ev.topic, pb, verdicts, dataschema))
+        return out
+
+    def _inbound_reason(
+        self, topic: str, pb: PbEvent, verdicts: Sequence[Verdict], dataschema: str | None
+    ) -> str | None:
+        if not any(v.accepted for v in verdicts):
+            return None
+        payload = payload_of(pb)
+        if dataschema:
+            try:
+                chosen = select(verdicts, topic, pb.type, dataschema)
+            except UnknownSchemaVersion:
+                return "schema_unknown"
+            candidates = [] if chosen is None else [chosen]
+        else:
+            candidates = [v for v in verdicts if v.accepted]
+        for verdict in candidates:
+            try:
+                validate(verdict, payload, topic=topic, event_type=pb.type, event_id=pb.id)
+                return None
+            except DataInvalid:
+                continue
+        return "schema_invalid"
+
+
+def _mode_name(mode: int) -> str:
+    try:
+        return Mode(mode).name
+    except ValueError:
+        return f"UNKNOWN({mode})"
