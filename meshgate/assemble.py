@@ -34,6 +34,7 @@ from gateway.access import AccessControl, OpenAccess
 from gateway.app import Gateway, Service
 from gateway.encrypted_topics import EncryptedTopicRules
 from gateway.federation_port import federation_ports, peer_view
+from gateway.http import schemas as http_schemas
 from gateway.http import subscriptions as http_subscriptions
 from gateway.interest import InterestRegistry
 from gateway.interest_file import FILE_NAME as INTEREST_PROOFS
@@ -44,6 +45,7 @@ from gateway.key_set_store import KeySetStore
 from gateway.key_sets import GatewayKeySets
 from gateway.metrics import GatewayMetrics
 from gateway.publishers import PublisherRights
+from gateway.schema_checks import SchemaRules
 from gateway.service import PeerView
 from gateway.sqlite_store import SqliteEventStore
 from gateway.store import EventStore
@@ -83,8 +85,11 @@ def publisher_rights(registry: RegistryService, grace: float) -> PublisherRights
     address = registry.settings.ledger.registry or ""
     binding = Binding.of(policy.config.signin.chain_id, address)
     catch_up = registry.access.catch_up
-    encrypted = EncryptedTopicRules(policy.view, catch_up=catch_up, grace=grace)
-    return PublisherRights(binding=binding, policy=policy, catch_up=catch_up, rules=[encrypted])
+    rules = [SchemaRules(lambda: policy.view, catch_up)]  # issue 16
+    encrypted = EncryptedTopicRules(policy.view, catch_up=catch_up, grace=grace)  # issue 12
+    return PublisherRights(
+        binding=binding, policy=policy, catch_up=catch_up, rules=[encrypted, *rules]
+    )
 
 
 def registry_key_sets(
@@ -173,7 +178,7 @@ async def serve_process(
             services=services,
             peers=peers,
             http=settings.http,
-            http_routes=[http_subscriptions.add_routes],
+            http_routes=[http_subscriptions.add_routes, http_schemas.add_routes],
             publishers=publishers,
             key_sets=key_sets,
         )
