@@ -35,6 +35,10 @@ async def one_run(system: System, family: Family, profile: Profile) -> report.Me
             sampler.start()
             metrics = await family.driver(target, family.params(profile))
             metrics.update(sampler.finish(metrics.get("events", 0.0)))
+            path = getattr(target, "uses_publish_stream", None)
+            flag = path() if callable(path) else None
+            if flag is not None:
+                metrics["publish_stream"] = flag
             return metrics
 
 

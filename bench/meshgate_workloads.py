@@ -6,8 +6,10 @@ NATS (bench/nats_workloads.py):
 - Sign-in: `GatewayClient(signer=..., signin_topics=[topic])`, signed in before the run starts
   (`sign_in()`), so no measured call pays for EIP-4361; every call then sends the session token.
 - Publish: `GatewayClient.publish_pb` (the events already built as protobuf, as the NATS side
-  hands nats-py bytes): one Publish RPC per `publish` call, answered once its events are
-  durable. Chosen over the raw stub by measuring both: `bench.run --only publish_single
+  hands nats-py bytes), answered once its events are durable: concurrent calls share the
+  client's PublishStream (issue 13) when the gateway serves it, else one Publish RPC each;
+  each run records which (`publish_stream` 1/0 in the per-run table). Chosen over the raw
+  stub (when the client was unary) by measuring both: `bench.run --only publish_single
   --runs 1`, twice each, gave 592 and 449 events/s through the client, 963 and 1,068 on the
   stub, but JetStream in the same runs swung from 4,635 to 10,665 (the shared machine's load);
   alternating 3 s rounds in one process (32 calls in flight, 5 rounds each) gave 807 (client)
@@ -169,6 +171,13 @@ class MeshgateTarget:
 
     def subscribe(self, on_payload: Callable[[bytes], None]) -> AbstractAsyncContextManager[None]:
         return self._subscription(on_payload)
+
+    def uses_publish_stream(self) -> float | None:
+        """1.0 when the client still publishes over PublishStream (it drops to unary Publish
+        on UNIMPLEMENTED), 0.0 when unary, None when the client does not say (diagnostic)."""
+        if not hasattr(self.publisher, "_streams"):
+            return None
+        return 0.0 if self.publisher._streams is None else 1.0
 
 
 @asynccontextmanager

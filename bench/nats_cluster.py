@@ -153,6 +153,9 @@ class NatsSuperCluster:
 
         wait_until(gateways_up, timeout=30, what=f"nats {region} gateways")
         wait_until(meta_leader, timeout=30, what=f"nats {region} JetStream meta leader")
+        config = (_monitor(http, "varz").get("jetstream") or {}).get("config") or {}
+        if bool(config.get("sync_always")) != self.sync_always:
+            raise BenchError(f"nats {region}: sync_always is {config.get('sync_always')!r}")
 
     def close(self) -> None:
         for child in self._children:
