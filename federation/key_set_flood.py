@@ -6,7 +6,8 @@ signature, which only the host can check (the `KeySetSource` port): the flood ca
 onward only once its host accepted it, so a certified rogue region cannot spread a forged set
 past its first honest neighbour.
 
-State: `held` (every set this gateway accepted, by (topic, sha256(document))) and, per linked
+State: `held` (every set this gateway accepted, by topic and a digest of document and
+signature) and, per linked
 peer, the keys that peer is known to have: sent to it on this link, or received from it.
 
 Rules:
@@ -36,7 +37,12 @@ Key = tuple[str, bytes]
 
 
 def key_of(key_set: TopicKeySet) -> Key:
-    return key_set.topic, hashlib.sha256(key_set.document).digest()
+    """The signature is part of a set's identity: a copy of a genuine document under a forged
+    signature, sent first, must not shadow the genuine set (it is checked on its own)."""
+    digest = hashlib.sha256(len(key_set.document).to_bytes(8, "big"))
+    digest.update(key_set.document)
+    digest.update(key_set.signature)
+    return key_set.topic, digest.digest()
 
 
 @dataclass(frozen=True)

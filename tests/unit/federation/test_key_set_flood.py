@@ -70,12 +70,14 @@ def test_a_peer_repeating_a_refused_set_costs_one_check_per_link() -> None:
     assert flood.received("zz", [forged]) == [forged]
 
 
-def test_a_set_held_later_is_not_sent_to_the_peer_that_sent_it_refused() -> None:
+def test_a_forged_copy_sent_first_does_not_shadow_the_genuine_set() -> None:
     flood = KeySetFlood()
     flood.link_up("zz")
     flood.link_up("bb")
-    flood.received("zz", [A])  # same document; the host refused zz's copy
-    assert sent(flood.accepted(A)) == {"bb": [A]}  # from PutKeySet: zz is said to have it
+    forged = TopicKeySet(A.topic, A.document, b"forged")  # the genuine document, re-signed
+    assert flood.received("zz", [forged]) == [forged]  # the host refuses it
+    assert flood.received("zz", [A]) == [A]  # the genuine one is still checked
+    assert sent(flood.accepted(A)) == {"bb": [A]}  # and not sent back to zz
 
 
 def test_sets_from_a_peer_not_linked_are_ignored() -> None:
