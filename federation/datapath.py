@@ -1,7 +1,8 @@
 """DataPath: what links read, send and store, over the host's log and cursor ports.
 
-Ordering rules enforced here: an inbound batch is verified whole before anything of it is stored
-and stored atomically (the link acks only after `store_batch` returned: persist before ack); a
+Ordering rules enforced here: inbound batches are verified whole before anything of them is
+stored, and stored atomically in ONE append however many the link had queued (one group commit;
+the link acks them only after `store_batches` returned: persist before ack); a
 peer's cursor only moves forward (a replaced duplicate link may lag behind the live one); a
 relayed event stored only to be forwarded is deleted once every next hop acked it, after the
 cursor that covers it was saved (federation/transit.py decides which).
@@ -73,13 +74,16 @@ class DataPath:
         self.catch_up = CatchUp()
 
     async def store_batch(self, peer: str, batch: EventBatch) -> None:
-        """Verify, then persist atomically (before the protocol acks it).
+        await self.store_batches(peer, [batch])
+
+    async def store_batches(self, peer: str, batches: Sequence[EventBatch]) -> None:
+        """Verify, then persist atomically in one append (before the protocol acks them).
 
         Raises OriginNotYetKnown, storing nothing, when an event's origin is not a known member
         yet: the link closes unacknowledged and the peer resends from its cursor.
         """
         accepted, rejected = inbound_events(
-            batch.events,
+            [ev for batch in batches for ev in batch.events],
             local_region=self.region,
             verifier=self._verifier,
             origin_key=self.keys.get,

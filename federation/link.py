@@ -65,6 +65,8 @@ from proto import federation_pb2
 
 log = logging.getLogger(__name__)
 
+STORE_GROUP = 8  # inbound batches stored in one write at most (the sender's window bounds it)
+
 
 class Transport(Protocol):
     """One side of the Link stream."""
@@ -89,7 +91,9 @@ class LinkHost(Protocol):
 
     def link_key_sets(self, link: PeerLink, sets: tuple[TopicKeySet, ...]) -> None: ...
 
-    async def store_batch(self, link: PeerLink, batch: EventBatch) -> None: ...
+    async def store_batches(self, link: PeerLink, batches: Sequence[EventBatch]) -> None:
+        """Persist these inbound batches (in order) in one write, or raise storing none."""
+        ...
 
     async def read_log(self, seq: int) -> Sequence[LogRecord]: ...
 
@@ -275,11 +279,15 @@ class PeerLink:
             await self._transport.send(message_to_pb(message))
 
     async def _storer(self) -> None:
-        """Persist before ack: the ack for a batch is sent only after `store_batch` returned."""
+        """Persist before ack: a batch is acked only after `store_batches` returned. The batches
+        queued meanwhile are stored together (one group commit), then acked in order."""
         while True:
-            batch = await self._inbound.get()
-            await self.host.store_batch(self, batch)
-            self._execute(self.protocol.batch_stored(batch.seq))
+            batches = [await self._inbound.get()]
+            while len(batches) < STORE_GROUP and not self._inbound.empty():
+                batches.append(self._inbound.get_nowait())
+            await self.host.store_batches(self, batches)
+            for batch in batches:
+                self._execute(self.protocol.batch_stored(batch.seq))
 
     _cursor_pending: int | None = None
 

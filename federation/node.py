@@ -332,8 +332,8 @@ class FederationNode(OwnTask):
         if link.peer_region is not None and self.membership.linked().get(link.peer_region) is link:
             self.key_sets.received(link.peer_region, sets)
 
-    async def store_batch(self, link: PeerLink, batch: EventBatch) -> None:
-        await self.data.store_batch(link.peer_region or "?", batch)
+    async def store_batches(self, link: PeerLink, batches: Sequence[EventBatch]) -> None:
+        await self.data.store_batches(link.peer_region or "?", batches)
 
     async def read_log(self, seq: int) -> Sequence[LogRecord]:
         return await self.data.read_log(seq)

@@ -7,6 +7,7 @@ wrote, decoded. The fake host keeps an in-memory log and records every call the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -72,6 +73,7 @@ class FakeHost:
     cursors: list[int] = field(default_factory=list)
     accept: bool = True
     store_gate: asyncio.Event | None = None  # set: stores complete; None: at once
+    store_calls: list[list[int]] = field(default_factory=list)  # batch seqs per store call
     store_error: Exception | None = None
     rewind_after: int | None = None  # outbound raises ReadRewind for reads past this seq
 
@@ -90,12 +92,13 @@ class FakeHost:
     def link_down(self, link: PeerLink) -> None:
         self.calls.append("down")
 
-    async def store_batch(self, link: PeerLink, batch: EventBatch) -> None:
+    async def store_batches(self, link: PeerLink, batches: Sequence[EventBatch]) -> None:
+        self.store_calls.append([batch.seq for batch in batches])
         if self.store_gate is not None:
             await self.store_gate.wait()
         if self.store_error is not None:
             raise self.store_error
-        self.stored.append(batch.seq)
+        self.stored.extend(batch.seq for batch in batches)
 
     async def read_log(self, seq: int) -> Sequence[LogRecord]:
         return [r for r in self.records if r.seq > seq][:10]
@@ -125,13 +128,15 @@ def record(seq: int) -> LogRecord:
     return LogRecord(seq, "orders", event(seq).event, {}, None)
 
 
-async def started(host: FakeHost, stream: FakeStream) -> tuple[PeerLink, asyncio.Task[CloseReason]]:
+async def started(
+    host: FakeHost, stream: FakeStream, settings: LinkSettings = SETTINGS
+) -> tuple[PeerLink, asyncio.Task[CloseReason]]:
     protocol = LinkProtocol(
         local_region="aa",
         expected_region="bb",
         members=(),
         cursor=0,
-        settings=SETTINGS,
+        settings=settings,
         now=asyncio.get_running_loop().time(),
     )
     link = PeerLink(host=host, transport=stream, protocol=protocol, dialed=True, tick_interval=0.05)
@@ -146,9 +151,9 @@ async def until(pred: object, what: str) -> None:
 
 
 async def streaming(
-    host: FakeHost, stream: FakeStream
+    host: FakeHost, stream: FakeStream, settings: LinkSettings = SETTINGS
 ) -> tuple[PeerLink, asyncio.Task[CloseReason]]:
-    link, task = await started(host, stream)
+    link, task = await started(host, stream, settings)
     stream.say(Hello(1, "bb", ()))
     stream.say(Interest(7, ()))
     await until(lambda: host.calls[:2] == ["up", "interest"], "handshake and peer interest")
@@ -182,6 +187,23 @@ async def test_an_inbound_batch_is_acked_only_after_it_is_stored() -> None:
     await until(lambda: sum(isinstance(m, BatchAck) for m in stream.written) == 2, "two acks")
     assert host.stored == [5, 6]
     assert [m.seq for m in stream.written if isinstance(m, BatchAck)] == [5, 6]  # in order
+    link.close(CloseReason.SHUTDOWN)
+    await task
+
+
+async def test_batches_queued_during_a_store_are_stored_together_then_acked_in_order() -> None:
+    gate = asyncio.Event()
+    host, stream = FakeHost(store_gate=gate), FakeStream()
+    link, task = await streaming(host, stream, dataclasses.replace(SETTINGS, window=3))
+    stream.say(EventBatch(5, (event(5),)))
+    await until(lambda: host.store_calls == [[5]], "the first store started")
+    stream.say(EventBatch(6, (event(6),)))
+    stream.say(EventBatch(7, (event(7),)))
+    await until(lambda: link.statistics()["batches_received"] == 3, "three batches received")
+    gate.set()
+    await until(lambda: sum(isinstance(m, BatchAck) for m in stream.written) == 3, "three acks")
+    assert host.store_calls == [[5], [6, 7]]  # one write for the two that queued meanwhile
+    assert [m.seq for m in stream.written if isinstance(m, BatchAck)] == [5, 6, 7]
     link.close(CloseReason.SHUTDOWN)
     await task
 

@@ -58,7 +58,7 @@ async def test_unknown_origin_refuses_the_whole_batch_until_the_member_is_learnt
     relay: Any = SimpleNamespace(peer_region="bb")
 
     with pytest.raises(OriginNotYetKnown, match="zz"):
-        await node.store_batch(relay, batch)
+        await node.store_batches(relay, [batch])
     assert log.topic_events("orders") == []  # nothing stored: the batch stays unacknowledged
     rejected = metrics.registry.get_sample_value(
         "meshgate_federation_rejected_events_total", {"reason": "unknown_origin"}
@@ -67,5 +67,5 @@ async def test_unknown_origin_refuses_the_whole_batch_until_the_member_is_learnt
 
     # Membership gossip (a Hello or Members message) names the origin; the resend is stored.
     node._learn_members([signed_member(Member("zz", "", origin.cert_pem), origin.signing_seed, 1)])
-    await node.store_batch(relay, batch)
+    await node.store_batches(relay, [batch])
     assert len(log.topic_events("orders")) == 3
