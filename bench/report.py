@@ -171,6 +171,48 @@ def _verdict_counts(families: Sequence[Family], by_key: Index) -> str:
     return f"Floors met: {counts[floors.PASS]} PASS, {counts[floors.FAIL]} FAIL (rows above)."
 
 
+def _cpu_by_process(outcome: Outcome | None) -> str:
+    if outcome is None or not outcome.runs:
+        return ""
+    parts = [
+        f"{label} {value:.3f}"
+        for key, value in sorted(outcome.medians.items())
+        if key.startswith(CPU_PREFIX) and (label := label_of(key)) is not None
+    ]
+    return ", ".join(parts)
+
+
+def _shortfalls(families: Sequence[Family], by_key: Index) -> list[str]:
+    """Each FAIL in words: by how much, and where the CPU went (what bounds it)."""
+    lines = []
+    for family in families:
+        if not family.compare:
+            continue
+        for metric in family.headline:
+            for mg, js in PAIRS:
+                mg_o, js_o = by_key.get((family.name, mg)), by_key.get((family.name, js))
+                mine, theirs = _measured(mg_o, metric), _measured(js_o, metric)
+                judged = floors.judge(metric, mine, theirs)
+                if judged.verdict != floors.FAIL or judged.ratio is None:
+                    continue
+                assert mine is not None and theirs is not None
+                if metric == "events_per_s":
+                    gap = (
+                        f"{judged.ratio:.2f}× of {floors.THROUGHPUT_FLOOR}× "
+                        f"({floors.THROUGHPUT_FLOOR * theirs:,.0f} events/s needed, "
+                        f"{mine:,.0f} measured)"
+                    )
+                else:
+                    gap = f"p99 {mine:.2f} ms vs {theirs:.2f} ms ({judged.ratio:.2f}×)"
+                lines.append(
+                    f"- {family.name}, {mg} vs {js}: {gap}; CPU s / 1k events: "
+                    f"{mg}: {_cpu_by_process(mg_o)}; {js}: {_cpu_by_process(js_o)}"
+                )
+    if not lines:
+        return []
+    return ["", "Floors not met, by how much, and where the CPU went:", "", *lines]
+
+
 def _meshgate_only(families: Sequence[Family], by_key: Index, profile: Profile) -> list[str]:
     rows = [f for f in families if not f.compare]
     if not rows:
@@ -283,6 +325,7 @@ def render(
         *_floors_table(families, by_key, profile),
         "",
         _verdict_counts(families, by_key),
+        *_shortfalls(families, by_key),
     ]
     lines += _meshgate_only(families, by_key, profile)
     lines += _resources(families, outcomes)

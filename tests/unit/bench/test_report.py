@@ -56,6 +56,7 @@ def test_throughput_below_one_and_a_half_fails() -> None:
     )
     assert "| 1.40× | FAIL (>= 1.5x) |" in _row(text, "| publish to subscribe, one region")
     assert "Floors met: 0 PASS, 1 FAIL" in text
+    assert "- pubsub, meshgate fsync vs JetStream always: 1.40× of 1.5× (1,500 events/s" in text
 
 
 def test_p99_is_judged_and_p50_is_not() -> None:
