@@ -139,6 +139,8 @@ UNARY = {
     "GetNonce": wire(gateway_pb2.GetNonceRequest),
     "SignIn": wire(gateway_pb2.SignInRequest),
     "ListPeers": wire(gateway_pb2.ListPeersRequest),
+    "GetKeySets": wire(gateway_pb2.GetKeySetsRequest),
+    "PutKeySet": wire(gateway_pb2.PutKeySetRequest),
 }
 
 

@@ -3,10 +3,13 @@ hash recorded under its epoch, owner-signed), after a catch-up; held durably; th
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 from eth_account import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eventmodel.provenance import Binding
 from federation.messages import TopicKeySet
@@ -152,3 +155,23 @@ async def test_the_federation_port_accepts_only_what_put_would(tmp_path: Path) -
     unknown = document(2)
     signed = key_sets.sign(unknown, OWNER)
     assert await gks.accept_key_set(TopicKeySet("orders", unknown, signed)) == "hash_not_on_chain"
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    document=st.binary(max_size=300), signature=st.binary(max_size=80), topic=st.text(max_size=12)
+)
+async def test_arbitrary_bytes_get_only_the_documented_errors(
+    tmp_path: Path, document: bytes, signature: bytes, topic: str
+) -> None:
+    gks, _, _ = setup(tmp_path / uuid.uuid4().hex)
+    try:
+        await gks.put(topic or "orders", document, signature)
+    except (KeySetError, KeySetNotAccepted, TopicNotFound, InvalidTopicName):
+        pass
+    else:  # pragma: no cover (nothing random is on chain)
+        raise AssertionError("a random key set was taken")
+    reason = await gks.accept_key_set(TopicKeySet(topic, document, signature))
+    assert reason is not None and " " not in reason  # a metric label
