@@ -141,6 +141,8 @@ class PublishStreamSession:
         requests: AsyncIterator[gateway_pb2.PublishStreamRequest],
         context: grpc.aio.ServicerContext,
     ) -> None:
+        # Headers first: the client writes once it has them (meshgate/client/publish_stream.py)
+        await context.send_initial_metadata(())
         async with asyncio.TaskGroup() as tg:
             reader = tg.create_task(self._read(requests, tg))
             watcher = tg.create_task(self._stop_reading_on_close(reader))

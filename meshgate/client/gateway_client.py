@@ -13,6 +13,16 @@ Acks are batched and sent before the client waits on the network. With `auto_ack
 `sub.deliveries()` iterates the raw `Delivery` messages instead (same credits and acks, no
 CloudEvent decoding) for callers that only pass bytes on.
 
+Publishing: `publish`, `publish_batch` and `publish_pb` each answer once their events are
+durable, all or nothing per call, idempotent by (source, id). Concurrent calls share one
+PublishStream (issue 13; meshgate/client/publish_stream.py), opened at the first call: the
+gateway coalesces them into shared appends, and each call still gets its own answer, or the
+error the unary Publish would have raised. When the stream fails (a gateway restart, the
+network) the calls waiting on it fail with that error and the next call opens a new stream;
+an unanswered publish may have been stored, so calling again is safe. A gateway without
+PublishStream (UNIMPLEMENTED) is published to with one Publish call each, as is every call
+with `publish_stream=False`.
+
 Errors: RPC failures raise `grpc.aio.AioRpcError` (status code + one-line details).
 
 An event the client cannot decode (not a valid CloudEvent, e.g. stored before the gateway
@@ -68,6 +78,7 @@ from eventmodel.filters import Filter
 from meshgate.client.encryption import TopicEncryption
 from meshgate.client.positions import StartSpec, start_position
 from meshgate.client.provenance import Chain, EventCheck
+from meshgate.client.publish_stream import PublishStreams, StreamUnsupported
 from meshgate.client.results import PublishResult, Undecodable, log_undecodable
 from meshgate.client.subscription import Credentials, Subscription, credentials_pb
 from proto import cloudevents_pb2, gateway_pb2, gateway_pb2_grpc
@@ -90,6 +101,7 @@ class GatewayClient:
         signin_topics: Sequence[str] = (),
         chain: Chain | None = None,
         publisher: Any | None = None,
+        publish_stream: bool = True,
     ) -> None:
         self.target = target
         self.chain = chain
@@ -115,6 +127,7 @@ class GatewayClient:
             ],
         )
         self.stub = gateway_pb2_grpc.GatewayStub(self._channel)
+        self._streams = PublishStreams(self.stub) if publish_stream else None
 
     async def __aenter__(self) -> GatewayClient:
         return self
@@ -128,6 +141,8 @@ class GatewayClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._streams is not None:
+            await self._streams.aclose()
         await self._channel.close()
 
     async def sign_in(self) -> Credentials:
@@ -210,20 +225,32 @@ class GatewayClient:
     async def publish_pb(
         self, topic: str, pbs: Sequence[cloudevents_pb2.CloudEvent]
     ) -> list[PublishResult]:
-        request = gateway_pb2.PublishRequest(
-            topic=topic, batch=cloudevents_pb2.CloudEventBatch(events=pbs)
-        )
+        """Publish protobuf events (copied, never changed); see the module docstring."""
         creds = credentials_pb(await self._current_credentials(topic))
+        batch = await self._outgoing(topic, pbs)
+        if self._streams is not None:
+            try:
+                return await self._streams.publish(topic, batch, creds, self.timeout)
+            except StreamUnsupported:
+                self._streams = None  # a gateway from before PublishStream: unary from now on
+        request = gateway_pb2.PublishRequest(topic=topic, batch=batch)
         if creds is not None:
             request.credentials.CopyFrom(creds)
+        response = await self.stub.Publish(request, timeout=self.timeout)
+        return [PublishResult(r.offset, r.duplicate) for r in response.results]
+
+    async def _outgoing(
+        self, topic: str, pbs: Sequence[cloudevents_pb2.CloudEvent]
+    ) -> cloudevents_pb2.CloudEventBatch:
+        """The one place a call's events are finalised, exactly as they will be sent: every
+        change to an event (sealing, attributes set by the client) goes before the signature,
+        which covers every attribute and the data. Signed per call, whichever RPC sends it."""
+        batch = cloudevents_pb2.CloudEventBatch(events=pbs)  # copies: the caller's stay as given
         key = self.publisher or self.signer
         if key is not None and pbs and await self._binding() is not None:
             assert self.binding is not None
-            provenance.sign_events(
-                request.batch.events, topic=topic, binding=self.binding, signer=key
-            )
-        response = await self.stub.Publish(request, timeout=self.timeout)
-        return [PublishResult(r.offset, r.duplicate) for r in response.results]
+            provenance.sign_events(batch.events, topic=topic, binding=self.binding, signer=key)
+        return batch
 
     def subscribe(
         self,

@@ -59,6 +59,9 @@ class Context:
         self.written: list[gateway_pb2.PublishStreamResponse] = []
         self.changed = asyncio.Event()
 
+    async def send_initial_metadata(self, metadata: object) -> None:
+        pass
+
     async def write(self, response: gateway_pb2.PublishStreamResponse) -> None:
         self.written.append(response)
         self.changed.set()
