@@ -37,31 +37,13 @@ from policy.grant_view import GrantView
 from policy.schemas.compatibility import Verdict, judge
 from policy.schemas.errors import DataInvalid, UnknownSchemaVersion
 from policy.schemas.model import Mode, parse_schema_uri
-from policy.schemas.payload import Payload
+from policy.schemas.payload import Payload, from_event
 from policy.schemas.selection import select, validate
 
 
 def payload_of(pb: PbEvent) -> Payload:
     """The event's data as schemas see it (a JSON value in an Any is its JSON text)."""
-    content_type = (
-        value_string(pb.attributes["datacontenttype"])
-        if "datacontenttype" in pb.attributes
-        else None
-    )
-    kind = pb.WhichOneof("data")
-    ct = content_type or ""
-    if kind == "binary_data":
-        return Payload(binary=pb.binary_data, content_type=ct)
-    if kind == "text_data":
-        return Payload(text=pb.text_data, content_type=ct)
-    if kind == "proto_data":
-        if pb.proto_data.type_url == JSON_VALUE_TYPE_URL:
-            try:
-                return Payload(text=pb.proto_data.value.decode("utf-8"), content_type=ct)
-            except UnicodeDecodeError:
-                return Payload(binary=pb.proto_data.value, content_type="application/json")
-        return Payload(proto=pb.proto_data.value, type_url=pb.proto_data.type_url, content_type=ct)
-    return Payload(content_type=ct)
+    return from_event(pb, json_value_type_url=JSON_VALUE_TYPE_URL)
 
 
 def dataschema_of(pb: PbEvent) -> str | None:

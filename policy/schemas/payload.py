@@ -27,6 +27,30 @@ class Payload:
         return base == "application/json" or base.endswith("+json") or base == "text/json"
 
 
+def from_event(pb: Any, *, json_value_type_url: str) -> Payload:
+    """The data of `pb`, an io.cloudevents.v1.CloudEvent (duck-typed: policy imports no proto).
+    A protobuf Any whose type URL is `json_value_type_url` (eventmodel.sdk's JSON value) is
+    its UTF-8 JSON text."""
+    content_type = (
+        pb.attributes["datacontenttype"].ce_string if "datacontenttype" in pb.attributes else ""
+    )
+    kind = pb.WhichOneof("data")
+    if kind == "binary_data":
+        return Payload(binary=pb.binary_data, content_type=content_type)
+    if kind == "text_data":
+        return Payload(text=pb.text_data, content_type=content_type)
+    if kind == "proto_data":
+        if pb.proto_data.type_url == json_value_type_url:
+            try:
+                return Payload(text=pb.proto_data.value.decode("utf-8"), content_type=content_type)
+            except UnicodeDecodeError:
+                return Payload(binary=pb.proto_data.value, content_type="application/json")
+        return Payload(
+            proto=pb.proto_data.value, type_url=pb.proto_data.type_url, content_type=content_type
+        )
+    return Payload(content_type=content_type)
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
