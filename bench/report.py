@@ -248,6 +248,7 @@ def _resources(families: Sequence[Family], outcomes: Sequence[Outcome]) -> list[
         "| workload | system | process | CPU s / 1k events | peak RSS MB | RSS floor |",
         "|---|---|---|---:|---:|---|",
     ]
+    verdicts: list[str] = []
     order = {f.name: i for i, f in enumerate(families)}
     for o in sorted(outcomes, key=lambda o: order.get(o.family, len(order))):
         if o.skipped or not o.runs:
@@ -257,12 +258,14 @@ def _resources(families: Sequence[Family], outcomes: Sequence[Outcome]) -> list[
             rss = o.medians.get(rss_key(label))
             gateway = o.system.startswith("meshgate") and label.startswith("gateway")
             verdict = floors.judge_rss(rss) if gateway else ""
+            verdicts.append(verdict)
             lines.append(
                 f"| {o.family} | {o.system} | {label} | "
                 f"{_fmt(o.medians.get(cpu_key(label)), cpu_key(label))} | "
                 f"{_fmt(rss, rss_key(label))} | {verdict} |"
             )
-    return lines
+    passed, failed = verdicts.count(floors.PASS), verdicts.count(floors.FAIL)
+    return [*lines, "", f"RSS floor: {passed} PASS, {failed} FAIL (gateway rows above)."]
 
 
 def _lost(outcomes: Sequence[Outcome]) -> list[str]:

@@ -108,7 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.monotonic()
     binary = ensure_nats_server()
-    help_text = gateway_help(ROOT)
     fsync_needs = needs_of(families, compared_only=False)
     if revocation:
         fsync_needs = Needs(single=fsync_needs.single, secure=True, open_pair=fsync_needs.open_pair)
@@ -128,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for cluster in clusters.values():
             stack.callback(cluster.close)
             cluster.spawn()
+        help_text = gateway_help(ROOT)  # while the NATS servers boot
         chain = None
         if fsync_needs.secure and help_text is not None and "--rpc" in help_text:
             chain = stack.enter_context(BenchChain())
