@@ -245,6 +245,7 @@ class GatewayClient:
         """The one place a call's events are finalised, exactly as they will be sent: every
         change to an event (sealing, attributes set by the client) goes before the signature,
         which covers every attribute and the data. Signed per call, whichever RPC sends it."""
+        pbs = await self._encryption.seal(topic, pbs, self.publisher or self.signer)  # issue 12
         batch = cloudevents_pb2.CloudEventBatch(events=pbs)  # copies: the caller's stay as given
         key = self.publisher or self.signer
         if key is not None and pbs and await self._binding() is not None:
