@@ -108,7 +108,12 @@ def _cell(outcome: Outcome | None, metric: str) -> str:
         return f"n/a ({reason})" if len(reason) <= SHORT_REASON else "n/a"
     if outcome.errors and not outcome.runs:
         return "failed"
-    return _fmt(outcome.medians.get(metric), metric)
+    text = _fmt(outcome.medians.get(metric), metric)
+    lost = sum(run.get("lost", 0.0) for run in outcome.runs)
+    if metric.endswith("_ms") and lost > 0:
+        # lost events are missing from the percentiles: the figure is a lower bound
+        text = f"≥ {text} (lost {lost:,.0f})"
+    return text
 
 
 def _measured(outcome: Outcome | None, metric: str) -> float | None:
@@ -323,7 +328,8 @@ def render(
         "",
         "Ratio = meshgate / JetStream of the same pair. Throughput floor: ratio >= "
         f"{floors.THROUGHPUT_FLOOR}; latency floor: meshgate p99 <= JetStream p99 (p50 and "
-        "p99.9 shown without a floor).",
+        "p99.9 shown without a floor). A latency cell `≥ x (lost n)`: n events (over all runs) "
+        "did not arrive within the run's bound, so they are missing from its percentiles.",
         "",
         *_floors_table(families, by_key, profile),
         "",

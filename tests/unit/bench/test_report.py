@@ -108,3 +108,10 @@ def test_revocation_table_per_region() -> None:
     }
     text = _render([Outcome("revocation_lag", MESHGATE_FSYNC, [run], dict(run))])
     assert "| east | 12.50 | 1/1 | PERMISSION_DENIED ×1 | 3 |" in text
+
+
+def test_a_latency_with_lost_events_is_shown_as_a_lower_bound() -> None:
+    mg = {"p50_ms": 2.0, "p99_ms": 4.0, "p999_ms": 9.0, "lost": 12.0}
+    text = _render([_done("latency_1k", MESHGATE_FSYNC, mg)])
+    row = _row(text, "| latency at 1,000 events/s, one region", "p99 ms")
+    assert "| ≥ 4.00 (lost 12) |" in row
