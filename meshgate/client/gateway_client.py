@@ -44,6 +44,10 @@ key. Without a chain, a publish to an encrypted topic raises `EncryptionUnavaila
 nothing. An event that does not open (no key for its epoch after one refetch, tampered, wrong
 epoch, plaintext) is acked, skipped and reported to `on_undecodable=`.
 
+Schemas (issue 16; meshgate/client/schemas.py): an event whose type has accepted schema
+versions on the topic gets `dataschema` (the newest accepted version) when it has none and is
+validated before it is sealed and signed; a mismatch raises DataInvalid and sends nothing.
+
 Imports: only `eventmodel`, `proto`, when signing in `policy` (the sign-in library), and
 with a `chain` `ledger` (meshgate/client/provenance.py); `policy` and `ledger` also once a
 topic is encrypted.
@@ -80,6 +84,7 @@ from meshgate.client.positions import StartSpec, start_position
 from meshgate.client.provenance import Chain, EventCheck
 from meshgate.client.publish_stream import PublishStreams, StreamUnsupported
 from meshgate.client.results import PublishResult, Undecodable, log_undecodable
+from meshgate.client.schemas import ClientSchemas
 from meshgate.client.subscription import Credentials, Subscription, credentials_pb
 from proto import cloudevents_pb2, gateway_pb2, gateway_pb2_grpc
 
@@ -111,6 +116,7 @@ class GatewayClient:
         self._encryption = TopicEncryption(  # encrypted topics (meshgate/client/encryption.py)
             chain=chain, fetch=self._held_key_sets, gateway_says_encrypted=self._says_encrypted
         )
+        self._schemas = ClientSchemas(self.schemas)  # dataschema + validation (issue 16)
         self.credentials = credentials
         self.timeout = timeout
         self.signer = signer
@@ -245,6 +251,7 @@ class GatewayClient:
         """The one place a call's events are finalised, exactly as they will be sent: every
         change to an event (sealing, attributes set by the client) goes before the signature,
         which covers every attribute and the data. Signed per call, whichever RPC sends it."""
+        pbs = await self._schemas.prepare(topic, pbs)  # issue 16: before sealing and signing
         pbs = await self._encryption.seal(topic, pbs, self.publisher or self.signer)  # issue 12
         batch = cloudevents_pb2.CloudEventBatch(events=pbs)  # copies: the caller's stay as given
         key = self.publisher or self.signer
@@ -295,6 +302,11 @@ class GatewayClient:
     async def topic(self, name: str) -> gateway_pb2.TopicInfo:
         request = gateway_pb2.GetTopicRequest(name=name)
         return await self.stub.GetTopic(request, timeout=self.timeout)
+
+    async def schemas(self, topic: str, event_type: str = "") -> gateway_pb2.ListSchemasResponse:
+        """The topic's schema versions as the gateway's chain view has them (issue 16)."""
+        request = gateway_pb2.ListSchemasRequest(topic=topic, type=event_type)
+        return await self.stub.ListSchemas(request, timeout=self.timeout)
 
     async def key_sets(self, topic: str, from_epoch: int = 0) -> gateway_pb2.GetKeySetsResponse:
         """The key sets the gateway holds for `topic` from `from_epoch` on, as it holds them:
