@@ -9,6 +9,7 @@ chain. Two peered registry gateways both show and enforce a schema added once on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from eventmodel import provenance, sdk
 from ledger.keys import write_keystore
 from meshgate.cli import main
 from meshgate.client import GatewayClient
+from policy.schemas.errors import DataInvalid
 from policy.schemas.model import schema_uri
 from proto import gateway_pb2
 from tests.support.chain_fixtures import DeployedRegistry
@@ -153,6 +155,18 @@ async def test_the_cli_adds_the_gateway_enforces_and_ignores_a_breaking_version(
         await raw_publish(client, topic, event("good", {"qty": 2}))
         assert await stored(client, topic) == 1
 
+        # the client validates first (nothing sent) and fills dataschema before signing
+        with pytest.raises(DataInvalid, match="at /qty"):
+            await client.publish(topic, event("client-bad", {"qty": "x"}))
+        await client.publish(topic, event("auto", {"qty": 4}))
+        async with asyncio.timeout(30), client.subscribe(topic) as sub:
+            async for received in sub:
+                if received.event.get_id() == "auto":
+                    dataschema = received.event.get_attributes()["dataschema"]
+                    assert str(dataschema) == schema_uri(topic, TYPE, 1)
+                    break
+        assert await stored(client, topic) == 2
+
         # a breaking version put on chain anyway (not through the CLI) is ignored, with its reason
         owner.add_schema(topic, TYPE, 1, json.dumps(V2_BREAKING).encode())
         _, v2 = await wait_versions(client, topic, 2)
@@ -162,7 +176,7 @@ async def test_the_cli_adds_the_gateway_enforces_and_ignores_a_breaking_version(
             client, topic, event("names-v2", {"qty": 3}, dataschema=schema_uri(topic, TYPE, 2))
         )
         assert "is not accepted (breaks BACKWARD" in details
-        assert await stored(client, topic) == 2
+        assert await stored(client, topic) == 3
 
         # over HTTP, shaped like xRegistry
         assert gateway.http_url is not None
