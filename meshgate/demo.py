@@ -2,10 +2,13 @@
 
 A local chain, the registry, four keys (owner, publisher, Alice, Bob), a federation CA and three
 regional gateways (eu, us, ap) as separate processes, peered over mutual TLS and following the
-registry. The owner registers `orders` and authorizes the publisher; the publisher publishes in
-eu; Alice, granted, receives them in ap; Bob, not granted, is denied in us; a rogue region zz
-(a valid certificate from the CA, run --open) with an anonymous subscriber gets none of them;
-the owner revokes Alice and her stream ends; Bob is granted and receives; audit logs verify.
+registry. The owner registers `orders` encrypted end to end and authorizes the publisher; the
+publisher publishes in eu; Alice, granted, reads them in plaintext in ap, while ap's operator
+finds only ciphertext in its data directory; Bob, not granted, is denied in us; a rogue region
+zz (a valid certificate from the CA, run --open) with an anonymous subscriber gets none of them;
+the owner revokes Alice (her stream ends, and a new key epoch leaves her out); Bob is granted and
+receives; Alice, holding a later order's ciphertext, cannot open it; audit logs verify.
+(The encryption steps: meshgate/demo_encryption.py; the parts: meshgate/demo_parts.py.)
 
 Everything runs on 127.0.0.1 in a fresh directory (`--work DIR` keeps it for a look afterwards).
 Resource handling: every process started here is stopped by its process group in `finally`,
@@ -22,174 +25,80 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.request import urlopen
 
 import grpc
-from cloudevents.core.v1.event import CloudEvent
 from eth_account.signers.local import LocalAccount
 
 from federation.certs import create_ca, issue_gateway
 from ledger.config import LedgerConfig
-from ledger.keys import load_signer, new_keystore, write_keystore
 from ledger.registry import RegistryClient, deploy_registry
-from meshgate.client import GatewayClient, Subscription
-from meshgate.devchain import DevChain
-from meshgate.processes import GatewayProcess, free_port
+from meshgate import demo_encryption as enc
+from meshgate.client import Chain, GatewayClient
+from meshgate.demo_parts import (
+    REGIONS,
+    ROGUE,
+    STEP_TIMEOUT,
+    TOPIC,
+    Received,
+    at_least,
+    clients_for,
+    consume,
+    detail,
+    holds_key_set,
+    interest_at,
+    make_keys,
+    opens,
+    order,
+    peered,
+    refused_at,
+    say,
+    started_chain,
+    started_gateways,
+    stored,
+    wait_until,
+)
+from meshgate.key_custody import KeyCustody
+from meshgate.key_set_port import GatewayKeySets
+from meshgate.processes import GatewayProcess
 from policy.audit import audit_path, verify_file
-from proto import gateway_pb2
 
-REGIONS = ("eu", "us", "ap")
-ROGUE = "zz"  # certified by the federation CA, run --open: no grant, no events
-TOPIC = "orders"
-DEMO_PASSWORD = "meshgate-demo"  # the demo's throwaway keystores; never a real key
 FIRST_WAVE = 20  # orders Alice should receive
 SECOND_WAVE = 20  # orders published after the revoke: Bob's, never Alice's
-STEP_TIMEOUT = 45.0  # s; generous: the machine may be busy
-
-
-def say(text: str) -> None:
-    print(f"==> {text}", flush=True)
-
-
-def detail(text: str) -> None:
-    print(f"    {text}", flush=True)
-
-
-@dataclass
-class Received:
-    """What one consumer got, with the wall-clock latency from the publish stamp."""
-
-    who: str
-    region: str
-    offsets: list[int] = field(default_factory=list)
-    latencies_ms: list[float] = field(default_factory=list)
-    ended: str = ""  # how the stream ended, e.g. "PERMISSION_DENIED: revoked"
-    ended_at: float = 0.0
-
-    def record(self, offset: int, event: CloudEvent) -> None:
-        self.offsets.append(offset)
-        data = event.get_data()
-        if isinstance(data, dict) and "sent_at" in data:
-            self.latencies_ms.append((time.time() - float(data["sent_at"])) * 1000)
-
-
-def order(n: int, wave: str) -> CloudEvent:
-    return CloudEvent(
-        {"type": "com.example.order.created", "source": "/shop/eu", "id": f"{wave}-{n}"},
-        {"order": n, "wave": wave, "sent_at": time.time()},
-    )
-
-
-@contextlib.contextmanager
-def started_chain() -> Iterator[DevChain]:
-    chain = DevChain(accounts=1)
-    try:
-        yield chain.start()
-    finally:
-        chain.stop()
-
-
-@contextlib.contextmanager
-def started_gateways(
-    work: Path, chain: DevChain, registry: str, tls: dict[str, Path]
-) -> Iterator[dict[str, GatewayProcess]]:
-    """eu first; the others (zz: no registry, so --open) name only eu and learn the rest."""
-    gateways: dict[str, GatewayProcess] = {}
-    peer_ports = {region: free_port() for region in (*REGIONS, ROGUE)}
-    try:
-        for region in (*REGIONS, ROGUE):
-            args = [
-                "--peer-listen", f"127.0.0.1:{peer_ports[region]}", "--tls-dir", str(tls[region]),
-                "--log-level", "WARNING",
-            ]  # fmt: skip
-            if region != ROGUE:
-                args += ["--rpc", chain.ws_url, "--registry", registry]
-                args += ["--chain-id", str(chain.chain_id)]
-            if region != "eu":
-                args += ["--peer", f"127.0.0.1:{peer_ports['eu']}"]
-            gateways[region] = GatewayProcess(work / region, region=region, extra_args=args)
-        for gw in gateways.values():
-            gw.start()
-        yield gateways
-    finally:
-        for gw in gateways.values():
-            gw.stop()
-
-
-async def wait_until(predicate: object, what: str, timeout: float = STEP_TIMEOUT) -> None:
-    """Poll an async predicate (bounded); fail with `what` when it never holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-async def peered(clients: dict[str, GatewayClient]) -> bool:
-    for region, client in clients.items():
-        reply = await client.stub.ListPeers(gateway_pb2.ListPeersRequest(), timeout=5)
-        up = {p.region for p in reply.peers if p.up}
-        if not up >= set(REGIONS) - {region}:
-            return False
-    return True
-
-
-async def interest_at(client: GatewayClient, region: str) -> bool:
-    """True once `client`'s gateway routes TOPIC to `region` (its interest has arrived)."""
-    reply = await client.stub.ListPeers(gateway_pb2.ListPeersRequest(), timeout=5)
-    return any(p.region == region and TOPIC in p.topics for p in reply.peers)
-
-
-async def consume(sub: Subscription, into: Received, until: int) -> None:
-    """Record deliveries until `until` of them arrived or the gateway ends the stream."""
-    try:
-        async with sub:
-            async for offset, event in sub:
-                into.record(offset, event)
-                if len(into.offsets) >= until:
-                    return
-    except grpc.aio.AioRpcError as exc:
-        into.ended = f"{exc.code().name}: {exc.details()}"
-        into.ended_at = time.monotonic()
-
-
-@contextlib.asynccontextmanager
-async def clients_for(
-    gateways: dict[str, GatewayProcess], signers: dict[str, LocalAccount]
-) -> AsyncIterator[dict[str, GatewayClient]]:
-    """One signed-in client per (region, person) pair the story needs."""
-    plan = {"eu": ("publisher", "eu"), "ap": ("alice", "ap"), "us": ("bob", "us")}
-    async with contextlib.AsyncExitStack() as stack:
-        out: dict[str, GatewayClient] = {}
-        for key, (person, region) in plan.items():
-            client = GatewayClient(gateways[region].listen, signer=signers[person])
-            out[key] = await stack.enter_async_context(client)
-            await client.wait_ready()
-        yield out
 
 
 async def story(
     gateways: dict[str, GatewayProcess],
     owner: RegistryClient,
     signers: dict[str, LocalAccount],
+    work: Path,
 ) -> dict[str, object]:
     alice, bob = signers["alice"].address, signers["bob"].address
-    async with clients_for(gateways, signers) as c, contextlib.AsyncExitStack() as stack:
+    names = {s.address.lower(): person for person, s in signers.items()}
+    chain = Chain(rpc_url=owner.config.rpc_url, registry=owner.address)
+    port = GatewayKeySets(gateways["eu"].listen)  # the owner hands key sets to eu
+    keys = KeyCustody(owner, signers["owner"], port)
+    async with clients_for(gateways, signers, chain) as c, contextlib.AsyncExitStack() as stack:
+        stack.callback(port.close)
         say("waiting for the three regions to peer (mTLS, membership learnt through eu)")
         await wait_until(lambda: peered(c), "eu, us and ap to see each other")
         detail("eu <-> us, eu <-> ap, us <-> ap: up")
 
-        say(f"owner registers topic '{TOPIC}' and authorizes the publisher")
+        say(f"owner registers topic '{TOPIC}' encrypted end to end, authorizes the publisher")
+        done = keys.register_encrypted(TOPIC)
+        detail(f"tx {done.register_tx.tx_hash} in block {done.register_tx.block_number}")
+        detail(enc.sealed_to(done.first, names) + ": a fresh random key, owner-signed")
         publisher = signers["publisher"].address
-        for tx in (owner.register(TOPIC), owner.allow_publisher(TOPIC, publisher)):
-            detail(f"tx {tx.tx_hash} in block {tx.block_number}")
-        say(f"owner grants Alice ({alice}) read access")
+        owner.allow_publisher(TOPIC, publisher)
+        detail(enc.reissued(keys.reissue(TOPIC, publisher), names))
+        say(f"owner grants Alice ({alice}) read access; the key is re-issued to her")
         tx = owner.grant(TOPIC, alice)
         detail(f"tx {tx.tx_hash} in block {tx.block_number}")
+        detail(enc.reissued(keys.reissue(TOPIC, alice), names))
+        await wait_until(
+            lambda: holds_key_set(gateways["ap"], 1, alice), "Alice's key set to reach ap"
+        )
+        detail("the key set reached ap through the mesh (gateways hold only sealed keys)")
 
         say("Alice subscribes in ap (Sign-In with Ethereum)")
         alice_got = Received("alice", "ap")
@@ -212,98 +121,69 @@ async def story(
         say(f"rogue region {ROGUE} (CA-issued certificate, --open) subscribes anonymously")
         rogue = await stack.enter_async_context(GatewayClient(gateways[ROGUE].listen))
         await stack.enter_async_context(rogue.subscribe(TOPIC))  # opened: zz advertises it
-        await wait_until(lambda: _refused_at(gateways["eu"]), f"{ROGUE}'s interest to reach eu")
+        await wait_until(lambda: refused_at(gateways["eu"]), f"{ROGUE}'s interest to reach eu")
         detail(f"eu refused {ROGUE}'s interest: no granted reader signed it (no proof, no events)")
 
-        say(f"publisher publishes {FIRST_WAVE} orders in eu")
+        say(f"publisher publishes {FIRST_WAVE} orders in eu (sealed by its client, then signed)")
         for n in range(FIRST_WAVE):
             await c["eu"].publish(TOPIC, order(n, "first"))
         await wait_until(
-            _at_least(alice_got, FIRST_WAVE), f"Alice to receive {FIRST_WAVE} orders in ap"
+            at_least(alice_got, FIRST_WAVE), f"Alice to receive {FIRST_WAVE} orders in ap"
         )
         p50 = statistics.median(alice_got.latencies_ms)
         detail(f"Alice received {len(alice_got.offsets)} orders in ap; eu -> ap p50 {p50:.1f} ms")
-        detail(f"{ROGUE} stored {await _stored(GatewayClient(gateways[ROGUE].listen))} of them")
+        detail(f"Alice reads plaintext: {alice_got.first_data}")
+        detail(f"{ROGUE} stored {await stored(GatewayClient(gateways[ROGUE].listen))} of them")
 
-        say("owner revokes Alice; her open stream must end")
+        say("ap's operator looks at its data directory")
+        operator = enc.operator_view(work / "data" / "ap", "first-0")
+        detail(operator)
+        async with GatewayClient(gateways["ap"].listen, signer=signers["owner"]) as raw:
+            (held_first,) = await enc.raw_events(raw, TOPIC, 1)
+        detail("what ap holds and sends: " + enc.describe_sealed(held_first))
+
+        say("owner revokes Alice: her open stream must end, and a new key epoch leaves her out")
         tx = owner.revoke(TOPIC, alice)
         revoked_at = time.monotonic()
         detail(f"tx {tx.tx_hash} in block {tx.block_number}")
         await asyncio.wait_for(alice_task, STEP_TIMEOUT)
         revocation_lag_ms = (alice_got.ended_at - revoked_at) * 1000
         detail(f"Alice's stream ended: {alice_got.ended} ({revocation_lag_ms:.0f} ms after mining)")
+        detail(enc.sealed_to(keys.rotate(TOPIC), names) + ": the revoke's rotation")
 
-        say("owner grants Bob; Bob subscribes in us")
+        say("owner grants Bob (he gets epoch 2's key); Bob subscribes in us")
         tx = owner.grant(TOPIC, bob)
         detail(f"tx {tx.tx_hash} in block {tx.block_number}")
+        detail(enc.reissued(keys.reissue(TOPIC, bob), names))
+        await wait_until(lambda: holds_key_set(gateways["us"], 2, bob), "Bob's key set in us")
         bob_got = Received("bob", "us")
         bob_sub = c["us"].subscribe(TOPIC, start="earliest", credits=64)
-        await wait_until(_opens(bob_sub), "Bob's grant to reach us")
+        await wait_until(opens(bob_sub), "Bob's grant to reach us")
         bob_task = asyncio.create_task(consume(bob_sub, bob_got, SECOND_WAVE))
         await wait_until(lambda: interest_at(c["eu"], "us"), "us's interest to reach eu")
 
-        say(f"publisher publishes {SECOND_WAVE} more orders in eu")
+        say(f"publisher publishes {SECOND_WAVE} more orders in eu (epoch 2)")
         for n in range(SECOND_WAVE):
             await c["eu"].publish(TOPIC, order(n, "second"))
         await asyncio.wait_for(bob_task, STEP_TIMEOUT)
         alice_after = len(alice_got.offsets) - FIRST_WAVE
         bob_n = len(bob_got.offsets)
         detail(f"Bob received {bob_n} orders in us; Alice {alice_after} after her revoke")
-        stored = {
-            region: await _stored(GatewayClient(gw.listen)) for region, gw in gateways.items()
-        }
-    out = {"alice": alice_got, "bob": bob_got, "bob_denied": bob_denied, "stored": stored}
+
+        say("Alice obtains a later order's ciphertext anyway (say, from a rogue operator)")
+        async with GatewayClient(gateways["us"].listen, signer=signers["owner"]) as raw:
+            (later,) = await enc.raw_events(raw, TOPIC, 1)
+        detail(enc.describe_sealed(later))
+        targets = [gw.listen for region, gw in gateways.items() if region in REGIONS]
+        held = await enc.keys_held_by(signers["alice"], TOPIC, owner, targets)
+        detail(f"the key sets on every gateway give Alice the keys of epochs {sorted(held)}")
+        refused = enc.try_to_open(later, TOPIC, held)
+        detail(f"she cannot open it: {refused}" if refused else "SHE OPENED IT (unexpected)")
+        detail("nor can any reader of epoch 1: epoch 2's key is fresh, never derived from it")
+        counts = {region: await stored(GatewayClient(gw.listen)) for region, gw in gateways.items()}
+    out = {"alice": alice_got, "bob": bob_got, "bob_denied": bob_denied, "stored": counts}
+    out |= {"operator": operator, "alice_keys": sorted(held), "alice_refused": refused}
     return out | {"alice_after_revoke": alice_after, "revocation_lag_ms": revocation_lag_ms}
-
-
-async def _refused_at(gw: GatewayProcess) -> bool:
-    text = await asyncio.to_thread(lambda: urlopen(str(gw.metrics_url), timeout=5).read())
-    return f'meshgate_federation_refused_interest_total{{peer="{ROGUE}"}}'.encode() in text
-
-
-def _at_least(got: Received, n: int) -> object:
-    async def check() -> bool:
-        return len(got.offsets) >= n
-
-    return check
-
-
-def _opens(sub: Subscription) -> object:
-    """Open `sub` once the gateway's view has the new grant (it follows the chain)."""
-
-    async def check() -> bool:
-        try:
-            await sub.start()
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.PERMISSION_DENIED:
-                return False
-            raise
-        return True
-
-    return check
-
-
-async def _stored(client: GatewayClient) -> int:
-    async with client:
-        try:
-            return int((await client.topic(TOPIC)).event_count)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                return 0
-            raise
-
-
-def make_keys(keys_dir: Path, chain: DevChain) -> dict[str, LocalAccount]:
-    """Encrypted keystores: the owner is a funded dev account, the others are new keys."""
-    keys_dir.mkdir(parents=True)
-    owner_key = bytes.fromhex(chain.accounts[0].private_key.removeprefix("0x"))
-    write_keystore(keys_dir / "owner.json", owner_key, DEMO_PASSWORD, light=True)
-    for person in ("publisher", "alice", "bob"):
-        new_keystore(keys_dir / f"{person}.json", DEMO_PASSWORD, light=True)
-    return {
-        person: load_signer(keys_dir / f"{person}.json", DEMO_PASSWORD)
-        for person in ("owner", "publisher", "alice", "bob")
-    }
 
 
 def run(work: Path) -> int:
@@ -316,10 +196,12 @@ def run(work: Path) -> int:
         base = LedgerConfig(rpc_url=chain.url, chain_id=chain.chain_id)
         registry, tx = deploy_registry(base, signers["owner"])
         detail(f"registry {registry} (block {tx.block_number}), chain {chain.url}")
-        owner = RegistryClient(
-            LedgerConfig(rpc_url=chain.url, chain_id=chain.chain_id, registry=registry),
-            signers["owner"],
-        )
+        config = LedgerConfig(rpc_url=chain.url, chain_id=chain.chain_id, registry=registry)
+        owner = RegistryClient(config, signers["owner"])
+        say("publisher, Alice and Bob announce their encryption keys on chain")
+        others = {p: s for p, s in signers.items() if p != "owner"}  # the owner's: at register
+        for line in enc.announce_keys(config, others):
+            detail(line)
 
         say("issuing the federation CA and one certificate per region")
         create_ca(work / "ca")
@@ -331,7 +213,7 @@ def run(work: Path) -> int:
         with started_gateways(work / "data", chain, registry, tls) as gateways:
             for region, gw in gateways.items():
                 detail(f"{region}: client API {gw.listen}, pid {gw.pid}")
-            outcome = asyncio.run(story(gateways, owner, signers))
+            outcome = asyncio.run(story(gateways, owner, signers, work))
 
         say("verifying every gateway's audit log")
         audit_ok = True
@@ -356,6 +238,11 @@ def _as_expected(o: dict[str, object], audit_ok: bool) -> bool:
         # us had no authorized subscriber during the first wave: it stored none of it.
         and stored_in(o, "us") == SECOND_WAVE
         and stored_in(o, ROGUE) == 0  # no granted reader: no proven interest, no event
+        and str(o["operator"]).endswith(
+            f"{enc.PLAINTEXT_MARKER.decode()!r} (in every order's data) in 0"
+        )
+        and o["alice_keys"] == [1]  # epoch 2 was never sealed to her
+        and bool(o["alice_refused"])
     )
 
 
@@ -376,6 +263,8 @@ def summary(o: dict[str, object], audit_ok: bool, elapsed: float) -> None:
     print(f"  cross-region latency     : p50 {statistics.median(lat):.1f} ms, max {lat[-1]:.1f} ms")
     print(f"  revocation lag           : {o['revocation_lag_ms']:.0f} ms (mined -> stream end)")
     print(f"  bob before his grant     : {o['bob_denied']}")
+    print(f"  ap's operator sees       : {o['operator']}")
+    print(f"  alice after her revoke   : keys of epochs {o['alice_keys']}; a later order: refused")
     print(f"  audit logs               : {'all intact' if audit_ok else 'BROKEN'}")
     print(f"  demo took                : {elapsed:.1f} s")
     verdict = "as expected" if _as_expected(o, audit_ok) else "NOT as expected"
