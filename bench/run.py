@@ -1,7 +1,7 @@
 """`make bench`: the families of bench/families.py on meshgate (`fsync`, `os`) and NATS JetStream
 (`sync_interval: always`, default); writes RESULTS.md with ratios and floors.
 
-Usage: python -m bench.run [--quick] [--only NAME ...] [--runs N] [--out PATH] [--core]
+Usage: python -m bench.run [--quick] [--only NAME ...] [--runs N] [--out PATH] [--core] [--list]
 
 `--quick` is one short run per figure (smoke use; figures are noise); `--runs N` overrides
 the run count of either profile; `--core` adds core NATS (at-most-once) as a ceiling. Only
@@ -82,6 +82,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, help="runs per figure (default: 3, quick: 1)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     parser.add_argument("--core", action="store_true", help="add core NATS as a ceiling")
+    parser.add_argument("--list", action="store_true", help="print the families and exit")
     return parser.parse_args(argv)
 
 
@@ -100,6 +101,11 @@ def _profile(args: argparse.Namespace) -> Profile:
 def main(argv: Sequence[str] | None = None) -> int:
     loaded = import_row_modules()
     args = _parse(argv)
+    if args.list:
+        for f in all_families():
+            beside = f"beside {f.baseline}" if f.baseline else "compared with JetStream"
+            print(f"{f.name:32} {f.title} ({beside})")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     profile = _profile(args)
     chosen = set(args.only or (*(f.name for f in all_families()), REVOCATION))
