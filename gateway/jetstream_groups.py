@@ -14,13 +14,17 @@ Theory of operation (each rule where it is enforced):
 - Acks: a member's ack is sent to the consumer as a double ack (`JetStreamClient.ack`: the
   server confirms it recorded it), so an ack the gateway completed survives the gateway, and
   the event is never handed to the group again. An ack that fails (leader election) is kept
-  and sent again with the next ack or fetch.
+  and sent again with the next ack or fetch, for up to ack_timeout (after that the event is
+  redelivered anyway): an ack not yet confirmed when a NATS node dies may be lost, and its
+  event then comes again (at-least-once, as for a gateway that dies before it saved an ack).
 - Redelivery: an event not acked `ack_timeout` after it was pulled is redelivered by the
   cluster to whichever replica pulls next; that is how a dead replica's in-flight deliveries
   reach the others. A member leaving, or a batch handed back, naks its deliveries (redelivered
   at once). JetStream does not push to a pull consumer nobody waits on, so a member with
   credit asks again every `ack_timeout / 2` (`seconds_until_deadline`): a dead replica's
   work resumes within about 1.5 x ack_timeout. Redeliveries do not back off (every ack_timeout).
+  A pull that fails (the cluster electing a leader) gives nothing and is asked again then: a
+  member's stream rides through an election, as reads do (gateway/jetstream_client.py).
 - Committed offset: the consumer's ack floor (every event up to it acked) mapped to the
   next topic offset; written to the group record (`save_group`) when it moves, for
   GetGroups and restarts. The cluster's consumer state wins over the record when both exist.
@@ -35,6 +39,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -113,8 +118,9 @@ class JetStreamGroup(Dispatcher):
         self._layout = layout
         self.consumer = consumer_name(topic, group)
         self._held: dict[int, _Held] = {}  # offset -> who holds this replica's delivery
-        self._unacked_replies: list[str] = []  # acks the cluster has not confirmed yet
+        self._unacked_replies: list[tuple[str, float]] = []  # (reply, first sent) unconfirmed
         self._to_nak: list[str] = []
+        self._save_failing = False
 
     async def open_consumer(self, start_seq: int) -> None:
         """Create the group's consumer at `start_seq` or join the one that exists."""
@@ -152,7 +158,11 @@ class JetStreamGroup(Dispatcher):
         async with self._lock:
             await self._send_acks([])
             await self._send_naks()
-            msgs = await self._client.pull(self.consumer, limit)
+            try:
+                msgs = await self._client.pull(self.consumer, limit)
+            except StoreError as exc:  # a leader election: members ask again (see above)
+                log.info("group %r on topic %r: pull failed: %s", self.group, self.topic, exc)
+                return []
             out: list[Outgoing] = []
             budget = _Budget(self.max_batch_bytes)
             skipped: list[str] = []
@@ -199,10 +209,11 @@ class JetStreamGroup(Dispatcher):
                 )
                 await self.store.save_group(record)
                 self._persisted = self.state.committed
+            self._save_failing = False
         except StoreError as exc:
-            log.warning(
-                "group %r on topic %r: state not saved yet: %s", self.group, self.topic, exc
-            )
+            if not self._save_failing:  # once per outage, not once per ack
+                log.warning("group %r on topic %r: not saved yet: %s", self.group, self.topic, exc)
+            self._save_failing = True
 
     # -- internals -------------------------------------------------------------------------
 
@@ -214,16 +225,27 @@ class JetStreamGroup(Dispatcher):
         return bool(mine)
 
     async def _send_acks(self, replies: list[str]) -> None:
-        todo, self._unacked_replies = [*self._unacked_replies, *replies], []
+        now = time.monotonic()
+        # an ack not confirmed for ack_timeout is moot: the cluster redelivers that event
+        retry = [(r, t) for r, t in self._unacked_replies if now - t < self.state.ack_timeout]
+        todo = [*retry, *((r, now) for r in replies)]
+        self._unacked_replies = []
         if not todo:
             return
-        results = await asyncio.gather(*(self._client.ack(r) for r in todo), return_exceptions=True)
-        failed = [r for r, res in zip(todo, results, strict=True) if isinstance(res, Exception)]
+        results = await asyncio.gather(
+            *(self._client.ack(r) for r, _ in todo), return_exceptions=True
+        )
+        failed = [
+            (t, res) for t, res in zip(todo, results, strict=True) if isinstance(res, BaseException)
+        ]
         if failed:
             log.warning(
-                "group %r: %d acks not confirmed yet, resent later", self.group, len(failed)
+                "group %r: %d acks not confirmed yet, sent again later: %s",
+                self.group,
+                len(failed),
+                failed[0][1],
             )
-            self._unacked_replies.extend(failed)
+            self._unacked_replies.extend(t for t, _ in failed)
 
     async def _send_naks(self) -> None:
         todo, self._to_nak = self._to_nak, []

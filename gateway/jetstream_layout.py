@@ -122,10 +122,18 @@ class Layout:
     def cursor(self, name: str) -> str:
         return f"{self.root}.c.{token(name)}"
 
+    @property
+    def all_cursors(self) -> str:
+        return f"{self.root}.c.*"
+
     def topic_of(self, subject: str) -> str:
         """The topic of an event or head subject."""
         parts = subject.split(".")
         return untoken(parts[3])
+
+    def name_of(self, subject: str) -> str:
+        """The name of a cursor or lease subject."""
+        return untoken(subject.split(".")[3])
 
 
 def event_headers(

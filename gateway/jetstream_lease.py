@@ -1,8 +1,8 @@
 """A lease in the region's stream: at most one holder at a time among a region's gateways.
 
-Built for issue 14's "who sends to each peer" (one federation sender per region), NOT wired
-into federation yet. The lease is one subject, `mg.<region>.l.<name>`, whose latest message
-is `{"holder": ..., "expires": unix seconds}`:
+Issue 14's "who sends to each peer": gateway/jetstream_federation.py runs the region's one
+federation node on the replica holding the lease `federation`. The lease is one subject,
+`mg.<region>.l.<name>`, whose latest message is `{"holder": ..., "expires": unix seconds}`:
 
 - `decide(current, holder, now)` (pure) says whether `holder` may write the lease now: it is
   free (never taken), expired, or already held by `holder` (a renewal);

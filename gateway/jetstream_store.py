@@ -35,7 +35,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from nats.aio.msg import Msg
@@ -85,6 +88,8 @@ class JetStreamEventStore(RowAppends):
         self._client: JetStreamClient | None = None
         self._writer: JetStreamWriter | None = None
         self._closed = False
+        # this process among the region's gateways (lease holder, metrics label)
+        self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,7 +140,8 @@ class JetStreamEventStore(RowAppends):
     def lease(
         self, name: str, *, holder: str, ttl: float, clock: Callable[[], float] = time.time
     ) -> JetStreamLease:
-        """The region lease `name` (gateway/jetstream_lease.py; not used by federation yet)."""
+        """The region lease `name` (gateway/jetstream_lease.py; gateway/jetstream_federation.py
+        holds `federation`)."""
         return JetStreamLease(self._js(), self._layout, name, holder=holder, ttl=ttl, clock=clock)
 
     @property
@@ -340,6 +346,13 @@ class JetStreamEventStore(RowAppends):
 
     async def set_cursor(self, name: str, seq: int) -> None:
         await self._js().put(self._layout.cursor(name), str(seq).encode())
+
+    async def cursors(self) -> dict[str, int]:
+        """Every cursor of the region (name -> seq), as the cluster holds them."""
+        return {
+            self._layout.name_of(r.subject): int(r.data)
+            for r in await self._scan(self._layout.all_cursors)
+        }
 
     # -- deletions ---------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ Start-up order (`serve_process`), each step only after the one before it succeed
 1. access: `RegistryService.open` (probe the chain, open the audit log, start the follower,
    wait for the initial sync) or `OpenAccess` when the settings say `--open`;
 2. the parts the gateway shares with federation: store (not yet opened), metrics, interest;
-3. the federation node over the gateway's ports (`gateway.federation_port`), when configured;
+3. the federation node over the gateway's ports (`gateway.federation_port`), when configured
+   (a region on JetStream: `LeasedFederation` runs it on the one replica holding the lease);
 4. the `Gateway` with all of them; entering it opens the store and starts gRPC (and the HTTP
    edge when `settings.http` is set);
 5. `on_ready(gateway)` (the CLI prints the readiness line), then `gateway.serve()` runs every
@@ -40,6 +41,10 @@ from gateway.interest import InterestRegistry
 from gateway.interest_file import FILE_NAME as INTEREST_PROOFS
 from gateway.interest_file import ProofFile
 from gateway.interest_proofs import ProofJudge, access_reader
+from gateway.jetstream_federation import DEFAULT_TTL as DEFAULT_LEASE_TTL
+from gateway.jetstream_federation import LEASE_NAME, LeasedFederation
+from gateway.jetstream_lease import JetStreamLease
+from gateway.jetstream_metrics import RegionMetrics
 from gateway.jetstream_store import JetStreamEventStore
 from gateway.key_set_store import KeySetStore
 from gateway.key_sets import GatewayKeySets
@@ -110,6 +115,7 @@ def build_federation(
     metrics: GatewayMetrics,
     publishers: PublisherRights | None = None,
     judge: ProofJudge | None = None,
+    federation_metrics: FederationMetrics | None = None,  # one per process (a rebuilt node)
     key_sets: KeySetSource | None = None,
 ) -> FederationNode:
     log_port, cursors, interest_port = federation_ports(store, interest, publishers)
@@ -119,10 +125,34 @@ def build_federation(
         log_port=log_port,
         cursors=cursors,
         interest=interest_port,
-        metrics=FederationMetrics(metrics.registry),
+        metrics=federation_metrics or FederationMetrics(metrics.registry),
         judge=judge,  # None (open gateway): route on any interest
         key_sets=key_sets,  # None (open gateway): no key sets to flood
     )
+
+
+def leased_federation(
+    store: JetStreamEventStore,
+    region_metrics: RegionMetrics,
+    settings: FederationSettings,
+    interest: InterestRegistry,
+    metrics: GatewayMetrics,
+    publishers: PublisherRights | None,
+    judge: ProofJudge | None,
+    key_sets: KeySetSource | None,
+) -> LeasedFederation:
+    """A region on JetStream: the node runs only on the replica holding the region's lease."""
+    federation_metrics = FederationMetrics(metrics.registry)
+
+    def build() -> FederationNode:
+        return build_federation(
+            settings, store, interest, metrics, publishers, judge, federation_metrics, key_sets
+        )
+
+    def lease() -> JetStreamLease:  # once the store is open
+        return store.lease(LEASE_NAME, holder=store.replica, ttl=DEFAULT_LEASE_TTL)
+
+    return LeasedFederation(lease, build, on_role=region_metrics.federation_member)
 
 
 async def serve_process(
@@ -152,6 +182,9 @@ async def serve_process(
                 settings.store.servers, config.region, replicas=settings.store.replicas
             )
         metrics = GatewayMetrics()
+        if isinstance(store, JetStreamEventStore):  # this replica, and the region's lag (14)
+            region_metrics = RegionMetrics(store, metrics.registry)
+            services.append(region_metrics)
         if settings.registry is not None:
             audit = registry.audit
             metrics.audit_tampered.set_function(lambda: 1.0 if audit.tampered else 0.0)
@@ -164,11 +197,31 @@ async def serve_process(
             if settings.registry is not None:  # route only on readers' proofs (issue 11)
                 chain_id = registry.access.policy.config.signin.chain_id
                 judge = ProofJudge(chain_id=chain_id, may_read=access_reader(access.may_read))
-            node = build_federation(
-                settings.federation, store, interest, metrics, publishers, judge, key_sets=key_sets
-            )
-            services.append(node)  # FederationNode.run() / aclose(): a gateway service
-            peers = peer_view(node.peers)
+            if isinstance(store, JetStreamEventStore):  # replicas: one member per region (14)
+                leased = leased_federation(
+                    store,
+                    region_metrics,
+                    settings.federation,
+                    interest,
+                    metrics,
+                    publishers,
+                    judge,
+                    key_sets,
+                )
+                services.append(leased)
+                peers = peer_view(leased.peers)
+            else:
+                node = build_federation(
+                    settings.federation,
+                    store,
+                    interest,
+                    metrics,
+                    publishers,
+                    judge,
+                    key_sets=key_sets,
+                )
+                services.append(node)  # FederationNode.run() / aclose(): a gateway service
+                peers = peer_view(node.peers)
         gateway = Gateway(
             config,
             access=access,
