@@ -37,6 +37,7 @@ from gateway.publishers import PublisherRights
 from gateway.session import SubscriptionSession
 from gateway.status import streaming, unary
 from gateway.store import EventStore, TopicStats
+from gateway.store_backend import backend_name
 from gateway.topics import check_topic_name
 from proto import gateway_pb2, gateway_pb2_grpc
 
@@ -201,6 +202,7 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
             next_offset=stats.next_offset,
             event_count=stats.event_count,
             stored_bytes=stats.stored_bytes,
+            backend=backend_name(self.store),
             retention=gateway_pb2.RetentionPolicy(
                 max_age_seconds=int(retention.max_age_seconds), max_bytes=retention.max_bytes
             ),

@@ -254,6 +254,7 @@ def topic_json(info: Any) -> dict[str, Any]:
         "next_offset": info.next_offset,
         "event_count": info.event_count,
         "stored_bytes": info.stored_bytes,
+        "backend": info.backend,
         "retention": {
             "max_age_seconds": info.retention.max_age_seconds,
             "max_bytes": info.retention.max_bytes,
@@ -272,13 +273,16 @@ async def _topics_async(args: argparse.Namespace) -> int:
         for info in infos:
             print(json.dumps(topic_json(info), sort_keys=True))
         return 0
-    header = f"{'TOPIC':<32} {'FIRST':>8} {'NEXT':>8} {'EVENTS':>8} {'BYTES':>10}  GROUPS (lag)"
+    header = (
+        f"{'TOPIC':<32} {'FIRST':>8} {'NEXT':>8} {'EVENTS':>8} {'BYTES':>10} "
+        f"{'BACKEND':<9}  GROUPS (lag)"
+    )
     print(header)
     for info in infos:
         groups = ", ".join(f"{g.name}({g.lag})" for g in info.groups) or "-"
         print(
             f"{info.name:<32} {info.first_offset:>8} {info.next_offset:>8} "
-            f"{info.event_count:>8} {info.stored_bytes:>10}  {groups}"
+            f"{info.event_count:>8} {info.stored_bytes:>10} {info.backend or '-':<9}  {groups}"
         )
     return 0
 

@@ -158,10 +158,10 @@ def test_cli_publish_subscribe_topics(shared_gateway: GatewayProcess) -> None:
     assert all(p["type"] == "t.b" and p["specversion"] == "1.0" for p in printed)
     topics = _cli("topics", "--gateway", gw, "--json")
     info = next(t for t in map(json.loads, topics.stdout.splitlines()) if t["name"] == "cli")
-    assert (info["name"], info["event_count"]) == ("cli", 1201)
+    assert (info["name"], info["event_count"], info["backend"]) == ("cli", 1201, "sqlite")
     assert info["groups"] == [{"name": "g", "committed_offset": 3, "lag": 1198}]
     table = _cli("topics", "--gateway", gw)
-    assert "g(1198)" in table.stdout
+    assert "g(1198)" in table.stdout and "BACKEND" in table.stdout and " sqlite " in table.stdout
 
 
 def test_cli_errors_are_one_line(shared_gateway: GatewayProcess, tmp_path: Path) -> None:

@@ -85,6 +85,7 @@ async def test_two_gateways_on_one_cluster_survive_a_node_kill9(tmp_path: Path) 
             info = await gw.topic("orders")
             listed = [(t.name, t.event_count) for t in await gw.topics()]
         assert info.event_count == len(acked)  # nothing acknowledged lost, nothing twice
+        assert info.backend == "jetstream"  # what `meshgate topics` shows
         assert listed == [("orders", len(acked))]
         seen = await asyncio.wait_for(_drain(b.listen, "orders", len(acked)), 120)
         assert sorted(seen) == acked
