@@ -90,6 +90,8 @@ class SchemaRules:
     # -- client door -----------------------------------------------------------------------
 
     async def check_publish(self, topic: str, events: Sequence[PbEvent]) -> None:
+        if not self._view().schema_types(topic):
+            return  # the common case: a topic without schemas costs one lookup per request
         for pb in events:
             if EPOCH_ATTRIBUTE in pb.attributes:
                 continue

@@ -55,15 +55,20 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # one, not one per json.loads call
+
+
 def json_value(payload: Payload) -> Any:
-    """The data parsed as JSON (no data is JSON null); DataInvalid when it is not JSON."""
+    """The data parsed as JSON (no data is JSON null); DataInvalid when it is not JSON.
+    Bytes must be UTF-8 (RFC 8259 for JSON exchanged between systems)."""
     if payload.proto is not None:
         raise DataInvalid("", "the schema needs JSON data, the event carries a protobuf Any")
-    raw: str | bytes | None = payload.text if payload.text is not None else payload.binary
-    if raw is None:
-        return None
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        if payload.text is not None:
+            return _DECODER.decode(payload.text)
+        if payload.binary is not None:
+            return _DECODER.decode(payload.binary.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         detail = str(exc) if not isinstance(exc, RecursionError) else "nested too deep"
         raise DataInvalid("", f"data is not JSON: {detail}") from None
+    return None
