@@ -74,6 +74,7 @@ class GatewayKeySets:
     async def put(self, topic: str, document: bytes, signature: bytes) -> StoredKeySet:
         """Verify (module docstring), store durably; the set as held. Raises the errors above."""
         check_topic_name(topic)
+        key_sets.decode(document)  # malformed: refused before any chain round trip
         key_set_hash = hash_hex(document)
         record = self._view.topic(topic)
         if record is None or not record.encrypted or key_set_hash not in record.key_sets:

@@ -108,7 +108,7 @@ async def test_a_set_not_signed_by_the_owner_is_refused(tmp_path: Path) -> None:
 
 
 async def test_epoch_mismatch_wrong_topic_and_malformed_are_refused(tmp_path: Path) -> None:
-    gks, view, _ = setup(tmp_path)
+    gks, view, catch_up = setup(tmp_path)
     raw = document(2)
     view.apply(recorded(raw, 1))  # the chain recorded this hash as epoch 1
     with pytest.raises(KeySetError, match="epoch_mismatch"):
@@ -116,8 +116,10 @@ async def test_epoch_mismatch_wrong_topic_and_malformed_are_refused(tmp_path: Pa
     other = document(1, topic="plain")
     with pytest.raises(KeySetError, match="wrong_topic"):
         await gks.put("orders", other, key_sets.sign(other, OWNER))
+    waits = catch_up.waits
     with pytest.raises(KeySetError, match="malformed"):
         await gks.put("orders", b"{}", b"")
+    assert catch_up.waits == waits  # refused before any chain round trip
 
 
 async def test_topics_not_encrypted_or_not_registered(tmp_path: Path) -> None:
