@@ -141,6 +141,7 @@ UNARY = {
     "ListPeers": wire(gateway_pb2.ListPeersRequest),
     "GetKeySets": wire(gateway_pb2.GetKeySetsRequest),
     "PutKeySet": wire(gateway_pb2.PutKeySetRequest),
+    "ListSchemas": wire(gateway_pb2.ListSchemasRequest),
 }
 
 
