@@ -87,10 +87,8 @@ class TopicEncryption:
         self._sleep = sleep
         self._wait = key_set_wait
         self._ttl = chain.ttl if chain is not None else 10.0
-        self._encrypted: dict[str, float] = {}  # topic -> until (inf once encrypted)
-        self._flag: dict[str, bool] = {}
-        self._epochs: dict[str, tuple[int, float]] = {}  # topic -> (current, until)
-        self._owners: dict[str, tuple[str, float]] = {}
+        self._cache: dict[tuple[str, str], tuple[Any, float]] = {}  # -> (value, until)
+        self._read_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._keys: dict[tuple[str, int], bytes] = {}
         self._missing: dict[tuple[str, int], tuple[str, float]] = {}  # -> (why, retry after)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -107,38 +105,54 @@ class TopicEncryption:
         except Exception as exc:  # ledger errors, web3 transport errors: fail closed
             raise EncryptionUnavailable(f"cannot ask the chain ({what}): {exc}") from exc
 
+    async def _cached(
+        self,
+        what: str,
+        topic: str,
+        load: Callable[[], Awaitable[Any]],
+        until: Callable[[Any, float], float],
+    ) -> Any:
+        """`load()`'s value, kept until `until(value, now)`. One load at a time per (what,
+        topic): concurrent publishes at an expiry wait for it instead of each asking."""
+        slot = (what, topic)
+        hit = self._cache.get(slot)
+        if hit is not None and hit[1] > self._clock():
+            return hit[0]
+        async with self._read_locks.setdefault(slot, asyncio.Lock()):
+            hit = self._cache.get(slot)
+            if hit is not None and hit[1] > self._clock():
+                return hit[0]
+            value = await load()
+            self._cache[slot] = (value, until(value, self._clock()))
+            return value
+
     async def is_encrypted(self, topic: str) -> bool:
         """The chain's flag; without a chain, what the gateway says (only to refuse early)."""
-        now = self._clock()
-        if self._encrypted.get(topic, -1.0) > now:
-            return self._flag[topic]
-        if self.chain is not None:
-            flag = bool(await self._read("is_encrypted", topic))
-        else:
-            flag = await self._gateway_says(topic)
-        self._flag[topic] = flag
-        self._encrypted[topic] = float("inf") if flag else now + self._ttl
-        return flag
+
+        async def load() -> bool:
+            if self.chain is not None:
+                return bool(await self._read("is_encrypted", topic))
+            return await self._gateway_says(topic)
+
+        def until(flag: bool, now: float) -> float:
+            return float("inf") if flag else now + self._ttl  # never turned off on chain
+
+        return bool(await self._cached("encrypted", topic, load, until))
 
     async def current_epoch(self, topic: str) -> int:
-        now = self._clock()
-        hit = self._epochs.get(topic)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        epoch = int(await self._read("key_epoch_of", topic))
-        self._epochs[topic] = (epoch, now + self._ttl)
-        return epoch
+        async def load() -> int:
+            return int(await self._read("key_epoch_of", topic))
+
+        return int(await self._cached("epoch", topic, load, lambda _, now: now + self._ttl))
 
     async def _owner(self, topic: str) -> str:
-        now = self._clock()
-        hit = self._owners.get(topic)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        owner = await self._read("owner_of", topic)
-        if owner is None:
-            raise EncryptionUnavailable(f"topic {topic!r} is not registered on chain")
-        self._owners[topic] = (str(owner), now + self._ttl)
-        return str(owner)
+        async def load() -> str:
+            owner = await self._read("owner_of", topic)
+            if owner is None:
+                raise EncryptionUnavailable(f"topic {topic!r} is not registered on chain")
+            return str(owner)
+
+        return str(await self._cached("owner", topic, load, lambda _, now: now + self._ttl))
 
     # ---- keys ----------------------------------------------------------------------------------
 

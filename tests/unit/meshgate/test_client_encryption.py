@@ -7,6 +7,7 @@ X25519 keys derived from the accounts' Ethereum keys.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -323,3 +324,14 @@ async def test_a_set_of_the_epoch_not_sealed_to_us_is_final_at_once(world: World
     sealed = seal_event(event(), TOPIC, 2, world.keys[2])
     assert await reason(world.client(), sealed) == "no_key"
     assert world.now == start and world.fetches == 1
+
+
+async def test_concurrent_publishes_at_an_expiry_ask_the_chain_once(world: World) -> None:
+    """256 calls in flight must not each send a chain read when the epoch's cache expires."""
+    crypto = world.client()
+    await crypto.seal(TOPIC, [event()], BOB)
+    world.now += 11
+    before = world.chain.calls
+    sealed = await asyncio.gather(*(crypto.seal(TOPIC, [event(i)], BOB) for i in range(64)))
+    assert {epoch_of(batch[0]) for batch in sealed} == {1}
+    assert world.chain.calls - before == 1  # key_epoch_of once ("encrypted" is kept for ever)
