@@ -23,9 +23,10 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from eventmodel import filter_codec
-from gateway import events, key_sets_rpc, schemas_rpc, wire
+from gateway import key_sets_rpc, schemas_rpc, wire
 from gateway.access import AccessControl, Identity, enforce
 from gateway.config import GatewayConfig
+from gateway.delivery_wire import delivery_batch_response
 from gateway.errors import InvalidRequest, TopicNotFound
 from gateway.hub import SubscriptionHub
 from gateway.key_sets import GatewayKeySets
@@ -113,11 +114,11 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
     # -- subscribe --------------------------------------------------------------------
 
     @streaming
-    async def Subscribe(
+    async def Subscribe(  # type: ignore[override]  # batches go out as framed bytes
         self,
         request_iterator: AsyncIterator[gateway_pb2.SubscribeRequest],
         context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[gateway_pb2.SubscribeResponse]:
+    ) -> AsyncIterator[gateway_pb2.SubscribeResponse | bytes]:
         first = await anext(aiter(request_iterator), None)
         if first is None or first.WhichOneof("kind") != "open":
             raise InvalidRequest("a Subscribe stream must start with open")
@@ -155,18 +156,8 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
             async for batch in session.deliveries():
                 if reader.done() and reader.exception() is not None:
                     raise reader.exception()  # type: ignore[misc]
-                yield gateway_pb2.SubscribeResponse(
-                    batch=gateway_pb2.DeliveryBatch(
-                        deliveries=[
-                            gateway_pb2.Delivery(
-                                offset=o.offset,
-                                attempt=o.attempt,
-                                event=events.PbEvent.FromString(o.payload),
-                            )
-                            for o in batch
-                        ]
-                    )
-                )
+                # the stored bytes framed as a SubscribeResponse: no decode, no re-encode
+                yield delivery_batch_response(batch)
             if reader.done() and reader.exception() is not None:
                 raise reader.exception()  # type: ignore[misc]
         finally:
@@ -361,21 +352,26 @@ def _writer_behavior(
     return behavior
 
 
+def _serialized(response: Message | bytes) -> bytes:
+    """A response message's bytes; bytes pass as they are (an answer framed around stored
+    events, gateway/delivery_wire.py)."""
+    return response if isinstance(response, bytes) else response.SerializeToString()
+
+
 def add_to_server(service: GatewayService, server: grpc.aio.Server) -> None:
     """Register every Gateway RPC with handlers whose request deserializer cannot fail."""
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in SERVICE.methods:
         cls = getattr(gateway_pb2, method.input_type.name)
-        out = getattr(gateway_pb2, method.output_type.name)
         impl = getattr(service, method.name)
         if method.client_streaming and method.server_streaming:
             shape = _writer_behavior if inspect.iscoroutinefunction(impl) else _stream_behavior
             handlers[method.name] = grpc.stream_stream_rpc_method_handler(
-                shape(impl, cls), response_serializer=out.SerializeToString
+                shape(impl, cls), response_serializer=_serialized
             )
         elif not method.client_streaming and not method.server_streaming:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-                _unary_behavior(impl, cls), response_serializer=out.SerializeToString
+                _unary_behavior(impl, cls), response_serializer=_serialized
             )
         else:  # the API has none; refuse to start rather than serve it wrong
             raise TypeError(f"no handler shape for {method.full_name}")
