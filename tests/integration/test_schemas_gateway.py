@@ -257,3 +257,31 @@ async def test_a_schema_on_chain_reaches_every_region(
                 details = await refused(client, topic, event(f"bad-{region}", {"qty": "x"}))
                 assert "at /qty" in details
                 await raw_publish(client, topic, event(f"good-{region}", {"qty": 1}))
+
+        # a matching event published in eu passes ap's federation door too (interest first:
+        # publish probes until one arrives)
+        eu, ap = gateways["eu"], gateways["ap"]
+        async with (
+            GatewayClient(eu.listen, signer=owner_account, signin_topics=[topic]) as pub,
+            GatewayClient(ap.listen, signer=owner_account, signin_topics=[topic]) as sub_client,
+            sub_client.subscribe(topic, start="latest") as sub,
+        ):
+            arrived: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+            async def read() -> None:
+                async for received in sub:
+                    if received.event.get_id().startswith("probe-"):
+                        arrived.set_result(received.event.get_id())
+                        return
+
+            reader = asyncio.create_task(read())
+            try:
+                async with asyncio.timeout(60):
+                    n = 0
+                    while not arrived.done():
+                        n += 1
+                        await pub.publish(topic, event(f"probe-{n}", {"qty": n}))
+                        await asyncio.wait([arrived], timeout=0.5)
+            finally:
+                reader.cancel()
+            assert arrived.result().startswith("probe-")
