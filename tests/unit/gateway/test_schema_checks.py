@@ -160,3 +160,47 @@ def test_payload_of_maps_each_data_form() -> None:
     assert payload_of(pb("hi", datacontenttype="text/plain")).text == "hi"
     empty = payload_of(pb(None))
     assert (empty.binary, empty.text, empty.proto) == (None, None, None)
+
+
+async def test_avro_binary_and_protobuf_binary_events() -> None:
+    import io
+
+    import fastavro
+    from google.protobuf import descriptor_pb2
+
+    from policy.schemas import protobuf
+
+    view = view_with()
+    avro_schema = {"type": "record", "name": "Order", "fields": [{"name": "qty", "type": "int"}]}
+    view.apply(
+        SchemaVersionAdded(
+            topic="orders",
+            event_type="order.created",
+            version=1,
+            format=2,
+            document=json.dumps(avro_schema).encode(),
+            block=2,
+        )
+    )
+    fdp = descriptor_pb2.FileDescriptorProto(name="o.proto", package="shop", syntax="proto3")
+    fdp.message_type.add(name="Paid").field.add(name="qty", number=1, type=5, label=1)
+    raw_set = descriptor_pb2.FileDescriptorSet(file=[fdp]).SerializeToString()
+    view.apply(
+        SchemaVersionAdded(
+            topic="orders",
+            event_type="order.paid",
+            version=1,
+            format=3,
+            document=protobuf.document(raw_set, "shop.Paid"),
+            block=3,
+        )
+    )
+    rules = SchemaRules(lambda: view)
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(avro_schema), {"qty": 7})
+    await rules.check_publish("orders", [pb(out.getvalue())])
+    with pytest.raises(DataInvalid, match="not Avro binary"):
+        await rules.check_publish("orders", [pb(b"\xff")])
+    await rules.check_publish("orders", [pb(b"\x08\x07", type="order.paid")])
+    with pytest.raises(DataInvalid, match="field number 2"):
+        await rules.check_publish("orders", [pb(b"\x10\x07", type="order.paid")])
