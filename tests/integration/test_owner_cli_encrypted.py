@@ -1,11 +1,11 @@
-"""The owner's CLI on an encrypted topic (issue 12): `.venv/bin/meshgate` subprocesses against a
-real Ganache and a real registry gateway that receives the key sets."""
+"""The owner's CLI on an encrypted topic (issue 12), against a real Ganache and a real registry
+gateway that receives the key sets. The commands run in-process (`meshgate.cli.main`);
+tests/integration/test_owner_cli.py runs the installed script itself."""
 
 from __future__ import annotations
 
+import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from eth_account.signers.local import LocalAccount
 
+from ledger.keys import write_keystore
+from meshgate.cli import main
 from policy import key_sets
 from tests.support.chain_fixtures import DeployedRegistry
 from tests.support.gateway_process import GatewayProcess
@@ -20,7 +22,6 @@ from tests.support.registry_gateway import registry_gateway
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
-MESHGATE = str(Path(sys.executable).parent / "meshgate")
 PASSWORD = "correct horse"
 
 
@@ -30,31 +31,37 @@ def gateway(tmp_path: Path, registry: DeployedRegistry) -> Iterator[GatewayProce
         yield gw
 
 
-def run(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int, str, str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("MESHGATE_")}
-    full |= {"MESHGATE_KEY_PASSWORD": PASSWORD, **env}
-    proc = subprocess.run(
-        [MESHGATE, *args], input=stdin, capture_output=True, text=True, env=full, timeout=60
-    )
-    return proc.returncode, proc.stdout, proc.stderr
+class Cli:
+    """`meshgate ...` run in this process (`meshgate.cli.main`: the same parsers and
+    commands as the installed script, without a second of start-up per command)."""
 
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+        self.monkeypatch, self.capsys = monkeypatch, capsys
 
-def ok(*args: str, env: dict[str, str], stdin: str = "") -> str:
-    code, out, err = run(*args, env=env, stdin=stdin)
-    assert code == 0, err
-    return out
+    def run(self, *args: str, env: dict[str, str]) -> tuple[int, str, str]:
+        for name in [k for k in os.environ if k.startswith("MESHGATE_")]:
+            self.monkeypatch.delenv(name)
+        for name, value in {"MESHGATE_KEY_PASSWORD": PASSWORD, **env}.items():
+            self.monkeypatch.setenv(name, value)
+        self.capsys.readouterr()
+        code = main(list(args))
+        out, err = self.capsys.readouterr()
+        return code, out, err
 
+    def ok(self, *args: str, env: dict[str, str]) -> str:
+        code, out, err = self.run(*args, env=env)
+        assert code == 0, err
+        return out
 
-def fails(expected: str, *args: str, env: dict[str, str]) -> None:
-    code, out, err = run(*args, env=env)
-    assert code == 1 and "Traceback" not in err, (out, err)
-    assert err.startswith("meshgate: ") and err.count("\n") == 1 and expected in err, err
+    def fails(self, expected: str, *args: str, env: dict[str, str]) -> None:
+        code, out, err = self.run(*args, env=env)
+        assert code == 1 and "Traceback" not in err, (out, err)
+        assert err.startswith("meshgate: ") and err.count("\n") == 1 and expected in err, err
 
 
 def keystore(tmp_path: Path, account: LocalAccount, name: str) -> str:
     path = tmp_path / f"{name}.json"
-    env: dict[str, str] = {}
-    ok("keys", "import", "--out", str(path), "--light-kdf", env=env, stdin=account.key.hex())
+    write_keystore(path, bytes(account.key), PASSWORD, light=True)
     return str(path)
 
 
@@ -63,7 +70,11 @@ def test_register_encrypted_grant_revoke_and_history_through_the_cli(
     registry: DeployedRegistry,
     gateway: GatewayProcess,
     funded_account: Callable[[], LocalAccount],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    cli = Cli(monkeypatch, capsys)
+    ok, fails = cli.ok, cli.fails
     owner, alice, bob = funded_account(), funded_account(), funded_account()
     files = {n: keystore(tmp_path, a, n) for n, a in (("owner", owner), ("alice", alice))}
     chain = {"MESHGATE_RPC": registry.chain.url, "MESHGATE_REGISTRY": registry.address}
@@ -87,6 +98,20 @@ def test_register_encrypted_grant_revoke_and_history_through_the_cli(
 
     out = ok("owner", "grant", topic, alice.address, env=with_gw)
     assert "key epoch 1 " in out and "re-issued" in out and f"{alice.address} (reader)" in out
+    # publish/subscribe seal and open through the client, with the key file and the chain.
+    ok(
+        "publish", "--gateway", gateway.listen, "--topic", topic, "--type", "t.a",
+        "--source", "/cli", "--data", '{"secret": "cli-plaintext"}', "--key-file", files["owner"],
+        env=chain,
+    )  # fmt: skip
+    got = ok(
+        "subscribe", "--gateway", gateway.listen, "--topic", topic, "--count", "1",
+        "--key-file", files["alice"], env=chain,
+    )  # fmt: skip
+    assert json.loads(got)["data"] == {"secret": "cli-plaintext"}
+    assert b"cli-plaintext" not in b"".join(
+        p.read_bytes() for p in gateway.data_dir.rglob("*") if p.is_file()
+    )
     out = ok("owner", "grant", topic, bob.address, env=with_gw)
     assert f"no key for {bob.address}: no X25519 key announced on chain" in out
     assert "key epoch" not in out  # nothing to re-issue for a reader without a key
