@@ -21,6 +21,7 @@ is compatible only with an identical subschema (same JSON once canonical).
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from fractions import Fraction
 from typing import Any
 
@@ -91,8 +92,31 @@ def _accepts_all(schema: Any) -> bool:
     return isinstance(schema, dict) and all(k in ANNOTATIONS for k in schema)
 
 
+MAX_STEPS = 20_000  # subschema comparisons per check: nested anyOf could otherwise explode
+_STEPS: ContextVar[list[int]] = ContextVar("json_compat_steps")
+
+
+class _TooComplex(Exception):
+    pass
+
+
 def subset(writer: Any, reader: Any, path: str = "") -> str | None:
-    """None if writer's instances are all reader's instances (see module), else why not."""
+    """None if writer's instances are all reader's instances (see module), else why not.
+    Bounded: past MAX_STEPS comparisons the answer is a refusal ("too complex")."""
+    token = _STEPS.set([0])
+    try:
+        return _subset(writer, reader, path)
+    except _TooComplex:
+        return f"the schemas are too complex to compare (over {MAX_STEPS} steps)"
+    finally:
+        _STEPS.reset(token)
+
+
+def _subset(writer: Any, reader: Any, path: str) -> str | None:
+    steps = _STEPS.get()
+    steps[0] += 1
+    if steps[0] > MAX_STEPS:
+        raise _TooComplex
     if writer is True:
         writer = {}
     if writer is False or _accepts_all(reader):
@@ -110,21 +134,21 @@ def subset(writer: Any, reader: Any, path: str = "") -> str | None:
         return _values_fit(writer, reader, path)
     if "anyOf" in writer:
         rest = {k: v for k, v in writer.items() if k != "anyOf"}
-        if not _accepts_all(rest) and subset(rest, reader, path) is None:
+        if not _accepts_all(rest) and _subset(rest, reader, path) is None:
             return None
         for i, branch in enumerate(writer["anyOf"]):
-            reason = subset(_conjoin(rest, branch), reader, f"{path}/anyOf/{i}")
+            reason = _subset(_conjoin(rest, branch), reader, f"{path}/anyOf/{i}")
             if reason is not None:
                 return reason
         return None
     if "anyOf" in reader:
         rest = {k: v for k, v in reader.items() if k != "anyOf"}
-        if rest and subset(writer, rest, path) is not None:
-            return subset(writer, rest, path)
-        reasons = [subset(writer, branch, path) for branch in reader["anyOf"]]
+        if rest and _subset(writer, rest, path) is not None:
+            return _subset(writer, rest, path)
+        reasons = [_subset(writer, branch, path) for branch in reader["anyOf"]]
         if any(r is None for r in reasons):
             return None
-        return f"at {_where(path)}: no anyOf branch of the reader takes the writer ({reasons[0]})"
+        return f"at {_where(path)}: no anyOf branch of the reader takes the writer"
     if "enum" in reader or "const" in reader:
         return (
             f"at {_where(path)}: the reader restricts the values (enum/const), the writer does not"
@@ -249,7 +273,7 @@ def _arrays(writer: dict[str, Any], reader: dict[str, Any], path: str) -> str | 
             return reason
     if reader.get("uniqueItems") is True and writer.get("uniqueItems") is not True:
         return f"at {_where(path)}: the reader has uniqueItems, the writer not"
-    return subset(writer.get("items", True), reader.get("items", True), f"{path}/items")
+    return _subset(writer.get("items", True), reader.get("items", True), f"{path}/items")
 
 
 def _objects(writer: dict[str, Any], reader: dict[str, Any], path: str) -> str | None:
@@ -261,12 +285,14 @@ def _objects(writer: dict[str, Any], reader: dict[str, Any], path: str) -> str |
     w_props, r_props = writer.get("properties", {}), reader.get("properties", {})
     w_extra = writer.get("additionalProperties", True)
     r_extra = reader.get("additionalProperties", True)
-    for name in sorted(r_required - w_required):
+    missing = sorted(r_required - w_required)
+    if missing:
+        name = missing[0]
         return f"at {_where(path)}: property {name!r} is required by the reader, not by the writer"
     for name in sorted(set(w_props) | set(r_props)):
         w_schema = w_props.get(name, w_extra)
         r_schema = r_props.get(name, r_extra)
-        reason = subset(w_schema, r_schema, f"{path}/properties/{name}")
+        reason = _subset(w_schema, r_schema, f"{path}/properties/{name}")
         if reason:
             return reason
-    return subset(w_extra, r_extra, f"{path}/additionalProperties")
+    return _subset(w_extra, r_extra, f"{path}/additionalProperties")

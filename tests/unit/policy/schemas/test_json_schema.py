@@ -235,3 +235,13 @@ def test_validation_agrees_with_the_validator(schema: Any, data: Any) -> None:
         assert valid
     except DataInvalid:
         assert not valid
+
+
+def test_comparison_work_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from policy.schemas import json_compat
+
+    props = {n: {"type": "object", "properties": {"x": {"type": "integer"}}} for n in "abcdef"}
+    schema = {"type": "object", "properties": props}
+    assert subset(schema, schema) is None
+    monkeypatch.setattr(json_compat, "MAX_STEPS", 5)
+    assert subset(schema, schema) == "the schemas are too complex to compare (over 5 steps)"
