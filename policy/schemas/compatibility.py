@@ -110,7 +110,10 @@ def judge(versions: Sequence[VersionLike]) -> tuple[Verdict, ...]:
         except SchemaError as exc:
             out.append(Verdict(v.version, _format_or_none(v.format), v.document, False, str(exc)))
             continue
-        reason = compare(mode, schema, fmt, accepted)
+        try:
+            reason = compare(mode, schema, fmt, accepted)
+        except RecursionError:
+            reason = f"breaks {mode.name}: the schemas are nested too deep to compare"
         verdict = Verdict(
             v.version,
             fmt,

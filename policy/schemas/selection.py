@@ -54,10 +54,14 @@ def validate(
 ) -> None:
     """DataInvalid naming the event, the version's URI and the failing path."""
     assert verdict.schema is not None
+    uri = schema_uri(topic, event_type, verdict.version)
     try:
         verdict.schema.validate(payload)
     except DataInvalid as exc:
-        uri = schema_uri(topic, event_type, verdict.version)
         raise DataInvalid(
             exc.path, exc.detail, context=f"event {event_id!r} does not match {uri} "
+        ) from None
+    except RecursionError:  # data nested deeper than a validator can follow
+        raise DataInvalid(
+            "", "the data is nested too deep", context=f"event {event_id!r} does not match {uri} "
         ) from None

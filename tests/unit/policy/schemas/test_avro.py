@@ -156,3 +156,22 @@ def test_recursive_records_resolve() -> None:
         "fields": [{"name": "next", "type": ["null", "Node"], "default": None}],
     }
     assert parsed(node).reads(parsed(node)) is None
+
+
+def test_data_nested_too_deep_is_refused_not_a_crash() -> None:
+    from policy.schemas.compatibility import Verdict
+    from policy.schemas.model import Format
+    from policy.schemas.selection import validate
+
+    node = {
+        "type": "record",
+        "name": "Node",
+        "fields": [{"name": "next", "type": ["null", "Node"]}],
+    }
+    schema = parsed(node)
+    verdict = Verdict(1, Format.AVRO, b"", True, "", schema)
+    shallow = '{"next":' * 500 + "null" + "}" * 500
+    validate(verdict, Payload(text=shallow), topic="t", event_type="n", event_id="e")
+    deep = '{"next":' * 5000 + "null" + "}" * 5000
+    with pytest.raises(DataInvalid, match="nested too deep"):
+        validate(verdict, Payload(text=deep), topic="t", event_type="n", event_id="e")
