@@ -13,6 +13,7 @@ from eventmodel.encryption import (
     EPOCH_ATTRIBUTE,
     MIN_SEALED,
     NONCE_BYTES,
+    associated_data,
     epoch_of,
     looks_sealed,
     open_event,
@@ -194,3 +195,21 @@ def test_seal_then_sign_verifies_and_covers_the_epoch() -> None:
     sealed.attributes[EPOCH_ATTRIBUTE].ce_integer = 5
     with pytest.raises(Exception, match="not in the signed batch"):
         verifier.verify(sealed, TOPIC)
+
+
+def test_the_sealed_form_is_pinned() -> None:
+    """Known answer: a change to the associated data, envelope or AEAD would strand every
+    stored event; this fails first."""
+    pb = PbEvent(id="e1", source="/src", spec_version="1.0", type="t.created")
+    pb.text_data = "hi"
+    assert associated_data(pb, "orders", 3) == (
+        b"meshgate/encrypt/v1\x00"
+        + b"\x00\x00\x00\x06orders"
+        + b"\x00\x00\x00\x02e1"
+        + b"\x00\x00\x00\x04/src"
+        + b"\x00\x00\x00\x09t.created"
+        + b"\x00\x00\x00\x04\x00\x00\x00\x03"
+    )
+    sealed = seal_event(pb, "orders", 3, b"\x01" * 32, nonce=b"\x02" * 24)
+    assert sealed.binary_data.hex() == ("02" * 24 + "ce0e5f6abce9bfb05542b2a9a1245cc79c2681")
+    assert open_event(sealed, "orders", b"\x01" * 32) == pb

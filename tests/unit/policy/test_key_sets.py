@@ -279,3 +279,14 @@ def test_build_for_a_hundred_recipients_is_quick() -> None:
     sign(raw, OWNER)
     assert time.perf_counter() - start < 5.0
     assert len(decode(raw).sealed) == 100
+
+
+def test_the_derivation_is_pinned() -> None:
+    """Known answer: announced keys on chain depend on it; a change would orphan them all."""
+    private = derive_x25519(b"\x11" * 32)
+    assert bytes(private).hex() == (
+        "565340f4688e55642cb482b6b6fb1ac7940a7596c0e5fa14aa0f8d75c57ec7ff"
+    )
+    assert public_bytes(private).hex() == (
+        "c4cf2998c7b60e8d951ca3d7a5915e65f45df61dce23b6abd119d89c9278d452"
+    )
