@@ -4,10 +4,13 @@ the choice of version for an event."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policy.grant_view import SchemaVersion
 from policy.schemas.compatibility import judge
@@ -166,3 +169,45 @@ def test_validate_names_the_event_the_version_and_the_path() -> None:
     text = str(caught.value)
     assert text.startswith("event 'e1' does not match meshgate://schemagroups/orders/schemas/")
     assert "/versions/1 at /id: 5 is not of type" in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    documents=st.lists(
+        st.tuples(
+            st.sampled_from([1, 2, 3, 4]),
+            st.one_of(
+                st.binary(max_size=64),
+                st.recursive(
+                    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5)),
+                    lambda kids: st.one_of(
+                        st.lists(kids, max_size=3),
+                        st.dictionaries(
+                            st.sampled_from(["type", "name", "fields", "items", "anyOf", "x"]),
+                            kids,
+                            max_size=3,
+                        ),
+                    ),
+                    max_leaves=8,
+                ).map(lambda v: json.dumps(v).encode()),
+            ),
+            st.integers(0, 7),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    data=st.binary(max_size=32),
+)
+def test_any_document_and_data_give_a_verdict_or_a_schema_error(
+    documents: list[tuple[int, bytes, int]], data: bytes
+) -> None:
+    """What every gateway runs on owner-supplied bytes never fails other than by its rules."""
+    versions = [SchemaVersion(i + 1, f, d, m) for i, (f, d, m) in enumerate(documents)]
+    result = judge(versions)
+    assert len(result) == len(versions)
+    for verdict in result:
+        assert verdict.accepted or verdict.reason
+        if verdict.accepted:
+            for payload in (Payload(binary=data), Payload(text=data.decode("latin-1"))):
+                with contextlib.suppress(DataInvalid):
+                    validate(verdict, payload, topic="t", event_type="x", event_id="e")
