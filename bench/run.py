@@ -219,10 +219,12 @@ NOTES = (
     "One Python harness (asyncio, one process) drives every system with the same drivers "
     "(`bench/drivers.py`): same 1 KiB payloads, pacing, windows and counting. The harness is "
     "itself a bottleneck (Python clients), for both sides; its CPU is in the resources table.",
-    "Durability pairs: meshgate `fsync` (answers after fdatasync; the default) against "
-    "JetStream with `sync_interval: always` (fsync before the PubAck); meshgate `os` (answers "
-    "once written to the OS: a power failure may lose the last acknowledged events, a crash of "
-    "the process does not) against JetStream's default (written to the OS, synced every 2 min).",
+    "Durability pairs: meshgate `fsync` (the default: answers after its group commit is "
+    "fsync'd) against JetStream with `sync_interval: always` (fsync before the PubAck); "
+    "meshgate `os` (answers once written to the OS: a power cut or kernel crash may lose the "
+    "last acknowledged events, `kill -9` does not; docs/deploying.md) against JetStream's "
+    "default (written to the OS, synced every 2 min). Each NATS server's `sync_always` is "
+    "checked at start (monitoring `varz`).",
     "Latency rows are open loop: event i is stamped with its scheduled send time (start + "
     "i / rate), whenever the loop gets to send it, and measured one way at the subscriber "
     "callback (CLOCK_MONOTONIC is system-wide), so time queued behind a slow system counts "
