@@ -8,11 +8,12 @@ import asyncio
 import collections
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
-from gateway.access import OpenAccess
+from gateway.access import Credentials, Identity, OpenAccess
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayClosing, InvalidRequest, StoreUnavailable
 from gateway.memory_store import MemoryEventStore
@@ -20,6 +21,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.publish_door import PublishDoor
 from gateway.publish_stream import Pending, PublishStreamSession, answer, take_group
 from gateway.store import AppendResult, NewEvent
+from policy.errors import CredentialsMissing, SessionInvalid
 from proto import cloudevents_pb2, gateway_pb2
 
 pytestmark = pytest.mark.filterwarnings("ignore:gateway runs OPEN")
@@ -290,3 +292,55 @@ async def test_shutdown_stops_reading_answers_the_open_then_unavailable(
         await asyncio.wait_for(run, 10)
     assert [r.id for r in context.written] == [0, 1, 2]
     assert requests.read == 3
+
+
+class TokenAccess(OpenAccess):
+    """Tokens "good-NAME" prove NAME; anything else fails; no credentials fail too."""
+
+    async def authenticate(self, credentials: Credentials | None) -> Identity:
+        if credentials is None:
+            raise CredentialsMissing("sign in")
+        token = credentials.session_token or ""
+        if not token.startswith("good-"):
+            raise SessionInvalid(f"unknown token {token!r}")
+        return Identity(address=token.removeprefix("good-"))
+
+
+async def test_credentials_hold_for_the_requests_after_them_and_fail_closed(
+    tmp_path: Path, store: GatedStore
+) -> None:
+    store.gates["orders"].set()
+    door = PublishDoor(
+        GatewayConfig(region="eu", data_dir=tmp_path), TokenAccess(), GatewayMetrics(), None
+    )
+    session = PublishStreamSession(door, store, "eu", asyncio.Event())
+    requests, context = Requests(), Context()
+    run = asyncio.create_task(session.run(requests, context))
+
+    def with_token(request: gateway_pb2.PublishStreamRequest, token: str) -> Any:
+        request.credentials.session_token = token
+        return request
+
+    requests.send(
+        _request(0),  # none yet: as a call without credentials
+        with_token(_request(1), "good-alice"),
+        _request(2),  # alice's
+        with_token(_request(3), "forged"),
+        _request(4),  # the failed credentials hold: refused too
+        with_token(_request(5, topic="bad topic"), "good-bob"),  # topic refused, bob adopted
+        _request(6),  # bob's
+    )
+    await context.wait_written(7)
+    requests.close()
+    await asyncio.wait_for(run, 10)
+    unauthenticated = grpc.StatusCode.UNAUTHENTICATED.value[0]
+    got = sorted((r.id, r.code, r.message.split(":")[0]) for r in context.written)
+    assert got == [
+        (0, unauthenticated, "no credentials"),
+        (1, 0, ""),
+        (2, 0, ""),
+        (3, unauthenticated, "session invalid"),
+        (4, unauthenticated, "session invalid"),
+        (5, grpc.StatusCode.INVALID_ARGUMENT.value[0], "invalid topic name 'bad topic'"),
+        (6, 0, ""),
+    ]
