@@ -145,6 +145,12 @@ class TopicEncryption:
 
         return int(await self._cached("epoch", topic, load, lambda _, now: now + self._ttl))
 
+    async def _on_chain(self, topic: str, epoch: int) -> bool:
+        """Has the chain reached `epoch` (read afresh: the cache may predate a rotation)?"""
+        current = int(await self._read("key_epoch_of", topic))
+        self._cache[("epoch", topic)] = (current, self._clock() + self._ttl)
+        return epoch <= current
+
     async def _owner(self, topic: str) -> str:
         async def load() -> str:
             owner = await self._read("owner_of", topic)
@@ -175,9 +181,10 @@ class TopicEncryption:
         """The key of `epoch`, from a key set the chain vouches for. Raises
         DecryptionError('no_key') once a fetch found no set of `epoch` that opens for
         `account`: at once when the gateway holds sets of that epoch (none sealed to us, e.g.
-        after our revoke), after `key_set_wait` of refetching when it holds none (the owner
-        records a set on chain before a gateway has it, and a set floods the mesh apart from
-        the events). Then again without fetching until `ttl` has passed."""
+        after our revoke) or the chain has not reached `epoch`; after `key_set_wait` of
+        refetching when the chain has it and the gateway holds none (the owner records a set
+        on chain before a gateway has it, and a set floods the mesh apart from the events).
+        Then again without fetching until `ttl` has passed."""
         hit = self._keys.get((topic, epoch))
         if hit is not None:
             return hit
@@ -194,6 +201,9 @@ class TopicEncryption:
             while True:
                 refusals, named = await self._load(topic, epoch, account.address, private)
                 if (topic, epoch) in self._keys or named or self._clock() >= deadline:
+                    break
+                if not await self._on_chain(topic, epoch):
+                    refusals.append(f"epoch {epoch} is not on chain")
                     break
                 await self._sleep(KEY_SET_POLL)  # on chain, not yet here: in flight
             hit = self._keys.get((topic, epoch))

@@ -335,3 +335,10 @@ async def test_concurrent_publishes_at_an_expiry_ask_the_chain_once(world: World
     sealed = await asyncio.gather(*(crypto.seal(TOPIC, [event(i)], BOB) for i in range(64)))
     assert {epoch_of(batch[0]) for batch in sealed} == {1}
     assert world.chain.calls - before == 1  # key_epoch_of once ("encrypted" is kept for ever)
+
+
+async def test_an_epoch_the_chain_never_reached_is_not_waited_for(world: World) -> None:
+    sealed = seal_event(event(), TOPIC, 9, os.urandom(32))  # epoch 9: the chain is at 1
+    start = world.now
+    assert await reason(world.client(), sealed) == "no_key"
+    assert world.now == start and world.fetches == 1
