@@ -162,6 +162,8 @@ def _address_change(args: argparse.Namespace) -> int:
     _done(done.format(topic=args.topic, address=address), tx)
     if keys:
         owner_keys.follow_up(args, client, args.action)
+    elif args.action == "transfer" and client.is_encrypted(args.topic):
+        print(owner_keys.TRANSFER_NOTE.format(topic=args.topic))
     return 0
 
 

@@ -8,6 +8,7 @@ What each owner command does to the keys of an encrypted topic, after its own tr
     grant [--history]      re-issue the current epoch (every earlier one with --history)
     allow-publisher        re-issue the current epoch (the publisher needs its key)
     revoke, deny-publisher rotate: the removed address gets no later key
+    transfer               a note: the new owner must rotate (its key sets are the valid ones)
 
 Key sets reach the mesh through one gateway (`--gateway HOST:PORT` or MESHGATE_GATEWAY).
 On an encrypted topic a change that needs it is refused before any transaction is sent
@@ -38,6 +39,14 @@ def require_gateway(args: argparse.Namespace, topic: str, why: str) -> str:
             "MESHGATE_GATEWAY) to deliver the key set; nothing was sent"
         )
     return str(args.gateway)
+
+
+TRANSFER_NOTE = (
+    "note: {topic!r} is encrypted and its key sets are signed by the old owner, which readers no "
+    "longer accept: the new owner must run `meshgate owner rotate {topic}` (and grant again) "
+    "before anyone reads events published from now on; events published before stay unreadable "
+    "to whoever fetches keys anew"
+)
 
 
 def key_work(args: argparse.Namespace, client: RegistryClient, action: str) -> bool:

@@ -135,6 +135,8 @@ def test_register_encrypted_grant_revoke_and_history_through_the_cli(
     # Every key set the CLI made is held by the gateway and recorded on chain.
     held = _held(gateway, topic)
     assert sorted(d.epoch for d in held) == [1, 1, 2, 2, 3]
+    out = ok("owner", "transfer", topic, bob.address, env=as_owner)
+    assert f"note: {topic!r} is encrypted" in out and "owner rotate" in out
     plain = topic + "-plain"
     registry.client(owner).register(plain)
     fails("is not encrypted", "owner", "rotate", plain, env=with_gw)
