@@ -3,9 +3,10 @@
 A real `gateway.app.Gateway` (open access, SQLite store in a temp dir, port 0) runs on its own
 event loop in a thread for the whole module; one persistent channel sends each input as raw
 bytes (no client-side serializer), so the server's own deserializers and validators see
-exactly what an attacker's client would send. Documented outcomes: OK or a status the API
-names (INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED,
-FAILED_PRECONDITION, UNAVAILABLE, ...), never INTERNAL, UNKNOWN or UNIMPLEMENTED. A round trip
+exactly what an attacker's client would send. Documented outcomes (for PublishStream, of the
+stream and of every answer in it): OK or a status the API names (INVALID_ARGUMENT, NOT_FOUND,
+UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, UNAVAILABLE,
+...), never INTERNAL, UNKNOWN or UNIMPLEMENTED. A round trip
 costs ~1 ms, so these targets take a fifth of the fuzz budget each.
 """
 
@@ -204,3 +205,45 @@ def test_a_message_over_the_size_limit_is_resource_exhausted(
     raw = b"\x0a" + b"x" * (2 * MAX_MESSAGE_BYTES)
     code = _subscribe(channel, [raw]) if method == "Subscribe" else _unary(channel, method, raw)
     assert code is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def _stream_request(i: int) -> bytes:
+    batch = cloudevents_pb2.CloudEventBatch(events=[_event(i)])
+    return gateway_pb2.PublishStreamRequest(id=i, topic="orders", batch=batch).SerializeToString()
+
+
+SEED_STREAM = st.integers(1, 10**6).map(_stream_request)
+STREAM_REQUESTS = st.lists(
+    wire(gateway_pb2.PublishStreamRequest, extra=[mutated(SEED_STREAM), SEED_STREAM]),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _publish_stream(chan: grpc.Channel, requests: list[bytes]) -> list[grpc.StatusCode]:
+    """Send `requests` and half-close; the stream's status and every answer's code."""
+    call = chan.stream_stream(SERVICE + "PublishStream")(iter(requests), timeout=CALL_TIMEOUT)
+    codes: list[grpc.StatusCode] = []
+    try:
+        for raw in call:
+            code = gateway_pb2.PublishStreamResponse.FromString(raw).code
+            codes.append(next(c for c in grpc.StatusCode if c.value[0] == code))
+    except grpc.RpcError as exc:
+        return [*codes, _status(exc)]
+    return [*codes, grpc.StatusCode.OK]
+
+
+@fuzz_settings(FRACTION)
+@given(requests=STREAM_REQUESTS)
+def test_publish_stream_answers_only_documented_statuses(
+    channel: grpc.Channel, requests: list[bytes]
+) -> None:
+    for code in _publish_stream(channel, requests):  # each request's answer, then the stream's
+        _check(code, "PublishStream", requests[0])
+
+
+def test_a_publish_stream_message_over_the_size_limit_is_resource_exhausted(
+    channel: grpc.Channel,
+) -> None:
+    raw = b"\x12" + b"x" * (2 * MAX_MESSAGE_BYTES)
+    assert _publish_stream(channel, [raw]) == [grpc.StatusCode.RESOURCE_EXHAUSTED]
