@@ -154,20 +154,34 @@ def epoch_of(pb: PbEvent) -> int | None:
     return value.ce_integer
 
 
-def looks_sealed(pb: PbEvent) -> str | None:
-    """Why `pb` is not in the sealed form (one line), or None if its shape is right. For
-    gateways, which hold no key: a right shape says nothing of whether the data opens."""
+def _shape(pb: PbEvent) -> int | str:
+    """The epoch of a well-shaped sealed event, else why it is not one (one pass)."""
     value = pb.attributes.get(EPOCH_ATTRIBUTE)
     if value is None:
         return f"event {pb.id!r} has no {EPOCH_ATTRIBUTE} (plaintext?)"
-    if epoch_of(pb) is None:
+    if value.WhichOneof("attr") != "ce_integer" or value.ce_integer < 1:
         return f"event {pb.id!r}: {EPOCH_ATTRIBUTE} must be an Integer epoch >= 1"
     kind = pb.WhichOneof("data")
     if kind != "binary_data":
         return f"event {pb.id!r}: sealed data must be binary, got {kind or 'no data'}"
     if len(pb.binary_data) < MIN_SEALED:
         return f"event {pb.id!r}: sealed data is {len(pb.binary_data)} bytes, under {MIN_SEALED}"
-    return None
+    return int(value.ce_integer)
+
+
+def looks_sealed(pb: PbEvent) -> str | None:
+    """Why `pb` is not in the sealed form (one line), or None if its shape is right. For
+    gateways, which hold no key: a right shape says nothing of whether the data opens."""
+    shape = _shape(pb)
+    return shape if isinstance(shape, str) else None
+
+
+def sealed_epoch(pb: PbEvent) -> int:
+    """The epoch of a sealed event; raises DecryptionError('not_sealed') naming what is wrong."""
+    shape = _shape(pb)
+    if isinstance(shape, str):
+        raise DecryptionError("not_sealed", shape)
+    return shape
 
 
 def open_event(pb: PbEvent, topic: str, key: bytes) -> PbEvent:
@@ -177,11 +191,7 @@ def open_event(pb: PbEvent, topic: str, key: bytes) -> PbEvent:
     `not_sealed` (wrong shape), `tampered` (wrong key, or the ciphertext, topic, id, source,
     type or epoch changed), `bad_envelope` (opened, but not an envelope this module writes)."""
     _check_key(key)
-    why = looks_sealed(pb)
-    if why is not None:
-        raise DecryptionError("not_sealed", why)
-    epoch = epoch_of(pb)
-    assert epoch is not None  # looks_sealed checked it
+    epoch = sealed_epoch(pb)
     raw = pb.binary_data
     nonce, ciphertext = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
     try:

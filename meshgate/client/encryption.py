@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from eventmodel.attributes import PbEvent
-from eventmodel.encryption import epoch_of, looks_sealed, open_event, seal_event
+from eventmodel.encryption import epoch_of, open_event, seal_event, sealed_epoch
 from eventmodel.errors import DecryptionError
 from meshgate.client.provenance import Chain
 from meshgate.errors import EncryptionUnavailable
@@ -299,11 +299,7 @@ class TopicEncryption:
                 return pb
         except EncryptionUnavailable as exc:
             raise DecryptionError("unverifiable", str(exc)) from exc
-        why = looks_sealed(pb)
-        if why is not None:
-            raise DecryptionError("not_sealed", f"topic {topic!r} is encrypted: {why}")
-        epoch = epoch_of(pb)
-        assert epoch is not None
+        epoch = sealed_epoch(pb)  # DecryptionError('not_sealed'): plaintext on an encrypted topic
         try:
             key = await self.key(topic, epoch, account)
         except EncryptionUnavailable as exc:
