@@ -92,23 +92,30 @@ class SchemaRules:
     async def check_publish(self, topic: str, events: Sequence[PbEvent]) -> None:
         if not self._view().schema_types(topic):
             return  # the common case: a topic without schemas costs one lookup per request
+        chosen_for: dict[tuple[str, str | None], Verdict | None] = {}  # per request
         for pb in events:
             if EPOCH_ATTRIBUTE in pb.attributes:
                 continue
-            verdicts = self.verdicts(topic, pb.type)
-            if not verdicts:
-                continue
             dataschema = dataschema_of(pb)
-            try:
-                chosen = select(verdicts, topic, pb.type, dataschema)
-            except UnknownSchemaVersion:
-                if self._catch_up is None or not self._is_ahead(verdicts, dataschema):
-                    raise
-                await self._catch_up.wait()
-                verdicts = self.verdicts(topic, pb.type)
-                chosen = select(verdicts, topic, pb.type, dataschema)
+            key = (pb.type, dataschema)
+            if key in chosen_for:
+                chosen = chosen_for[key]
+            else:
+                chosen = chosen_for[key] = await self._chosen(topic, pb.type, dataschema)
             if chosen is not None:
                 validate(chosen, payload_of(pb), topic=topic, event_type=pb.type, event_id=pb.id)
+
+    async def _chosen(self, topic: str, event_type: str, dataschema: str | None) -> Verdict | None:
+        verdicts = self.verdicts(topic, event_type)
+        if not verdicts:
+            return None
+        try:
+            return select(verdicts, topic, event_type, dataschema)
+        except UnknownSchemaVersion:
+            if self._catch_up is None or not self._is_ahead(verdicts, dataschema):
+                raise
+        await self._catch_up.wait()
+        return select(self.verdicts(topic, event_type), topic, event_type, dataschema)
 
     @staticmethod
     def _is_ahead(verdicts: Sequence[Verdict], dataschema: str | None) -> bool:

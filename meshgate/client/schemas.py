@@ -87,6 +87,7 @@ class ClientSchemas:
         from policy.schemas.selection import select, validate
 
         out: list[PbEvent] = []
+        chosen_for: dict[tuple[str, str | None], Verdict | None] = {}
         for pb in pbs:
             verdicts = types.get(pb.type, ())
             if not verdicts or ENCRYPTED_ATTRIBUTE in pb.attributes:
@@ -94,14 +95,18 @@ class ClientSchemas:
                 continue
             named = pb.attributes.get("dataschema")
             dataschema = (named.ce_uri or named.ce_string) if named is not None else None
-            chosen = select(verdicts, topic, pb.type, dataschema)
+            key = (pb.type, dataschema)
+            if key not in chosen_for:
+                chosen_for[key] = select(verdicts, topic, pb.type, dataschema)
+            chosen = chosen_for[key]
             if chosen is None:
                 out.append(pb)
                 continue
             payload = from_event(pb, json_value_type_url=JSON_VALUE_TYPE_URL)
             validate(chosen, payload, topic=topic, event_type=pb.type, event_id=pb.id)
             if dataschema is None:
-                pb = type(pb).FromString(pb.SerializeToString())  # the caller's stays as given
+                original, pb = pb, type(pb)()
+                pb.CopyFrom(original)  # the caller's stays as given
                 pb.attributes["dataschema"].ce_uri = schema_uri(topic, pb.type, chosen.version)
             out.append(pb)
         return out

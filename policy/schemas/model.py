@@ -12,6 +12,7 @@ where it holds characters outside RFC 3986's unreserved set.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -94,6 +95,7 @@ class SchemaRef:
 _URI = re.compile(r"meshgate://schemagroups/([^/]+)/schemas/([^/]+)/versions/([1-9][0-9]{0,18})")
 
 
+@functools.lru_cache(maxsize=4096)  # per event on the publish path: the same few values
 def schema_uri(topic: str, event_type: str, version: int) -> str:
     """The `dataschema` value naming `version` of (topic, type)."""
     return (
@@ -102,6 +104,7 @@ def schema_uri(topic: str, event_type: str, version: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_schema_uri(uri: str) -> SchemaRef | None:
     """The version a meshgate schema URI names, or None for any other URI."""
     match = _URI.fullmatch(uri)

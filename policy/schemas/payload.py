@@ -31,9 +31,8 @@ def from_event(pb: Any, *, json_value_type_url: str) -> Payload:
     """The data of `pb`, an io.cloudevents.v1.CloudEvent (duck-typed: policy imports no proto).
     A protobuf Any whose type URL is `json_value_type_url` (eventmodel.sdk's JSON value) is
     its UTF-8 JSON text."""
-    content_type = (
-        pb.attributes["datacontenttype"].ce_string if "datacontenttype" in pb.attributes else ""
-    )
+    declared = pb.attributes.get("datacontenttype")
+    content_type = "" if declared is None else declared.ce_string
     kind = pb.WhichOneof("data")
     if kind == "binary_data":
         return Payload(binary=pb.binary_data, content_type=content_type)

@@ -54,14 +54,13 @@ def validate(
 ) -> None:
     """DataInvalid naming the event, the version's URI and the failing path."""
     assert verdict.schema is not None
-    uri = schema_uri(topic, event_type, verdict.version)
     try:
         verdict.schema.validate(payload)
     except DataInvalid as exc:
-        raise DataInvalid(
-            exc.path, exc.detail, context=f"event {event_id!r} does not match {uri} "
-        ) from None
+        path, detail = exc.path, exc.detail
     except RecursionError:  # data nested deeper than a validator can follow
-        raise DataInvalid(
-            "", "the data is nested too deep", context=f"event {event_id!r} does not match {uri} "
-        ) from None
+        path, detail = "", "the data is nested too deep"
+    else:
+        return
+    uri = schema_uri(topic, event_type, verdict.version)
+    raise DataInvalid(path, detail, context=f"event {event_id!r} does not match {uri} ")
