@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from eventmodel.attributes import PbEvent, parse, value_string
+from eventmodel.attributes import PbEvent, parse
 from eventmodel.encryption import EPOCH_ATTRIBUTE
 from eventmodel.errors import UndecodableEvent
 from eventmodel.sdk import JSON_VALUE_TYPE_URL
@@ -47,8 +47,9 @@ def payload_of(pb: PbEvent) -> Payload:
 
 
 def dataschema_of(pb: PbEvent) -> str | None:
+    """A URI (`ce_uri`, or `ce_string` holding one: eventmodel/attributes.py validated it)."""
     value = pb.attributes.get("dataschema")
-    return None if value is None else value_string(value)
+    return None if value is None else (value.ce_uri or value.ce_string)
 
 
 @dataclass(frozen=True, slots=True)
