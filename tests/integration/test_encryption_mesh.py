@@ -287,6 +287,8 @@ async def test_readers_elsewhere_read_plaintext_gateways_and_a_rogue_see_ciphert
                 with pytest.raises(DecryptionError, match="no key set for epoch 2"):
                     await fresh._encryption.open(pb, topic, alice)
         assert undecryptable == []
+        for gw in (eu, cc, ap):  # nor after the second epoch
+            assert files_containing(gw.data_dir, marker.encode()) == [], gw.region
 
 
 async def _count(rogue: RecordingPeer, topic: str, n: int) -> bool:
