@@ -43,6 +43,17 @@ class GatewayKeySets:
     def close(self) -> None:
         self._channel.close()
 
+    def check_reachable(self, timeout: float = 5.0) -> None:
+        """Raise KeyCustodyError unless the gateway answers within `timeout`: checked before an
+        owner's transactions, so an epoch is not recorded on chain for a gateway that is down."""
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError as exc:
+            raise KeyCustodyError(
+                f"gateway {self.target} does not answer (in {timeout:.0f}s): no key set could be "
+                "delivered, so nothing was sent"
+            ) from exc
+
     def put(self, topic: str, document: bytes, signature: bytes) -> int:
         request = gateway_pb2.PutKeySetRequest(
             topic=topic, key_set=gateway_pb2.KeySet(document=document, signature=signature)

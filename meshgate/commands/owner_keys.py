@@ -12,7 +12,7 @@ What each owner command does to the keys of an encrypted topic, after its own tr
 
 Key sets reach the mesh through one gateway (`--gateway HOST:PORT` or MESHGATE_GATEWAY).
 On an encrypted topic a change that needs it is refused before any transaction is sent
-when no gateway is given, so a revoke never lands without its rotation.
+when no gateway is given or it does not answer, so a revoke never lands without its rotation.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def key_work(args: argparse.Namespace, client: RegistryClient, action: str) -> b
         return False
     follow = "a new key epoch" if action in ROTATES else "a re-issue of the key"
     require_gateway(args, args.topic, f"{action} (followed by {follow})")
+    with GatewayKeySets(args.gateway) as port:
+        port.check_reachable()
     return True
 
 
@@ -62,6 +64,7 @@ def key_work(args: argparse.Namespace, client: RegistryClient, action: str) -> b
 def custody(args: argparse.Namespace, client: RegistryClient) -> Iterator[KeyCustody]:
     assert client.signer is not None
     with GatewayKeySets(args.gateway) as port:
+        port.check_reachable()
         yield KeyCustody(client, client.signer, port)
 
 

@@ -19,6 +19,7 @@ from policy import key_sets
 from tests.support.chain_fixtures import DeployedRegistry
 from tests.support.gateway_process import GatewayProcess
 from tests.support.registry_gateway import registry_gateway
+from tests.support.waiting import free_port
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(240)]
 
@@ -117,6 +118,8 @@ def test_register_encrypted_grant_revoke_and_history_through_the_cli(
     assert "key epoch" not in out  # nothing to re-issue for a reader without a key
 
     fails("needs --gateway", "owner", "revoke", topic, alice.address, env=as_owner)
+    down = as_owner | {"MESHGATE_GATEWAY": f"127.0.0.1:{free_port()}"}  # nobody listens
+    fails("does not answer", "owner", "revoke", topic, alice.address, env=down)
     assert registry.client().can_read(topic, alice.address)  # nothing was sent
 
     out = ok("owner", "revoke", topic, alice.address, env=with_gw)
