@@ -129,7 +129,11 @@ class SchemaRules:
     async def admit(self, events: Sequence[InboundEvent]) -> list[str | None]:
         out: list[str | None] = []
         caught_up = False
+        with_schemas = {t for t in {ev.topic for ev in events} if self._view().schema_types(t)}
         for ev in events:
+            if ev.topic not in with_schemas:
+                out.append(None)  # the common case: no schema, nothing parsed
+                continue
             try:
                 pb = parse(ev.event)
             except UndecodableEvent:

@@ -204,3 +204,10 @@ async def test_avro_binary_and_protobuf_binary_events() -> None:
     await rules.check_publish("orders", [pb(b"\x08\x07", type="order.paid")])
     with pytest.raises(DataInvalid, match="field number 2"):
         await rules.check_publish("orders", [pb(b"\x10\x07", type="order.paid")])
+
+
+async def test_topics_without_schemas_are_not_parsed_at_the_federation_door() -> None:
+    rules = SchemaRules(lambda: view_with(V1))
+    junk = InboundEvent("elsewhere", b"\xff not a cloudevent", b"", "eu")
+    assert await rules.admit([junk]) == [None]
+    assert await rules.admit([InboundEvent("orders", b"\xff", b"", "eu")]) == ["invalid_event"]
