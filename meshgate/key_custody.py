@@ -227,7 +227,7 @@ class KeyCustody:
             why = next(
                 (s for s in recipients.skipped if s.address.lower() == grantee.lower()), None
             )
-            return Reissue((), why or Skipped(grantee, "reader", "not a reader or publisher"), ())
+            return Reissue((), why or Skipped(grantee, "member", "not a reader or publisher"), ())
         docs = self._verified(topic, info.owner)
         keys = self._unseal_all(docs)
         holders = holders_per_epoch(docs)
@@ -312,10 +312,17 @@ class KeyCustody:
         return Issued(info.name, epoch, roles, recipients.skipped, tx, digest)
 
     def _verified(self, topic: str, owner: str) -> list[key_sets.KeySetDocument]:
-        """The key sets a gateway holds, each checked against the chain (skips none
-        silently: a set that fails is an error naming why)."""
+        """The key sets a gateway holds, each checked against the chain: a set that fails is
+        an error naming why, except one an earlier owner made (before a transfer: stale, not
+        forged; readers refuse it too), which is left out."""
         docs = []
         for raw, signature in self.port.get(topic):
+            try:
+                named = key_sets.decode(raw).owner
+            except KeySetError:
+                named = owner.lower()  # verify below names what is wrong with it
+            if named != owner.lower():
+                continue
             recorded = self.registry.key_set_epoch_of(topic, key_sets.key_set_hash(raw))
             try:
                 doc = key_sets.verify(

@@ -124,3 +124,20 @@ def test_a_gateway_handing_back_a_forged_key_set_is_refused_on_recovery(
     port.held.append((doc, key_sets.sign(doc, Account.create())))  # not the owner's signature
     with pytest.raises(KeyCustodyError, match="does not verify"):
         custody.recover(topic_name)
+
+
+def test_after_a_transfer_the_new_owner_rotates_and_re_issues_past_the_old_owners_sets(
+    registry: DeployedRegistry, funded_account: Callable[[], LocalAccount], topic_name: str
+) -> None:
+    old_key, new_key, reader = funded_account(), funded_account(), funded_account()
+    registry.client(reader).announce_key(announced_public_key(bytes(reader.key)))
+    port = HeldKeySets()  # one gateway's holdings, both owners' sets in it
+    KeyCustody(registry.client(old_key), old_key, port).register_encrypted(topic_name)
+    registry.client(old_key).transfer(topic_name, new_key.address)
+    heir = KeyCustody(registry.client(new_key), new_key, port)
+    heir.announce_if_missing()
+    assert heir.rotate(topic_name).epoch == 2
+    registry.client(new_key).grant(topic_name, reader.address)
+    (given,) = heir.reissue(topic_name, reader.address).issued
+    assert given.epoch == 2 and opens(port.newest(2), reader) == heir.recover(topic_name)[2]
+    assert set(heir.recover(topic_name)) == {2}  # epoch 1 was never the heir's
