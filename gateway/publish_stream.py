@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from eventmodel import event_spans
 from gateway import wire
 from gateway.access import Identity
 from gateway.errors import GatewayClosing, InvalidRequest
@@ -212,7 +213,7 @@ class PublishStreamSession:
 
     async def _caller(self) -> Identity:
         if self._auth_error is not None:
-            raise self._auth_error
+            raise self._auth_error.with_traceback(None)  # raised again per request: no growth
         if self._identity is not None:
             return self._identity
         return await self._door.access.authenticate(None)  # as a call without credentials
@@ -235,6 +236,10 @@ class PublishStreamSession:
                 for pending in group:  # persist before ack: every append above returned
                     if pending.error is None:
                         self._door.count(topic, pending.results, pending.started)
+                        if event_spans.ON:  # issue 16
+                            event_spans.published(
+                                topic, pending.staged or (), pending.results, pending.started
+                            )
                     self._open.discard(pending.id)
                     self._answers.put_nowait(answer(pending))
         finally:
