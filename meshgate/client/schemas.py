@@ -15,6 +15,7 @@ policy.schemas (jsonschema-rs, fastavro) is imported only once a topic has schem
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -59,21 +60,36 @@ class ClientSchemas:
         self._ttl = ttl
         self._clock = clock
         self._cache: dict[str, tuple[float, dict[str, tuple[Verdict, ...]]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def _for_topic(self, topic: str) -> dict[str, tuple[Verdict, ...]]:
-        now = self._clock()
+        cached = self._fresh(topic)
+        if cached is not None:
+            return cached
+        lock = self._locks.setdefault(topic, asyncio.Lock())
+        async with lock:  # concurrent publishes share one ListSchemas call
+            cached = self._fresh(topic)
+            if cached is not None:
+                return cached
+            now = self._clock()
+            verdicts = await self._fetched(topic)
+            self._cache[topic] = (now, verdicts)
+            return verdicts
+
+    def _fresh(self, topic: str) -> dict[str, tuple[Verdict, ...]] | None:
         cached = self._cache.get(topic)
-        if cached is not None and now - cached[0] < self._ttl:
+        if cached is not None and self._clock() - cached[0] < self._ttl:
             return cached[1]
+        return None
+
+    async def _fetched(self, topic: str) -> dict[str, tuple[Verdict, ...]]:
         try:
             response = await self._fetch(topic)
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in NO_SCHEMAS:
                 raise
             response = gateway_pb2.ListSchemasResponse()
-        verdicts = _verdicts(response) if response.versions else {}
-        self._cache[topic] = (now, verdicts)
-        return verdicts
+        return _verdicts(response) if response.versions else {}
 
     async def prepare(self, topic: str, pbs: Sequence[PbEvent]) -> Sequence[PbEvent]:
         """The events to send: copies with `dataschema` filled where it applies (see module),

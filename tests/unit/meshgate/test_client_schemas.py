@@ -3,6 +3,7 @@ without schemas as "no schemas"."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import grpc
@@ -43,6 +44,7 @@ class Fetch:
 
     async def __call__(self, topic: str) -> gateway_pb2.ListSchemasResponse:
         self.calls += 1
+        await asyncio.sleep(0)  # a real call yields: concurrent callers get to run
         if isinstance(self.answer, grpc.StatusCode):
             raise grpc.aio.AioRpcError(self.answer, grpc.aio.Metadata(), grpc.aio.Metadata(), "x")
         return self.answer
@@ -98,3 +100,10 @@ async def test_encrypted_and_other_types_pass_untouched() -> None:
     sealed.attributes["mgepoch"].ce_integer = 1  # type: ignore[attr-defined]
     other = sdk.to_pb(CloudEvent({"type": "else", "source": "/s", "id": "e2"}, {"qty": "x"}))
     assert await schemas.prepare("orders", [sealed, other]) == [sealed, other]  # type: ignore[list-item]
+
+
+async def test_concurrent_publishes_share_one_lookup() -> None:
+    fetch = Fetch(listing(True))
+    schemas = ClientSchemas(fetch)
+    await asyncio.gather(*(schemas.prepare("orders", [pb({"qty": i})]) for i in range(5)))  # type: ignore[list-item]
+    assert fetch.calls == 1
