@@ -12,9 +12,9 @@ Theory of operation (each part where it is enforced):
   (persist before ack): nothing is answered before the cluster acknowledged the batch (R3:
   stored on a quorum; the test cluster runs `sync_interval: always`, i.e. fsync before ack; the
   NATS default syncs every 2 minutes and relies on the replicas).
-- Listeners run after our own commits and, through an ordered push consumer on the event
-  subjects (headers only), after commits of other processes: a publish through one gateway
-  wakes readers in another.
+- Listeners run after our own commits and, through an ordered push consumer on the topic
+  heads (headers only: one message per topic per batch, not per event), after commits of
+  other processes: a publish through one gateway wakes readers in another.
 - Reads are direct gets (`allow_direct`): any replica answers, a read does not wait for writes.
 - Durable groups are durable consumers of the stream (`open_group`, gateway/jetstream_groups.py):
   their work, acks and redeliveries are shared by every gateway of the region.
@@ -48,7 +48,14 @@ from eventmodel import filters
 from gateway.errors import GatewayClosing
 from gateway.jetstream_client import CONNECT_TIMEOUT, JetStreamClient, Record
 from gateway.jetstream_groups import JetStreamGroup
-from gateway.jetstream_layout import H_KEY, H_OFFSET, H_RECEIVED, Layout, stored_event
+from gateway.jetstream_layout import (
+    H_KEY,
+    H_LAST_DELTA,
+    H_OFFSET,
+    H_RECEIVED,
+    Layout,
+    stored_event,
+)
 from gateway.jetstream_lease import JetStreamLease
 from gateway.jetstream_writer import JetStreamWriter
 from gateway.store import (
@@ -106,7 +113,7 @@ class JetStreamEventStore(RowAppends):
             self._last_seq = last.seq if last else 0
             js = client.nc.jetstream()
             await js.subscribe(
-                self._layout.all_events,
+                self._layout.all_heads,
                 cb=self._on_remote,
                 ordered_consumer=True,
                 headers_only=True,
@@ -164,8 +171,11 @@ class JetStreamEventStore(RowAppends):
         self._notify(topics, last)
 
     async def _on_remote(self, msg: Msg) -> None:
-        """An event stored by anyone (us included): wake readers once for what is new."""
-        seq = int(msg.metadata.sequence.stream)
+        """A topic head moved by anyone (us included): wake readers once for what is new.
+
+        One message per topic per batch, not per event; the head says how far its batch's
+        last event is (H_LAST_DELTA), so `last_seq` is that event's seq."""
+        seq = int(msg.metadata.sequence.stream) + int((msg.headers or {}).get(H_LAST_DELTA, 0))
         if seq > self._last_seq:
             self._notify(frozenset({self._layout.topic_of(msg.subject)}), seq)
 

@@ -9,7 +9,8 @@ Theory of operation:
 - `Heads` caches each topic's (head sequence, next offset). A batch expects each head it moves
   at its cached sequence; another process that appended first, or a (topic, source, id) stored
   before, makes the server refuse the WHOLE batch (`Conflict`). The writer then re-reads the
-  heads and the keys of that batch from the cluster and plans again (at most MAX_REPLANS).
+  heads (one get per topic; every second time also the keys of the batch, one get per row)
+  and plans again (at most MAX_REPLANS).
 - A call bigger than one batch is split into batches of MAX_ROWS rows: all-or-nothing
   holds per batch (300 events), not for the whole call; each part is durable when
   answered, and a repeat of the call answers the stored part as duplicates.
@@ -33,6 +34,7 @@ from gateway.errors import GatewayClosing, StoreError, StoreUnavailable
 from gateway.jetstream_client import Conflict, JetStreamClient, Put
 from gateway.jetstream_layout import (
     H_EXPECT_SUBJECT_SEQ,
+    H_LAST_DELTA,
     Layout,
     dedup_key,
     event_headers,
@@ -158,15 +160,18 @@ class JetStreamWriter:
         topics = {row[0] for job in jobs for row in job.rows}
         await self._load_heads([t for t in topics if t not in self._heads])
         known: dict[tuple[str, str], int] = {}
-        for _ in range(MAX_REPLANS):
+        for attempt in range(MAX_REPLANS):
             plan = self._plan(jobs, known)
             if plan.events == 0:
                 return plan.results, frozenset(), 0
             try:
                 last = await self._client.publish_batch(plan.puts, "append")
             except Conflict:
+                # most conflicts are another writer's head move: re-read the heads (one get per
+                # topic); only when that was not enough, the keys too (one get per row)
                 await self._load_heads(sorted(topics))
-                known = await self._load_keys(jobs)
+                if attempt % 2:
+                    known = await self._load_keys(jobs)
                 continue
             for topic, nxt in plan.heads.items():
                 # heads come first in the batch: head i has sequence last - len(puts) + 1 + i
@@ -207,13 +212,16 @@ class JetStreamWriter:
                 events.append(Put(self._layout.event(topic, offset), event.payload, headers))
                 answers.append(AppendResult(offset, False))
             plan.results.append(answers)
+        size = len(plan.heads) + len(keys) + len(events)
         heads = [
             Put(
                 self._layout.head(topic),
                 str(nxt).encode(),
-                {H_EXPECT_SUBJECT_SEQ: str(self._heads[topic][0])},
+                # how far this batch's last event is from this head: a replica that sees only
+                # the heads (jetstream_store's follower) knows the batch's last seq
+                {H_EXPECT_SUBJECT_SEQ: str(self._heads[topic][0]), H_LAST_DELTA: str(size - 1 - i)},
             )
-            for topic, nxt in plan.heads.items()
+            for i, (topic, nxt) in enumerate(plan.heads.items())
         ]
         plan.puts = [*heads, *keys, *events]
         plan.events = len(events)
