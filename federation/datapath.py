@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Sequence
 
+from eventmodel import event_spans
 from federation.catch_up import CatchUp
 from federation.codec import decode_replication
 from federation.config import PeerConfig
@@ -82,6 +83,7 @@ class DataPath:
         Raises OriginNotYetKnown, storing nothing, when an event's origin is not a known member
         yet: the link closes unacknowledged and the peer resends from its cursor.
         """
+        started = event_spans.now() if event_spans.ON else 0
         accepted, rejected = inbound_events(
             [ev for batch in batches for ev in batch.events],
             local_region=self.region,
@@ -109,6 +111,8 @@ class DataPath:
             fresh = sum(1 for n in new if n)
             self._metrics.stored.labels(peer).inc(fresh)
             self._metrics.duplicates.labels(peer).inc(len(new) - fresh)
+            if event_spans.ON:  # issue 16: the receiver's half of this hop
+                event_spans.replicate_received(peer, accepted, new, started)
 
     async def _admit(self, peer: str, events: list[InboundEvent]) -> list[InboundEvent]:
         assert self._admission is not None
@@ -158,6 +162,8 @@ class DataPath:
             signing_seed=self._seed,
         )
         self._metrics.sent.labels(peer).inc(len(events))
+        if event_spans.ON:  # issue 16: the sender's half of this hop
+            event_spans.replicate_sent(peer, events)
         if link is not None:
             for ev in events:
                 seq = self.transit.tracked((ev.origin_region, ev.origin_offset))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from eventmodel import event_spans
 from eventmodel.attributes import PbEvent
 from gateway import events
 from gateway.access import AccessControl, Identity, enforce
@@ -61,6 +62,8 @@ class PublishDoor:
             events.validate(pb, self.config.max_event_bytes)
         if self.publishers is not None:  # before anything is stored (gateway/publishers.py)
             await self.publishers.check_publish(topic, pbs)
+        if event_spans.ON:  # issue 16: an open gateway gives an event its trace context once
+            event_spans.ingest(topic, pbs, stamp=self.publishers is None)
         return topic, [
             NewEvent(pb.source, pb.id, pb.type, pb.SerializeToString(deterministic=True))
             for pb in pbs

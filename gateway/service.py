@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from eventmodel import filter_codec
+from eventmodel import event_spans, filter_codec
 from gateway import key_sets_rpc, schemas_rpc, wire
 from gateway.access import AccessControl, Identity, enforce
 from gateway.config import GatewayConfig
@@ -96,6 +96,8 @@ class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
         )
         results = await self.store.append(topic, staged, self.config.region)
         self.door.count(topic, results, started)
+        if event_spans.ON:  # issue 16
+            event_spans.published(topic, staged, results, started)
         return gateway_pb2.PublishResponse(
             results=[
                 gateway_pb2.PublishResult(offset=r.offset, duplicate=r.duplicate) for r in results

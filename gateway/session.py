@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from eventmodel import filters
+from eventmodel import event_spans, filters
 from gateway.access import AccessControl, Allow, Deny, Identity
 from gateway.dispatch import Dispatcher, Outgoing
 from gateway.hub import SubscriptionHub
@@ -86,6 +86,8 @@ class SubscriptionSession:
                 self.dispatcher.hand_back(self._member)
                 continue
             if batch:
+                if event_spans.ON:  # issue 16
+                    event_spans.delivered(topic, self.dispatcher.group, batch)
                 self.credits -= len(batch)
                 self._on_sent(topic, len(batch))
                 yield batch

@@ -77,7 +77,7 @@ from typing import Any
 import grpc
 from cloudevents.core.v1.event import CloudEvent
 
-from eventmodel import filter_codec, provenance, sdk
+from eventmodel import event_spans, filter_codec, provenance, sdk
 from eventmodel.filters import Filter
 from meshgate.client.encryption import TopicEncryption
 from meshgate.client.positions import StartSpec, start_position
@@ -254,6 +254,8 @@ class GatewayClient:
         pbs = await self._schemas.prepare(topic, pbs)  # issue 16: before sealing and signing
         pbs = await self._encryption.seal(topic, pbs, self.publisher or self.signer)  # issue 12
         batch = cloudevents_pb2.CloudEventBatch(events=pbs)  # copies: the caller's stay as given
+        if event_spans.ON:  # issue 16: the trace context goes in before the signature
+            event_spans.create(topic, batch.events)
         key = self.publisher or self.signer
         if key is not None and pbs and await self._binding() is not None:
             assert self.binding is not None
