@@ -56,6 +56,7 @@ from gateway.sqlite_store import SqliteEventStore
 from gateway.store import EventStore
 from meshgate.registry_service import RegistryService
 from meshgate.settings import FederationSettings, GatewaySettings
+from meshgate.tracing import setup as setup_tracing
 
 
 class ClosedAfterStore:
@@ -162,7 +163,10 @@ async def serve_process(
     config = settings.gateway
     if settings.federation is not None:
         load_identity(settings.federation.tls_dir)  # fail fast, before the chain or the store
+    tracing = setup_tracing(service="meshgate-gateway", region=config.region)  # OTEL_* (16)
     async with contextlib.AsyncExitStack() as stack:
+        if tracing is not None:
+            stack.callback(tracing.shutdown)  # last: flushes the spans of the whole teardown
         access: AccessControl
         services: list[Service] = []
         publishers: PublisherRights | None = None
