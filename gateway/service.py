@@ -31,7 +31,6 @@ from gateway.errors import InvalidRequest, TopicNotFound
 from gateway.hub import SubscriptionHub
 from gateway.key_sets import GatewayKeySets
 from gateway.metrics import GatewayMetrics
-from gateway.pending_rpcs import NotYetServed
 from gateway.publish_door import PublishDoor
 from gateway.publish_stream import PublishStreamSession
 from gateway.publishers import PublisherRights
@@ -56,7 +55,7 @@ class PeerView:
     peers: tuple[gateway_pb2.PeerStatus, ...] = ()
 
 
-class GatewayService(NotYetServed, gateway_pb2_grpc.GatewayServicer):
+class GatewayService(gateway_pb2_grpc.GatewayServicer):
     def __init__(
         self,
         config: GatewayConfig,
