@@ -57,6 +57,7 @@ from gateway.jetstream_layout import (
     stored_event,
 )
 from gateway.jetstream_lease import JetStreamLease
+from gateway.jetstream_reads import pages, seq_at_offset
 from gateway.jetstream_writer import JetStreamWriter
 from gateway.store import (
     AppendListener,
@@ -70,7 +71,6 @@ from gateway.store import (
 )
 
 log = logging.getLogger(__name__)
-SCAN = 1_000  # records per page when a call scans a topic
 
 
 class JetStreamEventStore(RowAppends):
@@ -197,27 +197,7 @@ class JetStreamEventStore(RowAppends):
         return [stored_event(self._layout, r.seq, r.subject, r.headers, r.data) for r in records]
 
     async def _seq_at_offset(self, topic: str, offset: int) -> int | None:
-        """The sequence of `topic`'s first event with offset >= `offset` (None: there is none).
-
-        One direct get when that offset is stored, else a binary search over sequences."""
-        js = self._js()
-        exact = await js.get_last(self._layout.event(topic, offset))
-        if exact is not None:
-            return exact.seq
-        subject = self._layout.topic_events(topic)
-        last = await js.get_last(subject)
-        if last is None or int(last.headers[H_OFFSET]) < offset:
-            return None
-        lo, hi = 1, last.seq  # smallest x with offset(first event at seq >= x) >= offset
-        while lo < hi:
-            mid = (lo + hi) // 2
-            found = await js.get_next(mid, subject)
-            if found is not None and int(found.headers[H_OFFSET]) >= offset:
-                hi = mid
-            else:
-                lo = mid + 1
-        first = await js.get_next(lo, subject)
-        return first.seq if first is not None else None
+        return await seq_at_offset(self._js(), self._layout, topic, offset)
 
     async def read(self, topic: str, from_offset: int, limit: int) -> list[StoredEvent]:
         start = await self._seq_at_offset(topic, from_offset)
@@ -238,16 +218,8 @@ class JetStreamEventStore(RowAppends):
             return []
         return self._stored(await self._js().get_batch(seq + 1, self._layout.all_events, limit))
 
-    async def _pages(self, subject: str) -> AsyncIterator[list[Record]]:
-        """Every record on `subject` in sequence order, one page at a time (memory: a page)."""
-        js, seq = self._js(), 1
-        while True:
-            page = await js.get_batch(seq, subject, SCAN)
-            if page:
-                yield page
-            if len(page) < SCAN:
-                return
-            seq = page[-1].seq + 1
+    def _pages(self, subject: str) -> AsyncIterator[list[Record]]:
+        return pages(self._js(), subject)
 
     async def _scan(self, subject: str) -> list[Record]:
         """Every record on `subject`: only for small sets (heads, groups)."""
