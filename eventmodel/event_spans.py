@@ -12,7 +12,9 @@ the event through every region. A span recorded while another traced operation i
 An event without a context gets no event spans (a registry gateway cannot give it one:
 the publishing client must, before it signs). One span per event: the events of one batch may
 belong to different traces. Spans are recorded after the fact with explicit start and end
-times, so the hot path holds no span objects.
+times, so the hot path holds no span objects. Sampling is decided once, where the context is
+set (OTEL_TRACES_SAMPLER there): an event whose context is not sampled costs each later hop a
+parse of its traceparent and nothing more.
 
     ingest {topic}             INTERNAL  an open gateway gave the event its context (so it is
                                          the parent of everything below; under the RPC's span)
@@ -137,6 +139,8 @@ def _record(
 ) -> None:
     from opentelemetry.trace import SpanKind
 
+    if not context.sampled:  # decided where the context was set: nothing to record
+        return
     attributes.setdefault("messaging.system", "meshgate")
     if _region:
         attributes["meshgate.region"] = _region

@@ -156,3 +156,11 @@ def test_events_without_a_context_or_unreadable_get_no_spans(
 
 def test_off_by_default() -> None:
     assert event_spans.ON is False
+
+
+def test_an_unsampled_context_records_nothing_downstream(spans: InMemorySpanExporter) -> None:
+    unsampled = TraceContext(trace_id=0xABC, span_id=0xDEF, flags=0)
+    payload = event(1, unsampled).SerializeToString()
+    event_spans.published("orders", [Staged(payload)], [Result(1)], time.perf_counter())
+    event_spans.delivered("orders", None, [Outgoing(1, 1, payload)])
+    assert spans.get_finished_spans() == ()
