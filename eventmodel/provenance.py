@@ -43,8 +43,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from eth_utils import to_checksum_address
-
 from eventmodel.attributes import PbEvent
 from eventmodel.errors import ProvenanceError
 from eventmodel.merkle import tree_with_proofs, verify_inclusion
@@ -78,6 +76,8 @@ class Binding:
 
     @property
     def registry_hex(self) -> str:
+        from eth_utils import to_checksum_address  # lazily: ~0.3 s with pydantic (CLI start)
+
         return to_checksum_address(self.registry)
 
 
@@ -140,6 +140,7 @@ def sign_events(events: Sequence[PbEvent], *, topic: str, binding: Binding, sign
     for pb in events:
         _strip(pb)
     from eth_account.messages import encode_defunct  # lazily: the client SDK imports this module
+    from eth_utils import to_checksum_address  # as lazily (~0.3 s with pydantic; CLI start)
 
     root, proofs = tree_with_proofs([pb.SerializeToString(deterministic=True) for pb in events])
     signed = signer.sign_message(encode_defunct(primitive=statement(binding, topic, root)))
