@@ -164,3 +164,27 @@ def test_an_unsampled_context_records_nothing_downstream(spans: InMemorySpanExpo
     event_spans.published("orders", [Staged(payload)], [Result(1)], time.perf_counter())
     event_spans.delivered("orders", None, [Outgoing(1, 1, payload)])
     assert spans.get_finished_spans() == ()
+
+
+def test_a_context_set_before_signing_is_covered_and_never_rewritten(
+    spans: InMemorySpanExporter,
+) -> None:
+    from eth_account import Account
+
+    from eventmodel.errors import ProvenanceError
+    from eventmodel.provenance import Binding, ProvenanceVerifier, sign_events
+
+    binding = Binding.of(1337, "0x" + "ab" * 20)
+    pbs = [event(1), event(2)]
+    event_spans.create("orders", pbs)  # the client's order: context, then signature
+    sign_events(pbs, topic="orders", binding=binding, signer=Account.from_key(b"\x11" * 32))
+    stamped = [trace_context.read(pb) for pb in pbs]
+    event_spans.ingest("orders", pbs, stamp=True)  # an open gateway leaves signed events be
+    assert [trace_context.read(pb) for pb in pbs] == stamped and None not in stamped
+    for pb in pbs:
+        ProvenanceVerifier(binding).verify(pb, "orders")
+    forged = PbEvent()
+    forged.CopyFrom(pbs[0])
+    trace_context.write(forged, TraceContext(trace_id=1, span_id=1))
+    with pytest.raises(ProvenanceError, match="not in the signed batch"):
+        ProvenanceVerifier(binding).verify(forged, "orders")
