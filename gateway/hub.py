@@ -38,6 +38,7 @@ class SharedGroups(Protocol):
         *,
         ack_timeout: float,
         max_ack_pending: int,
+        max_redelivery_delay: float,
         max_batch_bytes: int | None,
     ) -> Dispatcher: ...
 
@@ -155,6 +156,7 @@ class SubscriptionHub:
                 committed,
                 ack_timeout=self.ack_timeout,
                 max_ack_pending=self.max_ack_pending,
+                max_redelivery_delay=self.max_redelivery_delay,
                 max_batch_bytes=self.max_batch_bytes,
             )
         return Dispatcher(

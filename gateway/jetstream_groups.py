@@ -22,7 +22,8 @@ Theory of operation (each rule where it is enforced):
   reach the others. A member leaving, or a batch handed back, naks its deliveries (redelivered
   at once). JetStream does not push to a pull consumer nobody waits on, so a member with
   credit asks again every `ack_timeout / 2` (`seconds_until_deadline`): a dead replica's
-  work resumes within about 1.5 x ack_timeout. Redeliveries do not back off (every ack_timeout).
+  work resumes within about 1.5 x ack_timeout. Redeliveries back off as on SQLite: the
+  consumer's `backoff` list doubles the ack wait per attempt up to `max_redelivery_delay`.
   A pull that fails (the cluster electing a leader) gives nothing and is asked again then: a
   member's stream rides through an election, as reads do (gateway/jetstream_client.py).
 - Committed offset: the consumer's ack floor (every event up to it acked) mapped to the
@@ -46,7 +47,7 @@ from dataclasses import dataclass
 from nats.aio.msg import Msg
 
 from eventmodel import attributes, filters
-from gateway.delivery import Lease
+from gateway.delivery import DEFAULT_MAX_REDELIVERY_DELAY, Lease, ack_wait
 from gateway.dispatch import Dispatcher, Outgoing, _Budget
 from gateway.errors import StoreError
 from gateway.jetstream_client import JetStreamClient
@@ -62,14 +63,34 @@ def consumer_name(topic: str, group: str) -> str:
     return "g_" + hashlib.sha256(raw).hexdigest()[:40]
 
 
+MAX_BACKOFF_STEPS = 20  # ack waits listed; the server repeats the last one
+
+
+def redelivery_backoff(ack_timeout: float, max_delay: float) -> list[int]:
+    """Nanoseconds each delivery attempt waits for its ack: `ack_wait` of gateway/delivery.py
+    (doubling from ack_timeout up to max_delay), as JetStream's consumer `backoff` list."""
+    waits: list[int] = []
+    for attempt in range(1, MAX_BACKOFF_STEPS + 1):
+        wait = int(ack_wait(attempt, ack_timeout, max_delay) * 1e9)
+        waits.append(wait)
+        if waits[-1] >= int(max(ack_timeout, max_delay) * 1e9):
+            break
+    return waits
+
+
 def consumer_config(
-    subject: str, start_seq: int, ack_timeout: float, max_ack_pending: int
+    subject: str,
+    start_seq: int,
+    ack_timeout: float,
+    max_ack_pending: int,
+    max_redelivery_delay: float = DEFAULT_MAX_REDELIVERY_DELAY,
 ) -> dict[str, object]:
     return {
         "deliver_policy": "by_start_sequence",
         "opt_start_seq": max(1, start_seq),
         "ack_policy": "explicit",
         "ack_wait": int(ack_timeout * 1e9),
+        "backoff": redelivery_backoff(ack_timeout, max_redelivery_delay),
         "max_deliver": -1,
         "filter_subject": subject,
         "max_ack_pending": max_ack_pending,
@@ -102,6 +123,7 @@ class JetStreamGroup(Dispatcher):
         ack_timeout: float,
         *,
         max_ack_pending: int,
+        max_redelivery_delay: float = DEFAULT_MAX_REDELIVERY_DELAY,
         max_batch_bytes: int | None,
     ) -> None:
         super().__init__(
@@ -112,6 +134,7 @@ class JetStreamGroup(Dispatcher):
             committed,
             ack_timeout,
             max_ack_pending=max_ack_pending,
+            max_redelivery_delay=max_redelivery_delay,
             max_batch_bytes=max_batch_bytes,
         )
         self._client = client
@@ -129,6 +152,7 @@ class JetStreamGroup(Dispatcher):
             start_seq,
             self.state.ack_timeout,
             self.state.max_ack_pending,
+            self.state.max_redelivery_delay,
         )
         info = await self._client.ensure_consumer(self.consumer, config)
         await self._set_committed(info)

@@ -279,6 +279,7 @@ class JetStreamEventStore(RowAppends):
         *,
         ack_timeout: float,
         max_ack_pending: int,
+        max_redelivery_delay: float,
         max_batch_bytes: int | None,
     ) -> JetStreamGroup:
         """The group's dispatcher over its durable consumer (gateway/jetstream_groups.py),
@@ -298,6 +299,7 @@ class JetStreamEventStore(RowAppends):
             committed,
             ack_timeout,
             max_ack_pending=max_ack_pending,
+            max_redelivery_delay=max_redelivery_delay,
             max_batch_bytes=max_batch_bytes,
         )
         await dispatcher.open_consumer(start)
