@@ -26,6 +26,7 @@ import time
 
 from aiohttp import web
 
+from eventmodel import event_spans
 from eventmodel.attributes import PbEvent
 from eventmodel.errors import EventModelError
 from gateway import events
@@ -77,10 +78,14 @@ async def post_events(request: web.Request) -> web.Response:
     enforce(parts.access.check_publish(identity, topic), "publish to", topic)
     body = await read_body(request, parts.http.max_body_bytes, parts.http.body_timeout)
     pbs = binding.parse(request.headers.items(), body)
+    if event_spans.ON:  # issue 16: as the gRPC door (gateway/publish_door.py)
+        event_spans.ingest(topic, pbs, stamp=parts.publishers is None)
     staged = stage(pbs, parts.gateway.max_event_bytes)
     if parts.publishers is not None:  # before anything is stored, as gRPC Publish
         await parts.publishers.check_publish(topic, pbs)
     results = await publish(parts, topic, staged, started)
+    if event_spans.ON:
+        event_spans.published(topic, staged, results, started)
     return json_response(
         {
             "results": [

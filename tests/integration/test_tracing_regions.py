@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -119,6 +120,7 @@ def traced_pair(
     try:
         for region, other in (("eu", "ap"), ("ap", "eu")):
             args = ["--peer-listen", peer[region], "--tls-dir", str(tls_dir(region))]
+            args += ["--http-listen", "127.0.0.1:0"]
             args += ["--peer", peer[other]] if region == "ap" else []
             gateways[region] = GatewayProcess(
                 root / region, region=region, extra_args=args, env=env
@@ -232,6 +234,23 @@ async def test_publish_in_eu_replicate_deliver_in_ap_is_one_trace(
                 assert spans["replicate send orders"].attributes["meshgate.peer"] == "ap"
                 assert spans["replicate receive orders"].attributes["meshgate.peer"] == "eu"
                 assert (rpc.trace_id, rpc.span_id) in spans["publish orders"].links
+
+                # 1b. the same through the HTTP ingress (no RPC span: ingest is the root)
+                async with aiohttp.ClientSession() as http:
+                    headers = {
+                        "ce-id": "traced-http", "ce-source": "/shop", "ce-specversion": "1.0",
+                        "ce-type": "order.created", "content-type": "text/plain",
+                    }  # fmt: skip
+                    url = f"{gws['eu'].http_url}/topics/orders/events"
+                    async with http.post(url, data=b"over http", headers=headers) as response:
+                        assert response.status == 200, await response.text()
+                carried = await reader.wait("traced-http")
+                names = {"ingest orders", *(name for name, _ in HOPS)}
+                spans = one_each(await spans_of(collector, carried.trace_id, names, gws))
+                assert spans["ingest orders"].span_id == carried.span_id
+                assert spans["ingest orders"].parent_id == 0
+                for name, region in HOPS:
+                    assert (spans[name].region, spans[name].parent_id) == (region, carried.span_id)
 
                 # 2. a client that traces: it sets the context itself (before it would sign),
                 # over PublishStream and over unary Publish (whose RPC span is the client's child)
