@@ -133,6 +133,7 @@ class JetStreamGroup(Dispatcher):
             flts,
             committed,
             ack_timeout,
+            stored=False,  # the first persist writes the group record (list_groups, interest)
             max_ack_pending=max_ack_pending,
             max_redelivery_delay=max_redelivery_delay,
             max_batch_bytes=max_batch_bytes,

@@ -60,6 +60,8 @@ async def test_members_on_two_replicas_share_work_and_take_over_a_dead_ones(
     a, b = replicas
     await a.append("orders", [ev(i) for i in range(40)], "eu")
     ga = await hub(a).open("orders", "g", [], Start())
+    [record] = await b.list_groups()  # written at open: the group is known before any ack
+    assert (record.group, record.committed_offset) == ("g", 0)
     gb = await hub(b).open("orders", "g", [], Start())
     assert isinstance(ga, JetStreamGroup) and isinstance(gb, JetStreamGroup)
     ma, mb = ga.join(lambda: None), gb.join(lambda: None)
