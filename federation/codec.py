@@ -1,17 +1,20 @@
 """Maps between federation value types and the pb2 wire messages (`proto/federation.proto`).
 
-The only federation module besides the gRPC shells that imports pb2. Decoding raises
+The only federation module besides the gRPC shells and raw_wire that imports pb2. Decoding raises
 PeerProtocolError for messages that cannot be valid. Filters and attribute strings come from
 `eventmodel` (the one codec and rendering, shared with the gateway).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf.message import DecodeError
 
 from eventmodel.attributes import attribute_strings
 from eventmodel.errors import InvalidFilter
 from eventmodel.filter_codec import filter_to_pb, filters_from_pb
+from federation import raw_wire
 from federation.errors import PeerProtocolError
 from federation.messages import (
     MAX_KEY_SET_BYTES,
@@ -37,6 +40,10 @@ from federation.messages import (
 )
 from proto import cloudevents_pb2, federation_pb2, gateway_pb2
 
+# Event batches are built as `federation.raw_wire` classes (each event as its bytes, no
+# re-encode), the rest as federation_pb2; decoding takes either (the Link stream's deserializer
+# gives raw_wire ones; a test peer or the fuzzer hands us federation_pb2 ones).
+
 # ---- CloudEvents ------------------------------------------------------------------------------
 
 
@@ -57,7 +64,7 @@ def event_from_bytes(raw: bytes) -> cloudevents_pb2.CloudEvent:
 # ---- filters ----------------------------------------------------------------------------------
 
 
-def topic_interest_from_pb(pb: federation_pb2.TopicInterest) -> TopicInterest:
+def topic_interest_from_pb(pb: Any) -> TopicInterest:
     """Raises PeerProtocolError for a bad filter, or more (or larger) proofs than a sender
     may attach: the receiver never spends verification work beyond that bound."""
     if len(pb.proofs) > MAX_PROOFS_PER_TOPIC:
@@ -89,116 +96,88 @@ def topic_interest_to_pb(ti: TopicInterest) -> federation_pb2.TopicInterest:
 # ---- events -----------------------------------------------------------------------------------
 
 
-def replicated_from_pb(
-    pb: federation_pb2.ReplicatedEvent, *, with_attributes: bool = True
-) -> ReplicatedEvent:
+def replicated_from_pb(pb: Any, *, with_attributes: bool = True) -> ReplicatedEvent:
     """`with_attributes=False` skips the filter strings, which a received event never needs:
-    routing past this region follows its `destinations`, not filters."""
+    routing past this region follows its `destinations`, not filters. A raw message's event
+    is taken as its bytes (no parse); a federation_pb2 one's is serialized canonically."""
     sig = None
     if pb.HasField("signature"):
         s = pb.signature
         sig = OriginSignature(
             bytes(s.merkle_root), bytes(s.signature), s.leaf_index, s.leaf_count, tuple(s.proof)
         )
+    event = pb.event if isinstance(pb.event, bytes) else canonical_event(pb.event)
     return ReplicatedEvent(
         topic=pb.topic,
-        event=canonical_event(pb.event),
+        event=event,
         origin_region=pb.origin_region,
         origin_offset=pb.origin_offset,
         path=tuple(pb.path),
         destinations=tuple(pb.destinations),
         hop_limit=pb.hop_limit,
         signature=sig,
-        attributes=attribute_strings(pb.event) if with_attributes else {},
+        attributes=attribute_strings(event_from_bytes(event)) if with_attributes else {},
     )
 
 
-def replicated_to_pb(
-    ev: ReplicatedEvent, *, with_event: bool = True
-) -> federation_pb2.ReplicatedEvent:
-    pb = federation_pb2.ReplicatedEvent(
+def replicated_to_pb(ev: ReplicatedEvent, *, with_event: bool = True) -> Any:
+    """A raw `ReplicatedEvent` carrying the event's bytes as they are (no parse, no encode)."""
+    pb = raw_wire.ReplicatedEvent(
         topic=ev.topic,
-        event=event_from_bytes(ev.event) if with_event else None,
+        event=ev.event if with_event else b"",
         origin_region=ev.origin_region,
         origin_offset=ev.origin_offset,
-        path=list(ev.path),
-        destinations=list(ev.destinations),
+        path=ev.path,
+        destinations=ev.destinations,
         hop_limit=ev.hop_limit,
     )
     if ev.signature is not None:
         s = ev.signature
-        pb.signature.CopyFrom(
-            federation_pb2.OriginSignature(
-                merkle_root=s.merkle_root,
-                signature=s.signature,
-                leaf_index=s.leaf_index,
-                leaf_count=s.leaf_count,
-                proof=list(s.proof),
-            )
-        )
+        sig = pb.signature
+        sig.merkle_root = s.merkle_root
+        sig.signature = s.signature
+        sig.leaf_index = s.leaf_index
+        sig.leaf_count = s.leaf_count
+        sig.proof.extend(s.proof)
     return pb
 
 
-_EVENT_KEY = bytes([(federation_pb2.ReplicatedEvent.EVENT_FIELD_NUMBER << 3) | 2])  # LEN type
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def encode_replication(ev: ReplicatedEvent) -> bytes:
-    """The opaque blob a gateway stores beside a replicated event (to forward it unchanged).
+    """The opaque blob a gateway stores beside a replicated event (to forward it unchanged):
+    a `ReplicatedEvent` serialisation with the canonical event bytes written as they are."""
+    data: bytes = replicated_to_pb(ev).SerializeToString()
+    return data
 
-    A ReplicatedEvent without its event, followed by the `event` field written from the canonical
-    bytes as they are: protobuf parsers accept fields in any order, so this decodes exactly like
-    a full serialisation, without parsing and re-encoding the event (a hot path per relayed event).
-    """
-    return (
-        replicated_to_pb(ev, with_event=False).SerializeToString()
-        + _EVENT_KEY
-        + _varint(len(ev.event))
-        + ev.event
-    )
+
+def _blob(blob: bytes) -> Any:
+    """A replication blob parsed with its event left as bytes."""
+    try:
+        return raw_wire.ReplicatedEvent.FromString(blob)
+    except DecodeError as exc:
+        raise PeerProtocolError(f"corrupt replication metadata: {exc}") from exc
 
 
 def replication_hops(blob: bytes) -> tuple[tuple[str, ...], int]:
     """(path, hop_limit) of a replication blob: enough to decide a relay is not needed."""
-    pb = federation_pb2.ReplicatedEvent()
-    try:
-        pb.ParseFromString(blob)
-    except DecodeError as exc:
-        raise PeerProtocolError(f"corrupt replication metadata: {exc}") from exc
+    pb = _blob(blob)
     return tuple(pb.path), pb.hop_limit
 
 
 def replication_origin(blob: bytes) -> str:
     """The origin region of a replication blob, without decoding the event."""
-    pb = federation_pb2.ReplicatedEvent()
-    try:
-        pb.ParseFromString(blob)
-    except DecodeError as exc:
-        raise PeerProtocolError(f"corrupt replication metadata: {exc}") from exc
-    return pb.origin_region
+    origin: str = _blob(blob).origin_region
+    return origin
 
 
-def decode_replication(blob: bytes) -> ReplicatedEvent:
-    pb = federation_pb2.ReplicatedEvent()
-    try:
-        pb.ParseFromString(blob)
-    except DecodeError as exc:
-        raise PeerProtocolError(f"corrupt replication metadata: {exc}") from exc
-    return replicated_from_pb(pb)
+def decode_replication(blob: bytes, *, with_attributes: bool = True) -> ReplicatedEvent:
+    """`with_attributes=False`: the event stays unparsed (routing and transit need none)."""
+    return replicated_from_pb(_blob(blob), with_attributes=with_attributes)
 
 
 # ---- members and messages -----------------------------------------------------------------------
 
 
-def _member_from_pb(pb: federation_pb2.Member) -> Member:
+def _member_from_pb(pb: Any) -> Member:
     return Member(
         pb.region,
         pb.peer_address,
@@ -218,7 +197,7 @@ def _member_to_pb(m: Member) -> federation_pb2.Member:
     )
 
 
-def key_sets_from_pb(pb: federation_pb2.KeySets) -> KeySets:
+def key_sets_from_pb(pb: Any) -> KeySets:
     """Raises PeerProtocolError past the bounds a sender keeps (count, bytes per set)."""
     if len(pb.sets) > MAX_KEY_SETS_PER_MESSAGE:
         raise PeerProtocolError(f"{len(pb.sets)} key sets in one message")
@@ -231,7 +210,8 @@ def key_sets_from_pb(pb: federation_pb2.KeySets) -> KeySets:
     return KeySets(tuple(out))
 
 
-def message_from_pb(pb: federation_pb2.PeerMessage) -> PeerMessage:
+def message_from_pb(pb: Any) -> PeerMessage:
+    """A raw_wire or federation_pb2 PeerMessage as a value; PeerProtocolError if invalid."""
     kind = pb.WhichOneof("kind")
     if kind == "hello":
         h = pb.hello
@@ -264,7 +244,9 @@ def message_from_pb(pb: federation_pb2.PeerMessage) -> PeerMessage:
     raise PeerProtocolError("empty PeerMessage")
 
 
-def message_to_pb(msg: PeerMessage) -> federation_pb2.PeerMessage:
+def message_to_pb(msg: PeerMessage) -> Any:
+    """A federation_pb2 PeerMessage; a batch is a raw_wire one (same bytes on the wire, each
+    event written from its bytes as they are). Either serializes with SerializeToString."""
     match msg:
         case Hello(version, region, members):
             return federation_pb2.PeerMessage(
@@ -289,10 +271,8 @@ def message_to_pb(msg: PeerMessage) -> federation_pb2.PeerMessage:
                 )
             )
         case EventBatch(seq, events):
-            return federation_pb2.PeerMessage(
-                batch=federation_pb2.EventBatch(
-                    seq=seq, events=[replicated_to_pb(e) for e in events]
-                )
+            return raw_wire.PeerMessage(
+                batch=raw_wire.EventBatch(seq=seq, events=[replicated_to_pb(e) for e in events])
             )
         case BatchAck(seq, credits):
             return federation_pb2.PeerMessage(ack=federation_pb2.BatchAck(seq=seq, credits=credits))

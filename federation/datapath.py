@@ -191,7 +191,7 @@ class DataPath:
                 continue
             if wanted is None:
                 wanted = {t.topic for t in self._routing.local_interest}
-            ev = decode_replication(rec.replication)
+            ev = decode_replication(rec.replication, with_attributes=False)
             self.transit.read(
                 rec.seq,
                 origin=(ev.origin_region, ev.origin_offset),

@@ -30,6 +30,7 @@ from typing import Protocol
 
 import grpc
 
+from federation import raw_wire
 from federation.codec import message_from_pb, message_to_pb
 from federation.errors import (
     FederationError,
@@ -350,7 +351,7 @@ class DialedTransport:
             raise _finished(exc) from exc
         if msg is grpc.aio.EOF:
             return None
-        assert isinstance(msg, federation_pb2.PeerMessage)
+        assert isinstance(msg, raw_wire.PeerMessage)
         return msg
 
 
@@ -377,7 +378,7 @@ class AcceptedTransport:
             raise _finished(exc) from exc
         if msg is grpc.aio.EOF:
             return None
-        assert isinstance(msg, federation_pb2.PeerMessage)
+        assert isinstance(msg, raw_wire.PeerMessage)
         return msg
 
 

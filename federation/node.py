@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 import grpc
 
+from federation import raw_wire
 from federation.certs import Identity, verified_members
 from federation.config import PeerConfig
 from federation.datapath import DataPath
@@ -44,7 +45,6 @@ from federation.ports import CursorStore, InterestSource, KeySetSource, LogRecor
 from federation.protocol import CloseReason, LinkProtocol, LinkState
 from federation.routing import Judge, RoutingTable
 from federation.server import start_peer_server
-from proto import federation_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class FederationNode(OwnTask):
         refused it, the peer is down, its Hello named another region) is FAILED: backed off."""
         channel = dial_channel(self.identity, address, region)
         try:
-            call = federation_pb2_grpc.FederationStub(channel).Link()
+            call = raw_wire.link_call(channel)  # events stay bytes both ways
             link = await self._new_link(DialedTransport(call), region, dialed=True, address=address)
             try:
                 reason = await self._run_link(link)

@@ -24,9 +24,10 @@ Contract (the same contract tests run against every implementation):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from eventmodel.attributes import PbEvent, parse
 from federation.messages import TopicInterest, TopicKeySet
 
 
@@ -45,12 +46,19 @@ class LogRecord:
 @dataclass(frozen=True)
 class InboundEvent:
     """A verified event to store. `origin_region` travels as a field: the host never needs to
-    parse `replication`, which is federation's private blob."""
+    parse `replication`, which is federation's private blob. `parsed` is `event` parsed once
+    by the federation door (its spec check), shared read-only by every judge and the store:
+    `message()` returns it (parsing only if absent), so one inbound event is decoded once."""
 
     topic: str
     event: bytes
     replication: bytes
     origin_region: str
+    parsed: PbEvent | None = field(default=None, compare=False, repr=False)
+
+    def message(self) -> PbEvent:
+        """The event as a protobuf message (read-only). Raises UndecodableEvent."""
+        return self.parsed if self.parsed is not None else parse(self.event)
 
 
 class ReplicationLog(Protocol):

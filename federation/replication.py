@@ -12,6 +12,9 @@ Inbound rules (each rejection is reported with its reason, for metrics):
   `unsigned` / `unknown_origin` / `bad_proof` / `bad_signature`: origin signature check failed;
 `invalid_event`: not a CloudEvent by the spec (eventmodel.attributes.validate_bytes), counted
 and dropped like the others: one bad event never ends the link.
+Cost rules: an event travels as its canonical bytes (federation/raw_wire.py) and is parsed once
+on arrival (the spec check); that parse rides along in `InboundEvent.parsed` for the host's
+judges and store. A relayed record is forwarded from its blob without parsing the event.
 """
 
 from __future__ import annotations
@@ -64,13 +67,17 @@ def outbound_events(
         path, hop_limit = replication_hops(rec.replication)
         if hop_limit <= 1 or peer in path:
             continue  # decided without decoding the event (most relayed records end here)
-        ev = decode_replication(rec.replication)
+        ev = decode_replication(rec.replication, with_attributes=False)  # event stays bytes
         remaining = [d for d in ev.destinations if d != local and d not in ev.path]
         dests = routing.partition(remaining).get(peer)
         if dests:
             order.append(
                 dataclasses.replace(
-                    ev, path=(*ev.path, local), destinations=dests, hop_limit=ev.hop_limit - 1
+                    ev,
+                    path=(*ev.path, local),
+                    destinations=dests,
+                    hop_limit=ev.hop_limit - 1,
+                    attributes=rec.attributes,  # the store's, parsed once when it arrived
                 )
             )
     signed = sign_batch(own, signing_seed)
@@ -101,7 +108,7 @@ def inbound_events(
             rejected.append(Rejection(ev, "hop_limit"))
             continue
         try:
-            validate_bytes(ev.event)
+            parsed = validate_bytes(ev.event)  # the one parse of this event here
         except InvalidEvent:
             rejected.append(Rejection(ev, "invalid_event"))
             continue
@@ -114,5 +121,5 @@ def inbound_events(
         except PeerProtocolError:
             rejected.append(Rejection(ev, "malformed"))
             continue
-        accepted.append(InboundEvent(ev.topic, ev.event, blob, ev.origin_region))
+        accepted.append(InboundEvent(ev.topic, ev.event, blob, ev.origin_region, parsed))
     return accepted, rejected

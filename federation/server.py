@@ -11,6 +11,7 @@ from typing import Protocol
 
 import grpc
 
+from federation import raw_wire
 from federation.certs import Identity, region_from_pem
 from federation.errors import CertificateError
 from federation.identity_tls import server_credentials
@@ -45,7 +46,8 @@ async def start_peer_server(
 ) -> tuple[grpc.aio.Server, int]:
     """Start the mTLS peer listener; returns the server and its bound port."""
     server = grpc.aio.server()
-    federation_pb2_grpc.add_FederationServicer_to_server(FederationServicer(acceptor), server)
+    # Link (de)serializes raw PeerMessages: each event stays its bytes (federation/raw_wire.py)
+    server.add_generic_rpc_handlers((raw_wire.link_handler(FederationServicer(acceptor).Link),))
     bound = server.add_secure_port(f"{host}:{port}", server_credentials(identity))
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")

@@ -36,7 +36,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from eventmodel.attributes import PbEvent, parse
+from eventmodel.attributes import PbEvent
 from eventmodel.encryption import epoch_of, looks_sealed
 from eventmodel.errors import UndecodableEvent
 from federation.errors import AdmissionPaused
@@ -114,7 +114,7 @@ class EncryptedTopicRules:
                 out.append(None)
                 continue
             try:
-                pb = parse(ev.event)
+                pb = ev.message()
             except UndecodableEvent:
                 out.append("invalid_event")
                 continue

@@ -9,8 +9,10 @@ wake-ups. Mapping rules:
   same bytes federation signs); attributes are the filterable strings of eventmodel/attributes.py,
   parsed once per stored event for every link and subscriber (gateway/store.py
   `attribute_strings`: recent reads come from the store's in-memory tail with them cached).
-  A relayed event is parsed once on arrival (for its dedup key) and its attributes kept with
-  it, so neither local delivery nor the next hop parses it again.
+  A relayed event arrives as its bytes (federation/raw_wire.py) and is parsed once, at the
+  federation door's spec check; that parse (`InboundEvent.message()`) gives the judges and the
+  dedup key here their fields, and its attributes are kept with it, so neither local delivery
+  nor the next hop parses it again.
 - The origin region of a relayed event arrives as `InboundEvent.origin_region` and is stored in
   `origin_region`; the replication blob is kept opaque (never parsed here).
 - `GatewayReplicationLog.admit` (federation's EventAdmission): with `PublisherRights` (a
@@ -70,7 +72,7 @@ class GatewayReplicationLog:
     async def append_replicated(self, inbound: Sequence[InboundEvent]) -> Sequence[bool]:
         entries = []
         for ev in inbound:
-            pb = attributes.parse(ev.event)
+            pb = ev.message()  # parsed once at the federation door
             new = NewEvent(pb.source, pb.id, pb.type, ev.event, attributes.attribute_strings(pb))
             entries.append((ev.topic, ReplicatedItem(new, ev.origin_region, ev.replication)))
         return await self._store.append_replicated_batch(entries)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from eventmodel.attributes import PbEvent, parse
+from eventmodel.attributes import PbEvent
 from eventmodel.errors import ProvenanceError, UndecodableEvent
 from eventmodel.provenance import Binding, ProvenanceVerifier
 from federation.errors import AdmissionPaused
@@ -96,7 +96,7 @@ class PublisherRights:
         out: list[str | None] = []
         for ev in events:
             try:
-                signers.append(self.verifier.verify(parse(ev.event), ev.topic).publisher)
+                signers.append(self.verifier.verify(ev.message(), ev.topic).publisher)
                 out.append(None)
             except ProvenanceError as exc:
                 signers.append(None)

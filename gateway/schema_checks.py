@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from eventmodel.attributes import PbEvent, parse
+from eventmodel.attributes import PbEvent
 from eventmodel.encryption import EPOCH_ATTRIBUTE
 from eventmodel.errors import UndecodableEvent
 from eventmodel.sdk import JSON_VALUE_TYPE_URL
@@ -135,7 +135,7 @@ class SchemaRules:
                 out.append(None)  # the common case: no schema, nothing parsed
                 continue
             try:
-                pb = parse(ev.event)
+                pb = ev.message()
             except UndecodableEvent:
                 out.append("invalid_event")
                 continue

@@ -8,8 +8,10 @@ the first honest gateway and the relay towards cc; readers with grants subscribe
 
 zz sends, in this order: an event signed by an account that is not an allowed publisher, an
 unsigned one, one whose data was changed after signing, one whose signature was altered, and
-last a valid event signed by the topic's owner. bb refuses the four (counted by reason), never
-stores or forwards them, and keeps the link: the valid one reaches both readers, first.
+then two malformed embedded events (bytes that are no protobuf, and a CloudEvent without an
+id: zz writes its log's bytes into the batch as they are, federation/raw_wire.py), and last a
+valid event signed by the topic's owner. bb refuses the six (counted by reason), never stores
+or forwards them, and keeps the link: the valid one reaches both readers, first.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from eventmodel.attributes import PbEvent
 from federation.certs import Identity
 from federation.config import PeerConfig
 from federation.node import FederationNode
+from federation.ports import LogRecord
 from meshgate.client import GatewayClient
 from meshgate.processes import GatewayProcess
 from tests.integration.gateway_helpers import metric, scrape
@@ -51,6 +54,13 @@ def signed(name: str, topic: str, binding: provenance.Binding, key: LocalAccount
     pb = pb_event(name)
     provenance.sign_events([pb], topic=topic, binding=binding, signer=key)
     return pb
+
+
+def plant(log: MemoryLog, topic: str, raw: bytes, key: str) -> None:
+    """Put `raw` into zz's log as if it were a stored event (a rogue's log holds anything)."""
+    log._last_seq += 1
+    attrs = {"source": "/rogue", "id": key, "type": "t", "specversion": "1.0"}
+    log.records.append(LogRecord(log._last_seq, topic, raw, attrs, None))
 
 
 def rejected(gw: GatewayProcess, reason: str) -> float:
@@ -151,9 +161,14 @@ async def test_a_rogue_region_cannot_inject_and_a_relay_forwards_nothing_mis_sig
             pb_event("unsigned"),
             tampered_data,
             tampered_sig,
-            signed("valid", topic, binding, owner_key),
         ):
             await zz_log.publish(topic, pb.SerializeToString(deterministic=True))
+        plant(zz_log, topic, b"\xff\xff\x07 not a protobuf", "junk")
+        no_id = PbEvent(source="/rogue", spec_version="1.0", type="t.injected")
+        plant(zz_log, topic, no_id.SerializeToString(deterministic=True), "no-id")
+        await zz_log.publish(
+            topic, signed("valid", topic, binding, owner_key).SerializeToString(deterministic=True)
+        )
 
         for sub in (sub_bb, sub_cc):
             async with asyncio.timeout(60):
@@ -168,5 +183,7 @@ async def test_a_rogue_region_cannot_inject_and_a_relay_forwards_nothing_mis_sig
 
             await async_wait_for(counted, timeout=30, what=f"bb counts one {reason}")
             assert rejected(cc, reason) == 0  # the relay forwarded none of them
+        assert rejected(bb, "invalid_event") == 2  # refused one by one: the link went on
+        assert rejected(cc, "invalid_event") == 0
         assert (await at_bb.topic(topic)).event_count == 1
         assert (await at_cc.topic(topic)).event_count == 1
