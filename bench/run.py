@@ -29,6 +29,7 @@ from pathlib import Path
 from bench import report
 from bench.chain import BenchChain
 from bench.families import FULL, QUICK, ROW_MODULES, Family, Profile, all_families
+from bench.machine import machine_facts
 from bench.measure import measure, measure_revocation
 from bench.meshgate_system import REVOCATION, MeshgateSystem, Needs, gateway_help
 from bench.nats_cluster import NatsSuperCluster, ensure_nats_server, nats_server_version
@@ -204,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         families=families,
         profile=profile,
         profile_name="quick" if args.quick else "full",
-        machine=report.machine_facts(nats_server_version(binary)),
+        machine=machine_facts(nats_server_version(binary)),
         commands=commands,
         notes=notes,
         started=started,
