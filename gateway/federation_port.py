@@ -39,7 +39,7 @@ from typing import Protocol, runtime_checkable
 from eventmodel import attributes
 from federation import messages as fm
 from federation.ports import CursorStore, InboundEvent, InterestSource, LogRecord, ReplicationLog
-from gateway.interest import InterestRegistry
+from gateway.interest import InterestRegistry, Snapshot
 from gateway.publishers import PublisherRights
 from gateway.service import PeerView
 from gateway.store import EventStore, NewEvent, ReplicatedItem, attribute_strings
@@ -128,6 +128,19 @@ class GatewayCursors:
         self._saved[peer] = seq
 
 
+def topic_interests(proven: Snapshot) -> list[fm.TopicInterest]:
+    """Interest as federation advertises it (sorted: equal interest, equal advertisement)."""
+    return sorted(
+        (
+            fm.TopicInterest(
+                i.topic, i.filters, tuple(fm.InterestProof(p.message, p.signature) for p in ps)
+            )
+            for i, ps in proven.items()
+        ),
+        key=repr,
+    )
+
+
 class GatewayInterest:
     """Local interest with its readers' proofs. `wait_changed` returns on every re-evaluation
     of the registry (a local change or an access-view change: federation re-judges remote
@@ -138,15 +151,7 @@ class GatewayInterest:
         self._clock = clock
 
     def local_interest(self) -> Sequence[fm.TopicInterest]:
-        return sorted(
-            (
-                fm.TopicInterest(
-                    i.topic, i.filters, tuple(fm.InterestProof(p.message, p.signature) for p in ps)
-                )
-                for i, ps in self._interest.proven().items()
-            ),
-            key=repr,
-        )
+        return topic_interests(self._interest.proven())
 
     async def wait_changed(self, seen_version: int) -> int:
         while True:

@@ -18,6 +18,12 @@ Theory of operation (`LeasedFederation.run`):
 - the dead holder's lease expires after `ttl` (its clock), then a standby takes over: the
   region is out of the federation for at most ttl + ttl/3 + a dial.
 
+Interest: only the holder advertises, but it advertises the whole region's. Every replica runs
+a `RegionInterest` (gateway/jetstream_interest.py) beside this loop, writing its readers'
+interest to the cluster; the holder's node takes it as its InterestSource, the merge of its
+own and every live replica's entries. A standby's entry keeps counting for up to its ttl
+after the standby dies (clean stops say farewell at once).
+
 Clocks: as for the lease, the replicas' clocks must agree to well within `ttl`. Two holders
 for a moment (a holder cut off from the cluster notices at its next renewal) cost duplicates
 on the wire only, never in a peer's store.
@@ -33,6 +39,7 @@ from collections.abc import Callable, Sequence
 from federation.node import FederationNode
 from federation.peer_table import PeerInfo
 from gateway.errors import StoreError
+from gateway.jetstream_interest import RegionInterest
 from gateway.jetstream_lease import JetStreamLease
 
 log = logging.getLogger(__name__)
@@ -53,7 +60,9 @@ class LeasedFederation:
         build: Callable[[], FederationNode],
         *,
         on_role: Callable[[bool], None] = lambda holder: None,
+        interest: RegionInterest | None = None,  # this replica's readers, for the region
     ) -> None:
+        self._interest = interest
         self._new_lease = lease
         self._lease: JetStreamLease | None = None
         self._build = build
@@ -70,6 +79,21 @@ class LeasedFederation:
         return self.node.peers() if self.node is not None else []
 
     async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                shares = tg.create_task(self._interest.run()) if self._interest else None
+                try:
+                    await self._hold()
+                finally:
+                    if shares is not None:
+                        shares.cancel()
+        finally:
+            if self._interest is not None:
+                with contextlib.suppress(StoreError, TimeoutError):
+                    async with asyncio.timeout(CLOSE_TIMEOUT / 5):
+                        await self._interest.farewell()
+
+    async def _hold(self) -> None:
         lease = self._lease = self._new_lease()
         period = lease.ttl / 3
         try:

@@ -11,6 +11,7 @@ the gateway's explicit purges, so heads and dedup keys are never aged out by the
     mg.<r>.g.<topic>.<group>    a durable group record (JSON)
     mg.<r>.c.<name>             a federation cursor, body = seq
     mg.<r>.l.<name>             a lease among the region's gateways (gateway/jetstream_lease.py)
+    mg.<r>.i.<replica>          a replica's readers' interest (gateway/jetstream_interest.py)
 
 Invariants (enforced by gateway/jetstream_store.py, each publish being one atomic batch):
 
@@ -127,6 +128,13 @@ class Layout:
     @property
     def all_cursors(self) -> str:
         return f"{self.root}.c.*"
+
+    def interest(self, replica: str) -> str:
+        return f"{self.root}.i.{token(replica)}"
+
+    @property
+    def all_interest(self) -> str:
+        return f"{self.root}.i.*"
 
     def topic_of(self, subject: str) -> str:
         """The topic of an event or head subject."""

@@ -144,6 +144,11 @@ class JetStreamEventStore(RowAppends):
         """The subjects of this region's stream."""
         return self._layout
 
+    @property
+    def client(self) -> JetStreamClient:
+        """The store's connection, once open (gateway/jetstream_interest.py writes beside it)."""
+        return self._js()
+
     def lease(
         self, name: str, *, holder: str, ttl: float, clock: Callable[[], float] = time.time
     ) -> JetStreamLease:
