@@ -30,7 +30,7 @@ from eventmodel.provenance import Binding
 from federation.certs import load_identity
 from federation.metrics import FederationMetrics
 from federation.node import FederationNode
-from federation.ports import KeySetSource
+from federation.ports import InterestSource, KeySetSource
 from gateway.access import AccessControl, OpenAccess
 from gateway.app import Gateway, Service
 from gateway.encrypted_topics import EncryptedTopicRules
@@ -43,6 +43,7 @@ from gateway.interest_file import ProofFile
 from gateway.interest_proofs import ProofJudge, access_reader
 from gateway.jetstream_federation import DEFAULT_TTL as DEFAULT_LEASE_TTL
 from gateway.jetstream_federation import LEASE_NAME, LeasedFederation
+from gateway.jetstream_interest import RegionInterest
 from gateway.jetstream_lease import JetStreamLease
 from gateway.jetstream_metrics import RegionMetrics
 from gateway.jetstream_store import JetStreamEventStore
@@ -118,6 +119,7 @@ def build_federation(
     judge: ProofJudge | None = None,
     federation_metrics: FederationMetrics | None = None,  # one per process (a rebuilt node)
     key_sets: KeySetSource | None = None,
+    interest_source: InterestSource | None = None,  # default: this gateway's own readers
 ) -> FederationNode:
     log_port, cursors, interest_port = federation_ports(store, interest, publishers)
     return FederationNode(
@@ -125,7 +127,7 @@ def build_federation(
         identity=load_identity(settings.tls_dir),
         log_port=log_port,
         cursors=cursors,
-        interest=interest_port,
+        interest=interest_source or interest_port,
         metrics=federation_metrics or FederationMetrics(metrics.registry),
         judge=judge,  # None (open gateway): route on any interest
         key_sets=key_sets,  # None (open gateway): no key sets to flood
@@ -144,16 +146,26 @@ def leased_federation(
 ) -> LeasedFederation:
     """A region on JetStream: the node runs only on the replica holding the region's lease."""
     federation_metrics = FederationMetrics(metrics.registry)
+    # the holder advertises every replica's readers (gateway/jetstream_interest.py)
+    region = RegionInterest(lambda: store.client, store.layout, store.replica, interest)
 
     def build() -> FederationNode:
         return build_federation(
-            settings, store, interest, metrics, publishers, judge, federation_metrics, key_sets
+            settings,
+            store,
+            interest,
+            metrics,
+            publishers,
+            judge,
+            federation_metrics,
+            key_sets,
+            interest_source=region,
         )
 
     def lease() -> JetStreamLease:  # once the store is open
         return store.lease(LEASE_NAME, holder=store.replica, ttl=DEFAULT_LEASE_TTL)
 
-    return LeasedFederation(lease, build, on_role=region_metrics.federation_member)
+    return LeasedFederation(lease, build, on_role=region_metrics.federation_member, interest=region)
 
 
 async def serve_process(
