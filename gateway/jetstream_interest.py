@@ -133,7 +133,8 @@ class RegionInterest:
                         log.warning("region interest not written (retried): %s", exc)
                 await self._purge_stale(client, now)
                 seen = pulses
-                pulses = await self._registry.wait_pulse(pulses, max(0.05, period / 2))
+                due = max(0.05, wrote_at + period - self._clock())  # the next heartbeat
+                pulses = await self._registry.wait_pulse(pulses, due)
                 if pulses != seen:
                     self._bump()  # federation re-judges on every registry pulse
         finally:
