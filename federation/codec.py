@@ -143,9 +143,17 @@ def replicated_to_pb(ev: ReplicatedEvent, *, with_event: bool = True) -> Any:
 
 
 def encode_replication(ev: ReplicatedEvent) -> bytes:
-    """The opaque blob a gateway stores beside a replicated event (to forward it unchanged):
-    a `ReplicatedEvent` serialisation with the canonical event bytes written as they are."""
+    """A whole `ReplicatedEvent` serialisation, the canonical event bytes written as they are."""
     data: bytes = replicated_to_pb(ev).SerializeToString()
+    return data
+
+
+def encode_routing(ev: ReplicatedEvent) -> bytes:
+    """The opaque blob a gateway stores beside a replicated event (to forward it unchanged):
+    the `ReplicatedEvent` without its event, which the store holds beside it as the payload
+    (`decode_replication(blob, event=payload)`); storing it twice cost a second copy of every
+    relayed event on disk and in the store's tail. Blobs written whole still decode."""
+    data: bytes = replicated_to_pb(ev, with_event=False).SerializeToString()
     return data
 
 
@@ -169,9 +177,16 @@ def replication_origin(blob: bytes) -> str:
     return origin
 
 
-def decode_replication(blob: bytes, *, with_attributes: bool = True) -> ReplicatedEvent:
-    """`with_attributes=False`: the event stays unparsed (routing and transit need none)."""
-    return replicated_from_pb(_blob(blob), with_attributes=with_attributes)
+def decode_replication(
+    blob: bytes, *, event: bytes | None = None, with_attributes: bool = True
+) -> ReplicatedEvent:
+    """`event`: the stored payload beside the blob (an `encode_routing` blob has none; a whole
+    one carries the same bytes). `with_attributes=False`: the event stays unparsed (routing
+    and transit need none)."""
+    pb = _blob(blob)
+    if event is not None:
+        pb.event = event
+    return replicated_from_pb(pb, with_attributes=with_attributes)
 
 
 # ---- members and messages -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from eventmodel.attributes import validate_bytes
 from eventmodel.errors import InvalidEvent
-from federation.codec import decode_replication, encode_replication, replication_hops
+from federation.codec import decode_replication, encode_routing, replication_hops
 from federation.errors import PeerProtocolError, SignatureError
 from federation.messages import ReplicatedEvent
 from federation.ports import InboundEvent, LogRecord
@@ -67,7 +67,7 @@ def outbound_events(
         path, hop_limit = replication_hops(rec.replication)
         if hop_limit <= 1 or peer in path:
             continue  # decided without decoding the event (most relayed records end here)
-        ev = decode_replication(rec.replication, with_attributes=False)  # event stays bytes
+        ev = decode_replication(rec.replication, event=rec.event, with_attributes=False)
         remaining = [d for d in ev.destinations if d != local and d not in ev.path]
         dests = routing.partition(remaining).get(peer)
         if dests:
@@ -114,7 +114,7 @@ def inbound_events(
             continue
         try:
             verifier.verify(ev, origin_key(ev.origin_region))
-            blob = encode_replication(ev)
+            blob = encode_routing(ev)  # the event itself is stored as the payload
         except SignatureError as exc:
             rejected.append(Rejection(ev, exc.reason))
             continue

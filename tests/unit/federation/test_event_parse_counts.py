@@ -87,7 +87,9 @@ async def _path(n: int, counts: Counter[str]) -> None:
             assert rec.replication is not None
             codec.replication_hops(rec.replication)
             try:
-                ev = codec.decode_replication(rec.replication, with_attributes=False)
+                ev = codec.decode_replication(
+                    rec.replication, event=rec.event, with_attributes=False
+                )
             except TypeError:  # pragma: no cover  (the older signature)
                 ev = codec.decode_replication(rec.replication)
             codec.message_to_pb(EventBatch(2, (ev,))).SerializeToString()
