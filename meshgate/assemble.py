@@ -118,7 +118,7 @@ def build_federation(
     publishers: PublisherRights | None = None,
     judge: ProofJudge | None = None,
     federation_metrics: FederationMetrics | None = None,  # one per process (a rebuilt node)
-    key_sets: KeySetSource | None = None,
+    key_sets: KeySetSource | None = None,  # flooded through the mesh (issue 12)
     interest_source: InterestSource | None = None,  # default: this gateway's own readers
 ) -> FederationNode:
     log_port, cursors, interest_port = federation_ports(store, interest, publishers)
