@@ -20,7 +20,7 @@ judges and store. A relayed record is forwarded from its blob without parsing th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from eventmodel.attributes import validate_bytes
@@ -33,6 +33,47 @@ from federation.routing import RoutingTable
 from federation.signing import SignatureVerifier, sign_batch
 
 
+class _BatchRoutes:
+    """The routing table read once per outbound batch (not twice per event): destinations
+    through one peer, cached per topic when no interest in that topic has filters."""
+
+    def __init__(self, routing: RoutingTable, peer: str) -> None:
+        self.local = routing.local_region
+        self.peer = peer
+        self.table = routing.routes()
+        self._sorted = sorted(self.table.items())
+        self._by_topic: dict[str, tuple[str, ...]] = {}
+
+    def local_event(self, topic: str, attributes: dict[str, str]) -> tuple[str, ...]:
+        """Regions wanting this local event whose next hop is the peer (sorted)."""
+        cached = self._by_topic.get(topic)
+        if cached is not None:
+            return cached
+        filtered = False
+        out = []
+        for region, route in self._sorted:
+            if region == self.local:
+                continue
+            wanted = False
+            for t in route.topics:
+                if t.topic == topic:
+                    filtered = filtered or bool(t.filters)
+                    wanted = wanted or t.wants(topic, attributes)
+            if wanted and route.next_hop == self.peer:
+                out.append(region)
+        dests = tuple(out)
+        if not filtered:
+            self._by_topic[topic] = dests
+        return dests
+
+    def relayed(self, regions: Iterable[str]) -> tuple[str, ...]:
+        """Those of `regions` routed through the peer (sorted)."""
+        table = self.table
+        return tuple(
+            sorted(r for r in regions if (route := table.get(r)) and route.next_hop == self.peer)
+        )
+
+
 def outbound_events(
     records: Sequence[LogRecord],
     *,
@@ -43,11 +84,12 @@ def outbound_events(
 ) -> tuple[ReplicatedEvent, ...]:
     """The events of `records` that peer `peer` must receive, ready to send."""
     local = routing.local_region
+    routes = _BatchRoutes(routing, peer)
     own: list[ReplicatedEvent] = []
     order: list[ReplicatedEvent | int] = []  # int: index into `own`, signed below
     for rec in records:
         if rec.replication is None:
-            dests = routing.partition(routing.destinations(rec.topic, rec.attributes)).get(peer)
+            dests = routes.local_event(rec.topic, rec.attributes)
             if dests:
                 order.append(len(own))
                 own.append(
@@ -64,12 +106,11 @@ def outbound_events(
                     )
                 )
             continue
-        path, hop_limit = replication_hops(rec.replication)
-        if hop_limit <= 1 or peer in path:
+        path, hop_limit_left = replication_hops(rec.replication)
+        if hop_limit_left <= 1 or peer in path:
             continue  # decided without decoding the event (most relayed records end here)
         ev = decode_replication(rec.replication, event=rec.event, with_attributes=False)
-        remaining = [d for d in ev.destinations if d != local and d not in ev.path]
-        dests = routing.partition(remaining).get(peer)
+        dests = routes.relayed(d for d in ev.destinations if d != local and d not in ev.path)
         if dests:
             order.append(
                 dataclasses.replace(

@@ -2,7 +2,8 @@
 
 from nacl.signing import SigningKey
 
-from federation.codec import canonical_event, encode_replication
+from eventmodel.filters import leaf
+from federation.codec import canonical_event, encode_replication, encode_routing
 from federation.messages import Interest, RegionInterest, TopicInterest
 from federation.ports import LogRecord
 from federation.replication import inbound_events, outbound_events
@@ -90,3 +91,32 @@ def test_inbound_rejects_loops_and_unknown_origins() -> None:
     assert [r.reason for r in rejected] == ["loop"]
     _, rejected = inbound_events([ev], local_region="cc", verifier=verifier, origin_key=no_keys.get)
     assert [r.reason for r in rejected] == ["unknown_origin"]
+
+
+def test_a_relayed_record_does_not_change_the_hop_limit_of_local_events_after_it() -> None:
+    [ev] = outbound_events(
+        [record(1)], peer="bb", routing=table("aa"), hop_limit=3, signing_seed=SEED
+    )
+    relay = RoutingTable("bb")
+    relay.peer_up("cc")
+    relay.peer_advertised("cc", Interest(1, (RegionInterest("cc", 0, ORDERS),)))
+    relayed = LogRecord(9, "orders", ev.event, {}, encode_routing(ev))  # hop limit 3 left
+    fwd, own = outbound_events(
+        [relayed, record(10)], peer="cc", routing=relay, hop_limit=8, signing_seed=SEED
+    )
+    assert fwd.hop_limit == 2 and fwd.event == ev.event  # the event from the stored payload
+    assert own.origin_region == "bb" and own.hop_limit == 8  # was the relayed record's 3
+
+
+def test_filtered_interest_is_judged_per_event_and_unfiltered_once_per_topic() -> None:
+    t = RoutingTable("aa")
+    t.peer_up("bb")
+    only_t2 = TopicInterest("orders", (leaf("exact", "type", "t2"),))
+    t.peer_advertised(
+        "bb",
+        Interest(1, (RegionInterest("bb", 0, (only_t2,)), RegionInterest("cc", 1, ORDERS))),
+    )
+    first = LogRecord(1, "orders", raw(1), {"id": "e1", "type": "t1"}, None)
+    second = LogRecord(2, "orders", raw(2), {"id": "e2", "type": "t2"}, None)
+    out = outbound_events([first, second], peer="bb", routing=t, hop_limit=8, signing_seed=SEED)
+    assert [ev.destinations for ev in out] == [("cc",), ("bb", "cc")]
