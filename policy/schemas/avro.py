@@ -20,9 +20,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import fastavro
-from fastavro.validation import validate as fastavro_validate
-
 from policy.schemas.errors import DataInvalid, InvalidSchema
 from policy.schemas.payload import Payload, json_value
 
@@ -53,8 +50,10 @@ class AvroSchema:
             self._validate_json(None)
 
     def _validate_json(self, value: Any) -> None:
+        import fastavro.validation  # on first use (RSS: only gateways with Avro schemas pay)
+
         try:
-            fastavro_validate(value, self.parsed, raise_errors=True)
+            fastavro.validation.validate(value, self.parsed, raise_errors=True)
         except fastavro.validation.ValidationError as exc:
             first = exc.errors[0] if getattr(exc, "errors", None) else str(exc)
             text = str(first)
@@ -62,6 +61,8 @@ class AvroSchema:
             raise DataInvalid(path.replace(".", "/"), f"is {detail}" if detail else text) from None
 
     def _validate_binary(self, raw: bytes) -> None:
+        import fastavro
+
         stream = io.BytesIO(raw)
         try:
             fastavro.schemaless_reader(stream, self.parsed, None)
@@ -83,6 +84,8 @@ def parse(document: bytes) -> AvroSchema:
         raw = json.loads(document.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidSchema(f"not a JSON document: {str(exc)[:200]}") from None
+    import fastavro  # on first use: ~1.5 MB of RSS only gateways with Avro schemas pay
+
     names: dict[str, Any] = {}
     try:
         parsed = fastavro.parse_schema(raw, named_schemas=names)

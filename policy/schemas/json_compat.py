@@ -25,8 +25,6 @@ from contextvars import ContextVar
 from fractions import Fraction
 from typing import Any
 
-import jsonschema_rs
-
 ANNOTATIONS = frozenset(
     (
         "title", "description", "default", "examples", "$comment", "deprecated",
@@ -172,6 +170,8 @@ def _values_fit(writer: dict[str, Any], reader: Any, path: str) -> str | None:
             if "enum" not in writer
             else [v for v in values if v == writer["const"]]
         )
+    import jsonschema_rs  # imported on first use: ~4 MB of RSS only gateways with JSON schemas pay
+
     try:
         check = jsonschema_rs.validator_for(reader, offline=True)
     except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError):

@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema_rs
-
 from policy.schemas import json_compat
 from policy.schemas.errors import DataInvalid, InvalidSchema
 from policy.schemas.payload import Payload, json_value
@@ -66,6 +64,8 @@ def parse(document: bytes) -> JsonSchema:
         raise InvalidSchema("a JSON Schema is an object or a boolean")
     if _depth(value, MAX_DEPTH) > MAX_DEPTH:
         raise InvalidSchema(f"the schema nests deeper than {MAX_DEPTH}")
+    import jsonschema_rs  # imported on first use: ~4 MB of RSS only gateways with JSON schemas pay
+
     try:
         validator = jsonschema_rs.validator_for(value, offline=True)
     except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
