@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from federation.certs import create_ca, issue_gateway
-
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("certs", help="federation CA and gateway certificates")
@@ -31,12 +29,16 @@ def register(subparsers: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
+    from federation.certs import create_ca  # cryptography: in the handlers only
+
     path = create_ca(args.out, name=args.name)
     print(f"federation CA written: {path}")
     return 0
 
 
 def _issue(args: argparse.Namespace) -> int:
+    from federation.certs import issue_gateway
+
     hosts = tuple(args.host) or ("127.0.0.1", "localhost")
     identity = issue_gateway(args.ca, args.region, args.out, hosts=hosts)
     print(

@@ -16,15 +16,13 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
-
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING, Any
 
 from ledger.config import LedgerConfig
-from ledger.keys import load_signer, parse_private_key, read_password, write_keystore
-from ledger.registry import deploy_registry
-from meshgate.devchain import DEV_CHAIN_ID, DevChain
 from meshgate.errors import CliError
+
+if TYPE_CHECKING:  # eth-account and web3 load in the handlers only (CLI start, issue 16)
+    from eth_account.signers.local import LocalAccount
 
 DEFAULT_DEV_PORT = 8545
 
@@ -71,6 +69,8 @@ def ledger_config(args: argparse.Namespace, registry: str | None = None) -> Ledg
 def signer_from(key_file: Path | None) -> LocalAccount:
     if key_file is None:
         raise CliError("no key: pass --key-file FILE or set MESHGATE_KEY_FILE")
+    from ledger.keys import load_signer, read_password
+
     return load_signer(key_file, read_password())
 
 
@@ -83,6 +83,9 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def _dev(args: argparse.Namespace) -> int:
+    from ledger.keys import parse_private_key, read_password, write_keystore
+    from meshgate.devchain import DEV_CHAIN_ID, DevChain
+
     chain = DevChain(port=args.port, db_path=args.db, accounts=args.accounts)
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
@@ -109,6 +112,8 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from ledger.registry import deploy_registry
+
     config = ledger_config(args)
     address, tx = deploy_registry(config, signer_from(args.key_file))
     print(address)

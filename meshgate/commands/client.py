@@ -42,7 +42,7 @@ from meshgate.client import GatewayClient, Undecodable
 from meshgate.client.positions import start_position
 from meshgate.client.provenance import Chain
 from meshgate.errors import CliError
-from policy.signin import load_key_file
+from meshgate.tracing import setup as setup_tracing
 
 STDIN_BATCH = 500
 KEY_FILE_HELP = "sign in with this key (keystore JSON, password from env MESHGATE_KEY_PASSWORD)"
@@ -52,6 +52,8 @@ def _client(args: argparse.Namespace, topic: str, chain: Chain | None = None) ->
     """A client that signs in (for `topic` only) when --key-file is given."""
     if args.key_file is None:
         return GatewayClient(args.gateway, chain=chain)
+    from policy.signin import load_key_file  # siwe, web3, eth-account: only to sign in
+
     signer = load_key_file(args.key_file)
     return GatewayClient(args.gateway, signer=signer, signin_topics=[topic], chain=chain)
 
@@ -179,7 +181,12 @@ async def _publish_async(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    return asyncio.run(_publish_async(args))
+    tracing = setup_tracing(service="meshgate-cli", serves=False)  # OTEL_* (issue 16)
+    try:
+        return asyncio.run(_publish_async(args))
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # flushes the publish's spans
 
 
 def parse_filter(text: str) -> filters.Filter:

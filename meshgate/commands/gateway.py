@@ -22,13 +22,15 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.app import Gateway
 from gateway.config import join_host_port
 from meshgate.config_file import read_config_file
 from meshgate.errors import SettingsError
 from meshgate.settings import REGISTRY_ENV, RPC_ENV, GatewaySettings, parse_duration, resolve
+
+if TYPE_CHECKING:  # the gateway itself loads only for `gateway run` (CLI start, issue 16)
+    from gateway.app import Gateway
 
 
 def _duration(text: str) -> float:

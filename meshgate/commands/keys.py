@@ -18,13 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ledger.keys import (
-    keystore_address,
-    new_keystore,
-    parse_private_key,
-    read_password,
-    write_keystore,
-)
 from meshgate.errors import CliError
 
 
@@ -74,12 +67,16 @@ def _light(parser: argparse.ArgumentParser) -> None:
 
 
 def _new(args: argparse.Namespace) -> int:
+    from ledger.keys import new_keystore, read_password  # eth-account: in the handlers only
+
     password = read_password(confirm=True)
     print(new_keystore(args.out, password, light=args.light_kdf))
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
+    from ledger.keys import parse_private_key, read_password, write_keystore
+
     interactive = sys.stdin.isatty()
     text = getpass.getpass("Private key (hex): ") if interactive else sys.stdin.readline()
     if not text.strip():
@@ -91,6 +88,8 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _address(args: argparse.Namespace) -> int:
+    from ledger.keys import keystore_address
+
     print(keystore_address(args.key_file))
     return 0
 

@@ -18,13 +18,14 @@ import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ledger.names import checksum_address
-from ledger.registry import RegistryClient, TopicInfo, TxResult
 from meshgate.commands import owner_keys
 from meshgate.commands.chain import add_chain_args, ledger_config, signer_from
 from meshgate.errors import CliError
+
+if TYPE_CHECKING:  # web3 loads in the handlers only (CLI start, issue 16)
+    from ledger.registry import RegistryClient, TopicInfo, TxResult
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -81,7 +82,15 @@ def _client(args: argparse.Namespace, *, signing: bool = True) -> RegistryClient
         raise CliError("no registry: pass --registry ADDRESS or set MESHGATE_REGISTRY")
     config = ledger_config(args, registry=args.registry)
     signer = signer_from(args.key_file) if signing else None
+    from ledger.registry import RegistryClient
+
     return RegistryClient(config, signer)
+
+
+def _checksum(address: str) -> str:
+    from ledger.names import checksum_address  # eth_utils: ~0.3 s
+
+    return checksum_address(address)
 
 
 def _done(what: str, tx: TxResult) -> int:
@@ -124,7 +133,7 @@ def _rotate(args: argparse.Namespace) -> int:
 
 def _grant(args: argparse.Namespace) -> int:
     client = _client(args)
-    args.address = checksum_address(args.address)
+    args.address = _checksum(args.address)
     needs_clock = args.duration is not None
     expiry = parse_expiry(args.expires, args.duration, client.chain_time() if needs_clock else 0)
     keys = owner_keys.key_work(args, client, "grant")
@@ -155,7 +164,7 @@ ADDRESS_CHANGES = {
 
 def _address_change(args: argparse.Namespace) -> int:
     _help, method, done = ADDRESS_CHANGES[args.action]
-    args.address = address = checksum_address(args.address)
+    args.address = address = _checksum(args.address)
     client = _client(args)
     keys = owner_keys.key_work(args, client, args.action)
     tx = getattr(client, method)(args.topic, address)

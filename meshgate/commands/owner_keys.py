@@ -20,12 +20,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from ledger.names import checksum_address
-from ledger.registry import RegistryClient
 from meshgate.errors import CliError
-from meshgate.key_custody import Issued, KeyCustody, Registered
 from meshgate.key_set_port import GatewayKeySets
+
+if TYPE_CHECKING:  # web3 and the key custody load in the handlers only (CLI start, issue 16)
+    from ledger.registry import RegistryClient
+    from meshgate.key_custody import Issued, KeyCustody, Registered
 
 # owner action -> what follows it on an encrypted topic
 ROTATES = {"revoke", "deny-publisher"}
@@ -65,6 +67,8 @@ def custody(args: argparse.Namespace, client: RegistryClient) -> Iterator[KeyCus
     assert client.signer is not None
     with GatewayKeySets(args.gateway) as port:
         port.check_reachable()
+        from meshgate.key_custody import KeyCustody
+
         yield KeyCustody(client, client.signer, port)
 
 
@@ -112,6 +116,8 @@ def rotate(args: argparse.Namespace, client: RegistryClient) -> int:
 
 def print_issued(issued: Issued, *, why: str) -> None:
     """One line for the key set, one per recipient and per skipped member."""
+    from ledger.names import checksum_address
+
     tx = issued.tx
     print(
         f"key epoch {issued.epoch} of {issued.topic!r} ({why}): sealed to "

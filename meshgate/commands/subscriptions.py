@@ -20,15 +20,22 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from eventmodel import filters
 from meshgate.errors import CliError
 
+if TYPE_CHECKING:  # aiohttp loads in the handlers only (CLI start, issue 16)
+    import aiohttp
+
 KEY_FILE_HELP = "sign in with this key (keystore JSON, password from env MESHGATE_KEY_PASSWORD)"
-TIMEOUT = aiohttp.ClientTimeout(total=60)  # creating waits for the sink's handshake
+TIMEOUT_SECONDS = 60  # creating waits for the sink's handshake
+
+
+def _session() -> aiohttp.ClientSession:
+    import aiohttp
+
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS))
 
 
 def register(subparsers: Any) -> None:
@@ -79,6 +86,8 @@ class _Api:
         self.headers: dict[str, str] = {}
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
+        import aiohttp
+
         try:
             async with self.http.request(
                 method, self.base + path, json=body, headers=self.headers
@@ -120,7 +129,7 @@ async def create_async(args: argparse.Namespace, flts: Sequence[filters.Filter])
     body = subscription_body(
         sink=args.sink, topic=args.topic, group=args.group, flts=flts, mode=args.mode
     )
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+    async with _session() as http:
         api = _Api(http, base_url(args.http))
         if args.key_file is not None:
             await api.sign_in(args.key_file, [args.topic])
@@ -132,7 +141,7 @@ async def create_async(args: argparse.Namespace, flts: Sequence[filters.Filter])
 async def _list_async(args: argparse.Namespace) -> int:
     from policy.identity import ALL_TOPICS
 
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+    async with _session() as http:
         api = _Api(http, base_url(args.gateway))
         if args.key_file is not None:
             await api.sign_in(args.key_file, [ALL_TOPICS])
@@ -153,7 +162,7 @@ async def _list_async(args: argparse.Namespace) -> int:
 async def _delete_async(args: argparse.Namespace) -> int:
     from policy.identity import ALL_TOPICS
 
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+    async with _session() as http:
         api = _Api(http, base_url(args.gateway))
         if args.key_file is not None:
             await api.sign_in(args.key_file, [ALL_TOPICS])
