@@ -26,28 +26,19 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from federation.certs import Identity
-from federation.codec import message_from_pb, message_to_pb
-from federation.identity_tls import dial_channel
-from federation.membership import signed_member
 from federation.messages import (
-    PROTOCOL_VERSION,
-    Hello,
     Interest,
     InterestProof,
-    Member,
-    PeerMessage,
-    Ping,
-    Pong,
     RegionInterest,
     TopicInterest,
 )
 from meshgate.client import GatewayClient
 from meshgate.processes import GatewayProcess
-from policy.identity import Challenge
-from policy.signin import sign_in
-from proto import federation_pb2_grpc, gateway_pb2
+from proto import gateway_pb2
 from tests.integration.gateway_helpers import metric, scrape
 from tests.support.chain_fixtures import DeployedRegistry
+from tests.support.rogue_peer import RecordingPeer as RoguePeer
+from tests.support.rogue_peer import interest_proof
 from tests.support.waiting import async_wait_for, free_port
 
 pytestmark = [pytest.mark.chain, pytest.mark.timeout(300)]
@@ -96,62 +87,6 @@ def regions(
         yield r
     finally:
         r.stop_all()
-
-
-class RoguePeer:
-    """Region `zz`, hand-built: dials a gateway's peer port with zz's valid certificate and
-    speaks the protocol via federation's codec; answers pings, ignores everything else."""
-
-    def __init__(self, identity: Identity, address: str, region: str) -> None:
-        self.identity, self.address, self.region = identity, address, region
-        self.me = signed_member(
-            Member(identity.region, "", identity.cert_pem),
-            identity.signing_seed,
-            int(time.time() * 1000),
-        )
-
-    async def __aenter__(self) -> RoguePeer:
-        self._channel = dial_channel(self.identity, self.address, self.region)
-        self._call = federation_pb2_grpc.FederationStub(self._channel).Link()
-        await self.send(Hello(PROTOCOL_VERSION, self.identity.region, (self.me,)))
-        self._reader = asyncio.create_task(self._answer())
-        return self
-
-    async def send(self, msg: PeerMessage) -> None:
-        await self._call.write(message_to_pb(msg))
-
-    async def _answer(self) -> None:
-        while True:
-            pb = await self._call.read()
-            if pb is grpc.aio.EOF:
-                return
-            msg = message_from_pb(pb)
-            if isinstance(msg, Ping):
-                await self.send(Pong(msg.nonce))
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-            await self._reader
-        self._call.cancel()
-        async with asyncio.timeout(5):
-            await self._channel.close()
-
-
-def interest_proof(
-    signer: LocalAccount,
-    *,
-    region: str,
-    topic: str,
-    chain_id: int,
-    issued: float | None = None,
-    ttl: float = 600.0,
-) -> InterestProof:
-    """A reader's signed statement (an EIP-4361 sign-in naming region and topic)."""
-    challenge = Challenge("0123456789abcdef", f"meshgate-{region}", "meshgate://x", chain_id, 0)
-    now = time.time() if issued is None else issued
-    signed = sign_in(signer, challenge, [topic], now, ttl, regions=[region])
-    return InterestProof(signed.message, signed.signature)
 
 
 async def routed_topics(client: GatewayClient, region: str) -> set[str]:

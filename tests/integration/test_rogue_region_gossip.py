@@ -19,8 +19,8 @@ from federation.messages import Member, Members
 from meshgate.client import GatewayClient
 from proto import gateway_pb2
 from tests.integration.gateway_helpers import metric, scrape
-from tests.integration.test_rogue_region import RoguePeer
 from tests.support.federation_fixtures import GatewayCluster
+from tests.support.rogue_peer import RecordingPeer as RoguePeer
 from tests.support.waiting import async_wait_for
 
 pytestmark = pytest.mark.timeout(180)

@@ -5,7 +5,7 @@ speaks the protocol through federation's own codec, may advertise interest with 
 proofs it holds (a granted reader's genuine one included: a reader may leak it), answers pings,
 acknowledges every batch (so the sender keeps sending) and keeps the serialized bytes of every
 message it received: what a rogue operator of a certified region gets over the wire.
-(tests/integration/test_rogue_region.py has the non-recording original.)
+The rogue-region tests (tests/integration/test_rogue_region*.py, test_encryption_mesh.py) use it.
 """
 
 from __future__ import annotations
@@ -44,11 +44,18 @@ CREDITS = 1024
 
 
 def interest_proof(
-    signer: LocalAccount, *, region: str, topic: str, chain_id: int, ttl: float = 600.0
+    signer: LocalAccount,
+    *,
+    region: str,
+    topic: str,
+    chain_id: int,
+    issued: float | None = None,
+    ttl: float = 600.0,
 ) -> InterestProof:
     """A reader's signed statement (an EIP-4361 sign-in naming `region` and `topic`)."""
     challenge = Challenge("0123456789abcdef", f"meshgate-{region}", "meshgate://x", chain_id, 0)
-    signed = sign_in(signer, challenge, [topic], time.time(), ttl, regions=[region])
+    now = time.time() if issued is None else issued
+    signed = sign_in(signer, challenge, [topic], now, ttl, regions=[region])
     return InterestProof(signed.message, signed.signature)
 
 
