@@ -57,6 +57,14 @@ def add_chain_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_registry_args(parser: argparse.ArgumentParser) -> None:
+    """The chain args plus --registry and --key-file (MESHGATE_REGISTRY / MESHGATE_KEY_FILE):
+    what a command that sends registry transactions takes."""
+    add_chain_args(parser)
+    parser.add_argument("--registry", default=os.environ.get("MESHGATE_REGISTRY"))
+    parser.add_argument("--key-file", default=os.environ.get("MESHGATE_KEY_FILE"), type=Path)
+
+
 def ledger_config(args: argparse.Namespace, registry: str | None = None) -> LedgerConfig:
     if not args.rpc:
         raise CliError("no chain node: pass --rpc URL or set MESHGATE_RPC")

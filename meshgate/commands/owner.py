@@ -17,11 +17,10 @@ import os
 import re
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshgate.commands import owner_keys
-from meshgate.commands.chain import add_chain_args, ledger_config, signer_from
+from meshgate.commands.chain import add_registry_args, ledger_config, signer_from
 from meshgate.errors import CliError
 
 if TYPE_CHECKING:  # web3 loads in the handlers only (CLI start, issue 16)
@@ -38,9 +37,7 @@ def register(subparsers: Any) -> None:
 
     def action(name: str, help_text: str, *positionals: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        add_chain_args(p)
-        p.add_argument("--registry", default=os.environ.get("MESHGATE_REGISTRY"))
-        p.add_argument("--key-file", default=os.environ.get("MESHGATE_KEY_FILE"), type=Path)
+        add_registry_args(p)
         p.add_argument(
             "--gateway",
             default=os.environ.get("MESHGATE_GATEWAY"),

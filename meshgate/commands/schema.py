@@ -20,12 +20,11 @@ A data file for `check`: JSON when its name ends in .json, else the format's bin
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshgate.commands.chain import add_chain_args
+from meshgate.commands.chain import add_registry_args
 from meshgate.errors import CliError
 from policy import grant_view as view
 from policy.schemas.model import Format, Mode, schema_uri
@@ -47,9 +46,7 @@ def register(subparsers: Any) -> None:
 
     def action(name: str, help_text: str, *positionals: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        add_chain_args(p)
-        p.add_argument("--registry", default=os.environ.get("MESHGATE_REGISTRY"))
-        p.add_argument("--key-file", default=os.environ.get("MESHGATE_KEY_FILE"), type=Path)
+        add_registry_args(p)
         for positional in positionals:
             p.add_argument(positional)
         return p
