@@ -29,6 +29,7 @@ Names are encoded as one subject token: [A-Za-z0-9_-] stay, every other byte bec
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -44,11 +45,18 @@ H_EXPECT_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 H_LAST_DELTA = "Mg-Last-Delta"  # on a head: its batch's last sequence minus the head's own
 
 _PLAIN = re.compile(rb"[A-Za-z0-9_-]")
+_ALL_PLAIN = re.compile(r"[A-Za-z0-9_-]*")
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_~-]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def token(name: str) -> str:
-    """`name` as one subject token (no '.', '*', '>' or whitespace); reversible."""
+    """`name` as one subject token (no '.', '*', '>' or whitespace); reversible.
+
+    Cached, with a fast path for plain names: the writer names every key and event subject
+    through it (a per-byte encoding of each was ~30% of the append path's CPU)."""
+    if _ALL_PLAIN.fullmatch(name) and name.isascii():
+        return name
     return "".join(chr(b) if _PLAIN.fullmatch(bytes([b])) else f"~{b:02X}" for b in name.encode())
 
 
@@ -147,13 +155,20 @@ class Layout:
 
 
 def event_headers(
-    event: NewEvent, offset: int, origin: str, replication: bytes | None, received_at: float
+    event: NewEvent,
+    offset: int,
+    origin: str,
+    replication: bytes | None,
+    received_at: float,
+    *,
+    key: str | None = None,
 ) -> dict[str, str]:
+    """The headers of `event`'s record; `key` = dedup_key(source, id) when already known."""
     headers = {
         H_OFFSET: str(offset),
         H_ORIGIN: origin,
         H_RECEIVED: repr(received_at),
-        H_KEY: dedup_key(event.source, event.id),
+        H_KEY: key if key is not None else dedup_key(event.source, event.id),
     }
     if replication is not None:
         headers[H_REPLICATION] = base64.b64encode(replication).decode()

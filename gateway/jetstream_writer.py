@@ -208,7 +208,7 @@ class JetStreamWriter:
                         {H_EXPECT_SUBJECT_SEQ: "0"},
                     )
                 )
-                headers = event_headers(event, offset, origin, blob, now)
+                headers = event_headers(event, offset, origin, blob, now, key=key)
                 events.append(Put(self._layout.event(topic, offset), event.payload, headers))
                 answers.append(AppendResult(offset, False))
             plan.results.append(answers)
