@@ -46,6 +46,7 @@ from gateway.jetstream_federation import LEASE_NAME, LeasedFederation
 from gateway.jetstream_interest import RegionInterest
 from gateway.jetstream_lease import JetStreamLease
 from gateway.jetstream_metrics import RegionMetrics
+from gateway.jetstream_relay import WILDCARD_HOSTS, HolderAddress, PeerRelay
 from gateway.jetstream_store import JetStreamEventStore
 from gateway.key_set_store import KeySetStore
 from gateway.key_sets import GatewayKeySets
@@ -165,7 +166,22 @@ def leased_federation(
     def lease() -> JetStreamLease:  # once the store is open
         return store.lease(LEASE_NAME, holder=store.replica, ttl=DEFAULT_LEASE_TTL)
 
-    return LeasedFederation(lease, build, on_role=region_metrics.federation_member, interest=region)
+    # a standby relays peers' connections to the holder (gateway/jetstream_relay.py)
+    holder = HolderAddress(lambda: store.client, store.layout)
+    host, port = settings.peer.listen_host, settings.peer.listen_port
+
+    async def announce(node: FederationNode) -> None:
+        await holder.publish(store.replica, f"{host}:{node.port}")
+
+    relayed = port != 0 and host not in WILDCARD_HOSTS  # others must reach what we publish
+    return LeasedFederation(
+        lease,
+        build,
+        on_role=region_metrics.federation_member,
+        interest=region,
+        standby_port=(lambda: PeerRelay(host, port, holder.read)) if relayed else None,
+        announce=announce if relayed else None,
+    )
 
 
 async def serve_process(
