@@ -8,6 +8,7 @@ the gateway's explicit purges, so heads and dedup keys are never aged out by the
     mg.<r>.k.<topic>.<key>      dedup key of (topic, source, id), body = the event's offset
     mg.<r>.o.<topic>            the topic head, body = the topic's next offset; header
                                 Mg-Last-Delta = its batch's last seq - its own seq
+                                and Mg-Next = its body (followers see headers only)
     mg.<r>.g.<topic>.<group>    a durable group record (JSON)
     mg.<r>.c.<name>             a federation cursor, body = seq
     mg.<r>.l.<name>             a lease among the region's gateways (gateway/jetstream_lease.py)
@@ -43,6 +44,7 @@ H_KEY = "Mg-Key"  # dedup_key(source, id): delete_events removes the key with th
 H_REPLICATION = "Mg-Replication"  # base64; absent for local publishes
 H_EXPECT_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 H_LAST_DELTA = "Mg-Last-Delta"  # on a head: its batch's last sequence minus the head's own
+H_NEXT = "Mg-Next"  # on a head: its body (the next offset), for headers-only followers
 
 _PLAIN = re.compile(rb"[A-Za-z0-9_-]")
 _ALL_PLAIN = re.compile(r"[A-Za-z0-9_-]*")

@@ -14,7 +14,9 @@ Theory of operation (each part where it is enforced):
   NATS default syncs every 2 minutes and relies on the replicas).
 - Listeners run after our own commits and, through an ordered push consumer on the topic
   heads (headers only: one message per topic per batch, not per event), after commits of
-  other processes: a publish through one gateway wakes readers in another.
+  other processes: a publish through one gateway wakes readers in another. The same follower
+  keeps the writer's cached heads current (a guess the server checks), so a writer does not
+  learn of another's commit only from its own refused batch.
 - Reads are direct gets (`allow_direct`): any replica answers, a read does not wait for writes.
 - Durable groups are durable consumers of the stream (`open_group`, gateway/jetstream_groups.py):
   their work, acks and redeliveries are shared by every gateway of the region.
@@ -51,6 +53,7 @@ from gateway.jetstream_groups import JetStreamGroup
 from gateway.jetstream_layout import (
     H_KEY,
     H_LAST_DELTA,
+    H_NEXT,
     H_OFFSET,
     H_RECEIVED,
     Layout,
@@ -180,9 +183,17 @@ class JetStreamEventStore(RowAppends):
 
         One message per topic per batch, not per event; the head says how far its batch's
         last event is (H_LAST_DELTA), so `last_seq` is that event's seq."""
-        seq = int(msg.metadata.sequence.stream) + int((msg.headers or {}).get(H_LAST_DELTA, 0))
+        headers = msg.headers or {}
+        head = int(msg.metadata.sequence.stream)
+        topic = self._layout.topic_of(msg.subject)
+        nxt = headers.get(H_NEXT)
+        if nxt is not None and self._writer is not None:
+            # the writer plans its next batch on this head, not on one it would learn of only
+            # from a refused batch (two replicas on one topic)
+            self._writer.observe_head(topic, head, int(nxt))
+        seq = head + int(headers.get(H_LAST_DELTA, 0))
         if seq > self._last_seq:
-            self._notify(frozenset({self._layout.topic_of(msg.subject)}), seq)
+            self._notify(frozenset({topic}), seq)
 
     def _js(self) -> JetStreamClient:
         if self._closed or self._client is None:

@@ -6,7 +6,9 @@ Theory of operation:
   MAX_BATCH_MESSAGES messages) and plans ONE atomic batch (gateway/jetstream_layout.py): new
   heads, create-if-absent dedup keys, events. Rule (persist before ack): a job is answered
   only after the cluster acknowledged the batch's commit (R3: a quorum stored it).
-- `Heads` caches each topic's (head sequence, next offset). A batch expects each head it moves
+- `Heads` caches each topic's (head sequence, next offset), from our commits and from the
+  store's follower of every head move (`observe_head`: another replica's commit is known
+  before our next plan, not only from a refused batch). A batch expects each head it moves
   at its cached sequence; another process that appended first, or a (topic, source, id) stored
   before, makes the server refuse the WHOLE batch (`Conflict`). The writer then re-reads the
   heads (one get per topic; every second time also the keys of the batch, one get per row)
@@ -35,6 +37,7 @@ from gateway.jetstream_client import Conflict, JetStreamClient, Put
 from gateway.jetstream_layout import (
     H_EXPECT_SUBJECT_SEQ,
     H_LAST_DELTA,
+    H_NEXT,
     Layout,
     dedup_key,
     event_headers,
@@ -178,7 +181,7 @@ class JetStreamWriter:
                 index = next(
                     i for i, p in enumerate(plan.puts) if p.subject == self._layout.head(topic)
                 )
-                self._heads[topic] = (last - len(plan.puts) + 1 + index, nxt)
+                self.observe_head(topic, last - len(plan.puts) + 1 + index, nxt)
             return plan.results, frozenset(plan.heads), last
         raise StoreUnavailable("store append failed: the batch kept conflicting with other writers")
 
@@ -219,13 +222,25 @@ class JetStreamWriter:
                 str(nxt).encode(),
                 # how far this batch's last event is from this head: a replica that sees only
                 # the heads (jetstream_store's follower) knows the batch's last seq
-                {H_EXPECT_SUBJECT_SEQ: str(self._heads[topic][0]), H_LAST_DELTA: str(size - 1 - i)},
+                {
+                    H_EXPECT_SUBJECT_SEQ: str(self._heads[topic][0]),
+                    H_LAST_DELTA: str(size - 1 - i),
+                    H_NEXT: str(nxt),
+                },
             )
             for i, (topic, nxt) in enumerate(plan.heads.items())
         ]
         plan.puts = [*heads, *keys, *events]
         plan.events = len(events)
         return plan
+
+    def observe_head(self, topic: str, seq: int, nxt: int) -> None:
+        """The head of `topic` is at `seq` with next offset `nxt` (our commit, or another
+        writer's seen by the store's follower): keep the newest. Only a guess the server checks,
+        so a stale one costs a re-plan, never a wrong offset."""
+        cached = self._heads.get(topic)
+        if cached is None or seq > cached[0]:
+            self._heads[topic] = (seq, nxt)
 
     async def _load_heads(self, topics: Sequence[str]) -> None:
         records = await asyncio.gather(
