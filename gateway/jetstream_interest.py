@@ -48,6 +48,9 @@ DEFAULT_TTL = 10.0  # s: a dead replica's readers stop attracting events within 
 PURGE_AFTER = 600.0  # s an entry stays dead before it is purged from the stream
 
 
+UNSUBSCRIBE_TIMEOUT = 2.0  # s
+
+
 class RegionInterest:
     """This replica's entry writer and watcher, and the region's merged InterestSource."""
 
@@ -117,8 +120,13 @@ class RegionInterest:
         written: bytes | None = None  # our last entry with `at` left out
         wrote_at = 0.0
         pulses = self._registry.pulses
+        task = asyncio.current_task()
         try:
             while True:
+                # Python 3.11's wait_for (inside nats-py's requests) can swallow a cancel that
+                # lands as its future completes: a cancelled run would then loop forever.
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
                 client = self._client()
                 if sub is None:
                     sub = await self._watch(client)
@@ -138,9 +146,10 @@ class RegionInterest:
                 if pulses != seen:
                     self._bump()  # federation re-judges on every registry pulse
         finally:
-            if sub is not None:
+            if sub is not None:  # bounded: a cancelled run must end even if the cluster stalls
                 with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+                    async with asyncio.timeout(UNSUBSCRIBE_TIMEOUT):
+                        await sub.unsubscribe()
 
     async def farewell(self) -> None:
         """Mark our entry gone (`at = 0`), so the holder drops it now, not after ttl."""
