@@ -117,8 +117,11 @@ class LeasedFederation:
     async def _hold(self) -> None:
         lease = self._lease = self._new_lease()
         period = lease.ttl / 3
+        task = asyncio.current_task()
         try:
             while not self._stop.is_set():
+                if task is not None and task.cancelling():  # a cancel nats-py swallowed
+                    raise asyncio.CancelledError  # (gateway/jetstream_interest.py says how)
                 held = await self._renew(period)
                 if held and self.node is None:
                     await self._close_standby_port()  # the node binds the same port
