@@ -96,13 +96,13 @@ def _api_error(reply: dict[str, Any], what: str) -> StoreError | None:
     return StoreError(text)
 
 
-async def _patiently(read: Callable[[], Awaitable[T]]) -> T:
-    """Run a read again while the cluster is unavailable, for up to READ_PATIENCE seconds.
+async def patiently(read: Callable[[], Awaitable[T]], patience: float = READ_PATIENCE) -> T:
+    """Run a read again while the cluster is unavailable, for up to `patience` seconds.
 
     Reads have no effect, so a retry is safe; it lets readers (subscriptions) ride through a
     leader election (a few seconds) instead of failing. Writes are not retried here: their
     caller gets UNAVAILABLE at once (a retry of a publish is idempotent, see jetstream_writer)."""
-    deadline = asyncio.get_running_loop().time() + READ_PATIENCE
+    deadline = asyncio.get_running_loop().time() + patience
     pause = 0.05
     while True:
         try:
@@ -218,12 +218,12 @@ class JetStreamClient:
 
     async def get_last(self, subject: str) -> Record | None:
         """The last message on `subject` (wildcards allowed), None if there is none."""
-        return await _patiently(lambda: self._get_one({"last_by_subj": subject}))
+        return await patiently(lambda: self._get_one({"last_by_subj": subject}))
 
     async def get_next(self, seq: int, subject: str) -> Record | None:
         """The first message on `subject` with sequence >= `seq`."""
         body = {"seq": max(1, seq), "next_by_subj": subject}
-        return await _patiently(lambda: self._get_one(body))
+        return await patiently(lambda: self._get_one(body))
 
     async def _get_one(self, body: dict[str, Any]) -> Record | None:
         try:
@@ -248,7 +248,7 @@ class JetStreamClient:
         out: list[Record] = []
         while len(out) < limit:
             want = min(BATCH_PAGE, limit - len(out))
-            page = await _patiently(functools.partial(self._get_page, seq, subject, want))
+            page = await patiently(functools.partial(self._get_page, seq, subject, want))
             out.extend(page)
             if len(page) < want:
                 break
@@ -337,7 +337,7 @@ class JetStreamClient:
         return await self.api(info_subject, {}, "group open")  # another replica created it
 
     async def consumer_info(self, name: str) -> dict[str, Any]:
-        return await _patiently(
+        return await patiently(
             lambda: self.api(f"$JS.API.CONSUMER.INFO.{self.stream}.{name}", {}, "group read")
         )
 

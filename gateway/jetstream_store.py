@@ -44,7 +44,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from nats.aio.msg import Msg
-from nats.js.api import DeliverPolicy
 
 from eventmodel import filters
 from gateway.errors import GatewayClosing
@@ -61,6 +60,7 @@ from gateway.jetstream_layout import (
 )
 from gateway.jetstream_lease import JetStreamLease
 from gateway.jetstream_reads import pages, seq_at_offset
+from gateway.jetstream_watch import watch_new_headers
 from gateway.jetstream_writer import JetStreamWriter
 from gateway.store import (
     AppendListener,
@@ -114,14 +114,7 @@ class JetStreamEventStore(RowAppends):
             await client.ensure_stream(self._layout.all_subjects, self._replicas)
             last = await client.get_last(self._layout.all_events)
             self._last_seq = last.seq if last else 0
-            js = client.nc.jetstream()
-            await js.subscribe(
-                self._layout.all_heads,
-                cb=self._on_remote,
-                ordered_consumer=True,
-                headers_only=True,
-                deliver_policy=DeliverPolicy.NEW,
-            )
+            await watch_new_headers(client, self._layout.all_heads, self._on_remote)
         except BaseException:
             await client.close()
             raise
