@@ -65,13 +65,14 @@ async def put(gw: GatewayProcess, topic: str, raw: bytes, signature: bytes) -> i
         request = gateway_pb2.PutKeySetRequest(
             topic=topic, key_set=gateway_pb2.KeySet(document=raw, signature=signature)
         )
-        return int((await stub.PutKeySet(request, timeout=20)).epoch)
+        return int((await stub.PutKeySet(request, timeout=20, wait_for_ready=True)).epoch)
 
 
 async def held(gw: GatewayProcess, topic: str) -> gateway_pb2.GetKeySetsResponse:
     async with grpc.aio.insecure_channel(gw.listen) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
-        return await stub.GetKeySets(gateway_pb2.GetKeySetsRequest(topic=topic), timeout=10)
+        request = gateway_pb2.GetKeySetsRequest(topic=topic)
+        return await stub.GetKeySets(request, timeout=10, wait_for_ready=True)
 
 
 async def refused(
