@@ -29,6 +29,7 @@ from gateway.app import Gateway
 from gateway.config import GatewayConfig
 from meshgate.client import GatewayClient
 from tests.integration.gateway_helpers import event
+from tests.support.channels import ready_channel
 
 
 class SwitchableAccess(OpenAccess):
@@ -114,7 +115,7 @@ async def test_pause_holds_deliveries_and_revoke_ends_a_quiet_stream(
 async def test_open_gateway_has_no_sign_in(tmp_path: Path) -> None:
     async with (
         Gateway(GatewayConfig(region="eu", data_dir=tmp_path)) as gw,
-        grpc.aio.insecure_channel(gw.listen) as channel,
+        ready_channel(gw.listen) as channel,
     ):
         from proto import gateway_pb2, gateway_pb2_grpc
 
@@ -149,7 +150,7 @@ async def test_server_reflection_lists_the_services(tmp_path: Path) -> None:
 
     async with (
         Gateway(GatewayConfig(region="eu", data_dir=tmp_path)) as gw,
-        grpc.aio.insecure_channel(gw.listen) as channel,
+        ready_channel(gw.listen) as channel,
     ):
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")

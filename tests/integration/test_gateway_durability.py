@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from meshgate.client import GatewayClient
 from tests.integration.gateway_helpers import event
+from tests.support.channels import ready_channel
 from tests.support.gateway_process import REPO, GatewayProcess
 
 
@@ -79,7 +80,7 @@ async def test_durability_os_is_announced_and_survives_kill9(tmp_path: Path) -> 
     try:
         proc.start()
         assert proc.durability == "os"
-        async with grpc.aio.insecure_channel(proc.listen) as channel:
+        async with ready_channel(proc.listen) as channel:
             check = health_pb2_grpc.HealthStub(channel).Check
             got = await check(health_pb2.HealthCheckRequest(service="meshgate.durability.os"))
             assert got.status == health_pb2.HealthCheckResponse.SERVING
@@ -93,7 +94,7 @@ async def test_durability_os_is_announced_and_survives_kill9(tmp_path: Path) -> 
         proc.stop()
     with GatewayProcess(tmp_path / "gw", metrics=False) as default:
         assert default.durability == "fsync"
-        async with grpc.aio.insecure_channel(default.listen) as channel:
+        async with ready_channel(default.listen) as channel:
             check = health_pb2_grpc.HealthStub(channel).Check
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await check(health_pb2.HealthCheckRequest(service="meshgate.durability.os"))

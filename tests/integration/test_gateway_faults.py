@@ -26,6 +26,7 @@ from gateway.config import MESSAGE_OVERHEAD, GatewayConfig
 from meshgate.client import GatewayClient
 from proto import gateway_pb2
 from tests.integration.gateway_helpers import event
+from tests.support.channels import ready_channel
 from tests.support.gateway_process import REPO
 from tests.support.waiting import async_wait_for
 
@@ -109,7 +110,7 @@ async def call_raw(
 
 
 async def test_malformed_protobuf_is_invalid_argument_on_every_rpc(gateway: Gateway) -> None:
-    async with grpc.aio.insecure_channel(gateway.listen) as channel:
+    async with ready_channel(gateway.listen) as channel:
         for method in SERVICE.methods:
             error = await call_raw(channel, method.name, GARBAGE)
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (method.name, error)
@@ -128,7 +129,7 @@ async def test_malformed_protobuf_is_invalid_argument_on_every_rpc(gateway: Gate
 
 
 async def test_a_filter_nested_10000_deep_is_invalid_argument(gateway: Gateway) -> None:
-    async with grpc.aio.insecure_channel(gateway.listen) as channel:
+    async with ready_channel(gateway.listen) as channel:
         error = await call_raw(channel, "Subscribe", open_with_nested_filter(10_000))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error.details()
@@ -142,7 +143,7 @@ async def test_a_filter_with_200000_branches_is_invalid_argument(tmp_path: Path)
     ).SerializeToString()
     async with (
         Gateway(GatewayConfig(region="eu", data_dir=tmp_path)) as gw,  # 64 MiB: the size fits
-        grpc.aio.insecure_channel(gw.listen) as channel,
+        ready_channel(gw.listen) as channel,
     ):
         error = await call_raw(channel, "Subscribe", request)
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT

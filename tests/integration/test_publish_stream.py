@@ -14,6 +14,7 @@ from eventmodel import sdk
 from meshgate.client import GatewayClient
 from proto import cloudevents_pb2, gateway_pb2, gateway_pb2_grpc
 from tests.integration.gateway_helpers import event
+from tests.support.channels import ready_channel
 from tests.support.gateway_process import GatewayProcess
 
 
@@ -28,7 +29,7 @@ async def _stream(
     listen: str, requests: list[gateway_pb2.PublishStreamRequest]
 ) -> list[gateway_pb2.PublishStreamResponse]:
     """Send every request without waiting, half-close, and read every answer."""
-    async with grpc.aio.insecure_channel(listen) as channel:
+    async with ready_channel(listen) as channel:
         call = gateway_pb2_grpc.GatewayStub(channel).PublishStream(iter(requests), timeout=60)
         answers = [response async for response in call]
         assert await call.code() == grpc.StatusCode.OK
