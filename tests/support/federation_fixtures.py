@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from federation.certs import Identity, create_ca, issue_gateway
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_process import GatewayProcess, start_serving
 from tests.support.waiting import free_port
 
 
@@ -79,7 +79,7 @@ class GatewayCluster:
             args.append("--no-mesh")
         gw = GatewayProcess(self.root / region, region=region, extra_args=args)
         self.gateways[region] = gw
-        return gw.start()
+        return start_serving(gw)
 
     def stop_all(self) -> None:
         for gw in self.gateways.values():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_process import GatewayProcess, start_serving
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def gateway_process(tmp_path: Path) -> Iterator[GatewayProcess]:
     """A running `meshgate gateway run` (region eu, metrics on), stopped after the test."""
     proc = GatewayProcess(tmp_path / "gw", extra_args=["--ack-timeout", "2"])
     try:
-        yield proc.start()
+        yield start_serving(proc)
     finally:
         proc.stop()
 
@@ -28,6 +28,6 @@ def shared_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway
     """
     proc = GatewayProcess(tmp_path_factory.mktemp("shared-gw"), extra_args=["--ack-timeout", "2"])
     try:
-        yield proc.start()
+        yield start_serving(proc)
     finally:
         proc.stop()

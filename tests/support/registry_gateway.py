@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.support.chain_fixtures import DeployedRegistry
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_process import GatewayProcess, start_serving
 from tests.support.waiting import free_port
 
 
@@ -38,7 +38,7 @@ def registry_gateway(
         ready_timeout=60,
     )
     try:
-        yield proc.start()
+        yield start_serving(proc)
     finally:
         proc.stop()
         print(f"--- gateway stderr (tail) ---\n{proc.stderr_tail(40)}")
@@ -67,7 +67,7 @@ def registry_pair(
                 args += ["--peer", f"127.0.0.1:{peer[first]}"]
             gw = GatewayProcess(root / region, region=region, extra_args=args, ready_timeout=60)
             gateways[region] = gw
-            gw.start()
+            start_serving(gw)
         yield gateways
     finally:
         for gw in gateways.values():

@@ -39,6 +39,7 @@ from federation.messages import (
 from policy.identity import Challenge
 from policy.signin import sign_in
 from proto import federation_pb2_grpc
+from tests.support.channels import connected
 
 CREDITS = 1024
 
@@ -74,6 +75,11 @@ class RecordingPeer:
 
     async def __aenter__(self) -> RecordingPeer:
         self._channel = dial_channel(self.identity, self.address, self.region)
+        try:  # connected first: a Link opened before that can fail with UNAVAILABLE under load
+            await connected(self._channel)
+        except BaseException:
+            await self._channel.close()
+            raise
         self._call = federation_pb2_grpc.FederationStub(self._channel).Link()
         await self.send(Hello(PROTOCOL_VERSION, self.identity.region, (self.me,)))
         self._reader = asyncio.create_task(self._answer())
