@@ -7,7 +7,6 @@ unacknowledged is redelivered to the other after the ack timeout.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -21,7 +20,7 @@ from gateway.jetstream_groups import JetStreamGroup
 from gateway.jetstream_store import JetStreamEventStore
 from gateway.store import NewEvent
 from gateway.wire import Start
-from tests.support.jetstream_fixtures import JetStreamCluster
+from tests.support.jetstream_fixtures import JetStreamCluster, two_stores
 from tests.support.waiting import async_wait_for
 
 pytestmark = pytest.mark.xdist_group("jetstream")
@@ -38,16 +37,8 @@ def ev(i: int, type_: str = "t") -> NewEvent:
 async def replicas(
     jetstream_cluster: JetStreamCluster,
 ) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
-    region = f"g{uuid.uuid4().hex[:10]}"
-    a = JetStreamEventStore(jetstream_cluster.urls[:1], region)
-    b = JetStreamEventStore(jetstream_cluster.urls[1:], region)
-    await a.open()
-    await b.open()
-    try:
-        yield a, b
-    finally:
-        await a.aclose()
-        await b.aclose()
+    async with two_stores(jetstream_cluster, "g", split=True) as two:
+        yield two
 
 
 def hub(store: JetStreamEventStore) -> SubscriptionHub:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,7 +15,7 @@ from eventmodel.filters import Exact
 from gateway.interest import Interest, InterestRegistry, ReaderProof
 from gateway.jetstream_interest import RegionInterest
 from gateway.jetstream_store import JetStreamEventStore
-from tests.support.jetstream_fixtures import JetStreamCluster
+from tests.support.jetstream_fixtures import JetStreamCluster, two_stores
 
 pytestmark = pytest.mark.xdist_group("jetstream")
 
@@ -28,16 +27,8 @@ NEWS = Interest("news", (Exact("type", "breaking"),))
 async def stores(
     jetstream_cluster: JetStreamCluster,
 ) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
-    region = f"i{uuid.uuid4().hex[:10]}"
-    a = JetStreamEventStore(jetstream_cluster.urls, region)
-    b = JetStreamEventStore(jetstream_cluster.urls, region)
-    await a.open()
-    await b.open()
-    try:
-        yield a, b
-    finally:
-        await b.aclose()
-        await a.aclose()
+    async with two_stores(jetstream_cluster, "i", split=False) as two:
+        yield two
 
 
 def region_interest(

@@ -3,15 +3,12 @@ replica reports the same peer lag; the replica and its federation role are label
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.jetstream_metrics import RegionMetrics
-from gateway.jetstream_store import JetStreamEventStore
 from gateway.store import NewEvent
-from tests.support.jetstream_fixtures import JetStreamCluster
+from tests.support.jetstream_fixtures import JetStreamCluster, two_stores
 from tests.support.waiting import async_wait_for
 
 pytestmark = pytest.mark.xdist_group("jetstream")
@@ -20,13 +17,8 @@ pytestmark = pytest.mark.xdist_group("jetstream")
 async def test_peer_lag_is_read_from_the_cluster_by_every_replica(
     jetstream_cluster: JetStreamCluster,
 ) -> None:
-    region = f"m{uuid.uuid4().hex[:10]}"
-    a = JetStreamEventStore(jetstream_cluster.urls, region)
-    b = JetStreamEventStore(jetstream_cluster.urls, region)
-    await a.open()
-    await b.open()
-    try:
-        await a.append("t", [NewEvent("/s", str(i), "t", b"x") for i in range(5)], region)
+    async with two_stores(jetstream_cluster, "m", split=False) as (a, b):
+        await a.append("t", [NewEvent("/s", str(i), "t", b"x") for i in range(5)], a.layout.region)
         await a.set_cursor("peer:us", a.last_seq - 3)  # the peer holds all but 3 events
         registries = [CollectorRegistry(), CollectorRegistry()]
         metrics = [RegionMetrics(s, r) for s, r in zip((a, b), registries, strict=True)]
@@ -46,6 +38,3 @@ async def test_peer_lag_is_read_from_the_cluster_by_every_replica(
         assert registries[0].get_sample_value("meshgate_region_federation_member", member) == 1
         info = {"replica": b.replica, "backend": "jetstream"}
         assert registries[1].get_sample_value("meshgate_replica_info", info) == 1
-    finally:
-        await a.aclose()
-        await b.aclose()

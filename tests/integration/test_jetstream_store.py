@@ -20,7 +20,7 @@ from gateway.jetstream_layout import stream_name
 from gateway.jetstream_store import JetStreamEventStore
 from gateway.store import NewEvent
 from meshgate.processes import free_port
-from tests.support.jetstream_fixtures import JetStreamCluster
+from tests.support.jetstream_fixtures import JetStreamCluster, two_stores
 from tests.support.waiting import async_wait_for, wait_for
 
 pytestmark = pytest.mark.xdist_group("jetstream")
@@ -34,16 +34,8 @@ def ev(i: int | str, source: str = "/s") -> NewEvent:
 async def pair(
     jetstream_cluster: JetStreamCluster,
 ) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
-    region = f"r{uuid.uuid4().hex[:10]}"
-    a = JetStreamEventStore(jetstream_cluster.urls[:1], region)
-    b = JetStreamEventStore(jetstream_cluster.urls[1:], region)
-    await a.open()
-    await b.open()
-    try:
-        yield a, b
-    finally:
-        await a.aclose()
-        await b.aclose()
+    async with two_stores(jetstream_cluster, "r", split=True) as two:
+        yield two
 
 
 async def test_publish_through_one_is_read_and_wakes_the_other(

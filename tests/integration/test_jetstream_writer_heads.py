@@ -7,7 +7,6 @@ follower, a replica learns of the other's commit on a topic only from its own re
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from gateway.jetstream_client import Conflict, Put
 from gateway.jetstream_store import JetStreamEventStore
 from gateway.store import NewEvent
-from tests.support.jetstream_fixtures import JetStreamCluster
+from tests.support.jetstream_fixtures import JetStreamCluster, two_stores
 from tests.support.waiting import async_wait_for
 
 pytestmark = pytest.mark.xdist_group("jetstream")
@@ -29,16 +28,8 @@ def ev(i: int) -> NewEvent:
 async def pair(
     jetstream_cluster: JetStreamCluster,
 ) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
-    region = f"r{uuid.uuid4().hex[:10]}"
-    a = JetStreamEventStore(jetstream_cluster.urls[:1], region)
-    b = JetStreamEventStore(jetstream_cluster.urls[1:], region)
-    await a.open()
-    await b.open()
-    try:
-        yield a, b
-    finally:
-        await a.aclose()
-        await b.aclose()
+    async with two_stores(jetstream_cluster, "r", split=True) as two:
+        yield two
 
 
 async def test_a_replica_plans_on_the_head_another_moved_without_a_refused_batch(

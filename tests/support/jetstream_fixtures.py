@@ -7,19 +7,24 @@ acks (`sync_interval: always`), like the SQLite store's synchronous=FULL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from meshgate.processes import ChildProcess, free_port
+
+if TYPE_CHECKING:
+    from gateway.jetstream_store import JetStreamEventStore
 
 NODES = 3
 
@@ -147,3 +152,24 @@ def jetstream_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JetS
         yield cluster
     finally:
         cluster.stop()
+
+
+@contextlib.asynccontextmanager
+async def two_stores(
+    cluster: JetStreamCluster, prefix: str, *, split: bool
+) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
+    """Two opened `JetStreamEventStore`s on one fresh region of `cluster` (`prefix` and 10 hex
+    digits): two gateway replicas. `split`: the first dials node 1 only and the second the
+    other nodes; else both dial every node. Closed after, the second first."""
+    from gateway.jetstream_store import JetStreamEventStore  # nats only for these tests
+
+    region = f"{prefix}{uuid.uuid4().hex[:10]}"
+    a_urls, b_urls = (cluster.urls[:1], cluster.urls[1:]) if split else (cluster.urls,) * 2
+    async with contextlib.AsyncExitStack() as stack:
+        stores = []
+        for urls in (a_urls, b_urls):
+            store = JetStreamEventStore(urls, region)
+            await store.open()
+            stack.push_async_callback(store.aclose)
+            stores.append(store)
+        yield stores[0], stores[1]
