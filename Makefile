@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := contracts/node_modules/.installed
-PROTOS := proto/cloudevents.proto proto/gateway.proto proto/federation.proto
+PROTOS := proto/cloudevents.proto proto/gateway.proto proto/federation.proto proto/region.proto
 PYTEST_ARGS ?=
 
 .PHONY: setup test lint fmt proto contracts bench demo clean chaos fuzz

@@ -73,10 +73,15 @@ _TRANSIENT = (
 )
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Is `exc` the connection or the cluster being away (worth another try elsewhere)?"""
+    return isinstance(exc, _TRANSIENT)
+
+
 def store_error(exc: BaseException, what: str) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
-    if isinstance(exc, _TRANSIENT):
+    if is_transient(exc):
         return StoreUnavailable(f"store {what} failed: NATS: {type(exc).__name__} {exc}".strip())
     return StoreError(f"store {what} failed: {exc}")
 

@@ -13,6 +13,11 @@ the gateway's explicit purges, so heads and dedup keys are never aged out by the
     mg.<r>.c.<name>             a federation cursor, body = seq
     mg.<r>.l.<name>             a lease among the region's gateways (gateway/jetstream_lease.py)
     mg.<r>.i.<replica>          a replica's readers' interest (gateway/jetstream_interest.py)
+    mg.<r>.w.<replica>          a replica's roster entry: its forward inbox, until when it is
+                                live (gateway/jetstream_roster.py)
+
+Beside the stream, never stored: `_mgw.<r>.<replica>`, a replica's forward inbox (core NATS
+request/reply, gateway/jetstream_forward.py: rows of a topic it writes, from another replica).
 
 Invariants (enforced by gateway/jetstream_store.py, each publish being one atomic batch):
 
@@ -145,6 +150,17 @@ class Layout:
     @property
     def all_interest(self) -> str:
         return f"{self.root}.i.*"
+
+    def member(self, replica: str) -> str:
+        return f"{self.root}.w.{token(replica)}"
+
+    @property
+    def all_members(self) -> str:
+        return f"{self.root}.w.*"
+
+    def inbox(self, replica: str) -> str:
+        """A replica's forward inbox: outside the stream's subjects, so never stored."""
+        return f"_mgw.{token(self.region)}.{token(replica)}"
 
     def topic_of(self, subject: str) -> str:
         """The topic of an event or head subject."""

@@ -1,16 +1,18 @@
-"""Reads of the JetStream store that walk a topic: find an offset's sequence, page through.
+"""Reads of the JetStream store that walk a topic: an offset's sequence, pages, marks, stats.
 
-Both only read (direct gets, any current replica answers), so they are plain functions over a
+They only read (direct gets, any current replica answers), so they are plain functions over a
 `JetStreamClient` and a `Layout`, shared by the store and the groups (a new group's consumer
-starts at the sequence of its committed offset).
+starts at the sequence of its committed offset); `retention_cut` is the pure decision of
+`apply_retention`. Time O(events of the topic); memory a page plus a small tuple per event.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from gateway.jetstream_client import JetStreamClient, Record
-from gateway.jetstream_layout import H_OFFSET, Layout
+from gateway.jetstream_layout import H_OFFSET, H_RECEIVED, Layout
+from gateway.store import TopicStats
 
 SCAN = 1_000  # records per page when a call scans a topic
 
@@ -49,3 +51,64 @@ async def pages(js: JetStreamClient, subject: str) -> AsyncIterator[list[Record]
         if len(page) < SCAN:
             return
         seq = page[-1].seq + 1
+
+
+Mark = tuple[int, int, float, int]  # (seq, offset, received_at, size) of one stored event
+
+
+async def marks(js: JetStreamClient, layout: Layout, topic: str) -> list[Mark]:
+    """The marks of each stored event of `topic` in order, payloads dropped."""
+    return [
+        (r.seq, int(r.headers[H_OFFSET]), float(r.headers[H_RECEIVED]), len(r.data))
+        async for page in pages(js, layout.topic_events(topic))
+        for r in page
+    ]
+
+
+async def first_offset_since(
+    js: JetStreamClient, layout: Layout, topic: str, when: float
+) -> int | None:
+    """The offset of `topic`'s first stored event received at or after `when` (None: none)."""
+    async for page in pages(js, layout.topic_events(topic)):
+        for record in page:
+            if float(record.headers[H_RECEIVED]) >= when:
+                return int(record.headers[H_OFFSET])
+    return None
+
+
+async def topic_stats(
+    js: JetStreamClient, layout: Layout, names: Sequence[str]
+) -> list[TopicStats]:
+    """The stats of each topic of `names` that exists (has a head)."""
+    out = []
+    for name in names:
+        head = await js.get_last(layout.head(name))
+        if head is None:
+            continue
+        nxt = int(head.data)
+        found = await marks(js, layout, name)
+        out.append(
+            TopicStats(
+                name=name,
+                first_offset=found[0][1] if found else nxt,
+                next_offset=nxt,
+                event_count=len(found),
+                stored_bytes=sum(m[3] for m in found),
+            )
+        )
+    return out
+
+
+def retention_cut(rows: Sequence[Mark], *, older_than: float | None, max_bytes: int | None) -> int:
+    """How many of the oldest `rows` retention removes: those received before `older_than`,
+    then more until the rest fits in `max_bytes`."""
+    cut = 0
+    if older_than is not None:
+        while cut < len(rows) and rows[cut][2] < older_than:
+            cut += 1
+    if max_bytes is not None:
+        total = sum(m[3] for m in rows[cut:])
+        while cut < len(rows) and total > max_bytes:
+            total -= rows[cut][3]
+            cut += 1
+    return cut

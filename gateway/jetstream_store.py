@@ -8,7 +8,9 @@ Theory of operation (each part where it is enforced):
   only in this process: another process on the same stream sees the same store.
 - Appends go through one writer task per process (gateway/jetstream_writer.py): group commit
   into atomic batches (server 2.12+), with optimistic concurrency on the topic heads and
-  create-if-absent dedup keys, so several processes may append to one topic at once. Rule
+  create-if-absent dedup keys, so several processes may append to one topic at once. Each
+  topic still has one writing replica (gateway/jetstream_roster.py): the others forward its
+  rows to it (gateway/jetstream_forward.py), so replicas do not race for a head. Rule
   (persist before ack): nothing is answered before the cluster acknowledged the batch (R3:
   stored on a quorum; the test cluster runs `sync_interval: always`, i.e. fsync before ack; the
   NATS default syncs every 2 minutes and relies on the replicas).
@@ -48,18 +50,25 @@ from nats.aio.msg import Msg
 from eventmodel import filters
 from gateway.errors import GatewayClosing
 from gateway.jetstream_client import CONNECT_TIMEOUT, JetStreamClient, Record
+from gateway.jetstream_forward import Forwarder
 from gateway.jetstream_groups import JetStreamGroup
 from gateway.jetstream_layout import (
     H_KEY,
     H_LAST_DELTA,
     H_NEXT,
-    H_OFFSET,
-    H_RECEIVED,
     Layout,
     stored_event,
 )
 from gateway.jetstream_lease import JetStreamLease
-from gateway.jetstream_reads import pages, seq_at_offset
+from gateway.jetstream_reads import (
+    Mark,
+    first_offset_since,
+    marks,
+    pages,
+    retention_cut,
+    seq_at_offset,
+    topic_stats,
+)
 from gateway.jetstream_watch import watch_new_headers
 from gateway.jetstream_writer import JetStreamWriter
 from gateway.store import (
@@ -87,7 +96,10 @@ class JetStreamEventStore(RowAppends):
         replicas: int = 3,
         connect_timeout: float = CONNECT_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        forward: bool = True,
     ) -> None:
+        """`forward=False`: this process writes every topic itself, racing the region's
+        other replicas for the heads (correct, slower; for tests of the writer's concurrency)."""
         self._servers = list(servers)
         self._layout = Layout(region)
         self._replicas = replicas
@@ -97,6 +109,8 @@ class JetStreamEventStore(RowAppends):
         self._last_seq = 0
         self._client: JetStreamClient | None = None
         self._writer: JetStreamWriter | None = None
+        self._forward = forward
+        self._forwarder: Forwarder | None = None
         self._closed = False
         # this process among the region's gateways (lease holder, metrics label)
         self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -123,12 +137,29 @@ class JetStreamEventStore(RowAppends):
             client, self._layout, clock=self._clock, committed=self._committed
         )
         self._writer.start()
+        try:
+            if self._forward:
+                self._forwarder = await Forwarder.started(
+                    client,
+                    self._layout,
+                    self.replica,
+                    self._writer.submit,
+                    committed=self._notify,
+                    last_seq=lambda: self._last_seq,
+                    clock=self._clock,
+                )
+        except BaseException:
+            await self._writer.stop()
+            await client.close()
+            raise
 
     async def aclose(self) -> None:
-        """Commit the queued appends, then close the connection. Idempotent."""
+        """Leave the roster, commit the queued appends, then close the connection. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        if self._forwarder is not None:
+            await self._forwarder.stop()
         if self._writer is not None:
             await self._writer.stop()
         if self._client is not None:
@@ -151,6 +182,11 @@ class JetStreamEventStore(RowAppends):
         """The region lease `name` (gateway/jetstream_lease.py; gateway/jetstream_federation.py
         holds `federation`)."""
         return JetStreamLease(self._js(), self._layout, name, holder=holder, ttl=ttl, clock=clock)
+
+    @property
+    def forwarder(self) -> Forwarder | None:
+        """The routing of appends to each topic's writing replica (None: `forward=False`)."""
+        return self._forwarder
 
     @property
     def last_seq(self) -> int:
@@ -198,6 +234,8 @@ class JetStreamEventStore(RowAppends):
     async def _append_rows(self, rows: Sequence[Row]) -> list[AppendResult]:
         self._js()
         assert self._writer is not None
+        if self._forwarder is not None:
+            return await self._forwarder.append(rows)
         return await self._writer.submit(rows)
 
     # -- reads -------------------------------------------------------------------------------
@@ -234,24 +272,16 @@ class JetStreamEventStore(RowAppends):
         """Every record on `subject`: only for small sets (heads, groups)."""
         return [r async for page in self._pages(subject) for r in page]
 
-    async def _marks(self, topic: str) -> list[tuple[int, int, float, int]]:
-        """(seq, offset, received_at, size) of each stored event of `topic`, payloads dropped."""
-        return [
-            (r.seq, int(r.headers[H_OFFSET]), float(r.headers[H_RECEIVED]), len(r.data))
-            async for page in self._pages(self._layout.topic_events(topic))
-            for r in page
-        ]
+    async def _marks(self, topic: str) -> list[Mark]:
+        return await marks(self._js(), self._layout, topic)
 
     async def _next_offset(self, topic: str) -> int | None:
         head = await self._js().get_last(self._layout.head(topic))
         return int(head.data) if head is not None else None
 
     async def offset_at_time(self, topic: str, when: float) -> int:
-        async for page in self._pages(self._layout.topic_events(topic)):
-            for record in page:
-                if float(record.headers[H_RECEIVED]) >= when:
-                    return int(record.headers[H_OFFSET])
-        return await self._next_offset(topic) or 0
+        found = await first_offset_since(self._js(), self._layout, topic, when)
+        return found if found is not None else await self._next_offset(topic) or 0
 
     async def topic_stats(self, topic: str | None = None) -> list[TopicStats]:
         if topic is None:
@@ -260,22 +290,7 @@ class JetStreamEventStore(RowAppends):
             )
         else:
             names = [topic]
-        out = []
-        for name in names:
-            nxt = await self._next_offset(name)
-            if nxt is None:
-                continue
-            marks = await self._marks(name)
-            out.append(
-                TopicStats(
-                    name=name,
-                    first_offset=marks[0][1] if marks else nxt,
-                    next_offset=nxt,
-                    event_count=len(marks),
-                    stored_bytes=sum(m[3] for m in marks),
-                )
-            )
-        return out
+        return await topic_stats(self._js(), self._layout, names)
 
     # -- groups and cursors (one subject each; the latest message is the value) -------------
 
@@ -356,15 +371,7 @@ class JetStreamEventStore(RowAppends):
 
         Their dedup keys stay (see the module docstring)."""
         rows = await self._marks(topic)
-        cut = 0
-        if older_than is not None:
-            while cut < len(rows) and rows[cut][2] < older_than:
-                cut += 1
-        if max_bytes is not None:
-            total = sum(m[3] for m in rows[cut:])
-            while cut < len(rows) and total > max_bytes:
-                total -= rows[cut][3]
-                cut += 1
+        cut = retention_cut(rows, older_than=older_than, max_bytes=max_bytes)
         if cut == 0:
             return 0
         below = rows[cut][0] if cut < len(rows) else rows[-1][0] + 1

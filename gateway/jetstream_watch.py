@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 
 from gateway.jetstream_client import JetStreamClient, patiently, store_error
@@ -37,3 +38,24 @@ async def watch_new_headers(
             raise store_error(exc, "head watch") from exc
 
     await patiently(subscribe, patience=OPEN_PATIENCE)
+
+
+async def watch_latest(
+    client: JetStreamClient, subject: str, cb: Callable[[Msg], Awaitable[None]]
+) -> Subscription:
+    """An ordered watch of `subject`: the latest message of each matching subject, then every
+    new one (a key-value view of those subjects)."""
+
+    async def subscribe() -> Subscription:
+        try:
+            return await client.nc.jetstream().subscribe(
+                subject,
+                cb=cb,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                stream=client.stream,
+            )
+        except Exception as exc:
+            raise store_error(exc, "watch") from exc
+
+    return await patiently(subscribe, patience=OPEN_PATIENCE)

@@ -3,6 +3,8 @@
 Two `JetStreamEventStore` instances on one region stand for two gateway replicas: without the
 follower, a replica learns of the other's commit on a topic only from its own refused batch
 (a conflict, the whole batch sent again), which is the cost of two replicas on one topic.
+Both stores write every topic themselves (`forward=False`): what is tested is the writer's
+own concurrency, which still matters while replicas disagree on a topic's owner.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def ev(i: int) -> NewEvent:
 async def pair(
     jetstream_cluster: JetStreamCluster,
 ) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
-    async with two_stores(jetstream_cluster, "r", split=True) as two:
+    async with two_stores(jetstream_cluster, "r", split=True, forward=False) as two:
         yield two
 
 

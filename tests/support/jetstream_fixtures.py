@@ -156,11 +156,12 @@ def jetstream_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JetS
 
 @contextlib.asynccontextmanager
 async def two_stores(
-    cluster: JetStreamCluster, prefix: str, *, split: bool
+    cluster: JetStreamCluster, prefix: str, *, split: bool, forward: bool = True
 ) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
     """Two opened `JetStreamEventStore`s on one fresh region of `cluster` (`prefix` and 10 hex
     digits): two gateway replicas. `split`: the first dials node 1 only and the second the
-    other nodes; else both dial every node. Closed after, the second first."""
+    other nodes; else both dial every node. `forward=False`: each writes every topic itself
+    (racing the other for heads). Closed after, the second first."""
     from gateway.jetstream_store import JetStreamEventStore  # nats only for these tests
 
     region = f"{prefix}{uuid.uuid4().hex[:10]}"
@@ -168,7 +169,7 @@ async def two_stores(
     async with contextlib.AsyncExitStack() as stack:
         stores = []
         for urls in (a_urls, b_urls):
-            store = JetStreamEventStore(urls, region)
+            store = JetStreamEventStore(urls, region, forward=forward)
             await store.open()
             stack.push_async_callback(store.aclose)
             stores.append(store)

@@ -1,0 +1,358 @@
+"""Route a publish's rows to each topic's writing replica; answer the rows forwarded to us.
+
+The I/O shell of gateway/jetstream_roster.py. Every replica of a region on JetStream runs one
+`Forwarder` inside its store (gateway/jetstream_store.py):
+
+- it announces itself in the roster (`mg.<r>.w.<replica>`, renewed every ttl/3, a farewell
+  with expiry 0 when it stops cleanly, entries dead for over PURGE_AFTER purged) and watches
+  every replica's entry (an ordered consumer: no polling);
+- `append(rows)` splits the rows by owner (`plan_parts`, pure): rows of topics it owns go to
+  its own writer, the others to their owner's inbox as one core NATS request per owner
+  (proto/region.proto `ForwardAppend`, the rows' bytes as they will be stored), chunked
+  below the server's max payload;
+- it answers requests on its own inbox with what its writer answered (`ForwardReply`); a
+  forwarded row is written here, never forwarded again.
+
+Failure rules (why nothing is lost or doubled): a forward that finds no responder (the owner
+died or left), times out, or meets an owner that is closing, is written by this replica's own
+writer instead. If the owner had in fact committed it, the dedup keys make the local write
+answer duplicates at the owner's offsets, as for any retried publish (jetstream_writer). An
+owner that answers UNAVAILABLE or FAILED had its append refused by the cluster: that is this
+append's answer too.
+
+Trust: the inbox is reachable by anything on the region's NATS cluster, which can write the
+region's stream directly anyway; the cluster is inside the region's trust boundary (its
+accounts and TLS are the operator's, docs/deploying.md). Rows arrive already checked by the
+replica that took the publish, exactly as they would reach its own writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from gateway.errors import GatewayClosing, StoreError, StoreUnavailable
+from gateway.jetstream_client import JetStreamClient, is_transient
+from gateway.jetstream_layout import Layout
+from gateway.jetstream_reads import pages
+from gateway.jetstream_roster import Member, Roster, decode, encode
+from gateway.jetstream_watch import watch_latest
+from gateway.store import AppendResult, NewEvent, Row
+from proto import region_pb2
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL = 6.0  # s: a replica that died stops being forwarded to within this
+FORWARD_TIMEOUT = 10.0  # s: beyond an owner's slowest commit (a 5 s request, replans)
+PURGE_AFTER = 600.0  # s an entry stays dead before it is purged from the stream
+ENVELOPE = 256  # bytes a forwarded row costs beyond its strings and bytes
+STOP_TIMEOUT = 2.0  # s for each network step of a clean stop
+
+Submit = Callable[[Sequence[Row]], Awaitable[list[AppendResult]]]
+Committed = Callable[[frozenset[str], int], None]  # (topics, last seq): wake local readers
+
+
+# -- the wire (proto/region.proto) -------------------------------------------------------------
+
+
+def encode_rows(rows: Sequence[Row]) -> bytes:
+    request = region_pb2.ForwardAppend()
+    add = request.rows.add
+    for topic, event, origin, blob in rows:
+        row = add(
+            topic=topic,
+            source=event.source,
+            id=event.id,
+            type=event.type,
+            payload=event.payload,
+            origin_region=origin,
+        )
+        if blob is not None:
+            row.replication = blob
+    return request.SerializeToString()
+
+
+def decode_rows(data: bytes) -> list[Row]:
+    """The rows of a forward request; ValueError for anything that is not one."""
+    request = region_pb2.ForwardAppend()
+    try:
+        request.ParseFromString(data)
+    except DecodeError as exc:
+        raise ValueError(f"malformed forward request: {exc}") from exc
+    rows: list[Row] = []
+    for row in request.rows:
+        if not row.topic or not row.source or not row.id:
+            raise ValueError("malformed forward request: a row without topic, source or id")
+        event = NewEvent(source=row.source, id=row.id, type=row.type, payload=row.payload)
+        blob = row.replication if row.HasField("replication") else None
+        rows.append((row.topic, event, row.origin_region, blob))
+    return rows
+
+
+def row_size(row: Row) -> int:
+    topic, event, origin, blob = row
+    strings = len(topic) + len(event.source) + len(event.id) + len(event.type) + len(origin)
+    return ENVELOPE + 4 * strings + len(event.payload) + len(blob or b"")
+
+
+@dataclass(slots=True)
+class Part:
+    """Rows (by index into the call) for one writer: `owner` None is this replica's own."""
+
+    owner: Member | None
+    indexes: list[int] = field(default_factory=list)
+
+
+def plan_parts(
+    rows: Sequence[Row], owner: Callable[[str], Member | None], limit: int
+) -> list[Part]:
+    """Group `rows` by their topic's owner, keeping the call's order within each group; a
+    forwarded part stays below `limit` bytes; a row too big to forward is written here."""
+    local = Part(None)
+    remote: dict[str, list[Part]] = {}
+    sizes: dict[int, int] = {}  # id(part) -> bytes so far
+    for i, row in enumerate(rows):
+        member = owner(row[0])
+        size = row_size(row) if member is not None else 0
+        if member is None or size > limit:
+            local.indexes.append(i)
+            continue
+        parts = remote.setdefault(member.replica, [Part(member)])
+        part = parts[-1]
+        if part.indexes and sizes[id(part)] + size > limit:
+            part = Part(member)
+            parts.append(part)
+        part.indexes.append(i)
+        sizes[id(part)] = sizes.get(id(part), 0) + size
+    out = [local] if local.indexes else []
+    return out + [p for parts in remote.values() for p in parts]
+
+
+# -- the shell ---------------------------------------------------------------------------------
+
+
+class Forwarder:
+    """This replica's roster entry, its view of the others, its inbox, and the routing."""
+
+    def __init__(
+        self,
+        client: JetStreamClient,
+        layout: Layout,
+        replica: str,
+        submit: Submit,
+        *,
+        committed: Committed,
+        last_seq: Callable[[], int],
+        ttl: float = DEFAULT_TTL,
+        timeout: float = FORWARD_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._layout = layout
+        self.replica = replica
+        self._submit = submit  # this replica's own writer: never forwards
+        self._committed = committed
+        self._last_seq = last_seq
+        self.ttl = ttl
+        self._timeout = timeout
+        self._clock = clock
+        self.roster = Roster(replica)
+        self._inbox = layout.inbox(replica)
+        self._closing = False
+        self._subs: list[Subscription] = []
+        self._beat: asyncio.Task[None] | None = None
+        self._answering: set[asyncio.Task[None]] = set()
+        # what this replica did (metrics): rows sent to owners, rows answered for others, rows
+        # written here after a forward found no owner
+        self.forwarded = 0
+        self.answered = 0
+        self.fallbacks = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    async def started(
+        cls, client: JetStreamClient, layout: Layout, replica: str, submit: Submit, **kw: Any
+    ) -> Forwarder:
+        """A started Forwarder (stopped again if starting failed)."""
+        forwarder = cls(client, layout, replica, submit, **kw)
+        try:
+            await forwarder.start()
+        except BaseException:
+            await forwarder.stop()
+            raise
+        return forwarder
+
+    async def start(self) -> None:
+        """Serve our inbox, announce ourselves, and read the roster before the first append."""
+        nc = self._client.nc
+        try:
+            self._subs.append(await nc.subscribe(self._inbox, cb=self._on_request))
+        except Exception as exc:
+            raise StoreUnavailable(f"store forward inbox failed: {exc}") from exc
+        await self._announce(self._clock() + self.ttl)
+        async for page in pages(self._client, self._layout.all_members):
+            for record in page:
+                self._observe(record.data)
+        self._subs.append(
+            await watch_latest(self._client, self._layout.all_members, self._on_entry)
+        )
+        self._beat = asyncio.get_running_loop().create_task(self._heartbeat(), name="js-roster")
+
+    async def stop(self) -> None:
+        """Leave the roster and stop taking forwards; answer those already taken. Idempotent.
+
+        The store's writer must still run: the answers still being written go through it."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._beat
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self._announce(0.0)  # the others stop forwarding to us now, not in ttl
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await sub.unsubscribe()
+        if self._answering:
+            await asyncio.gather(*self._answering, return_exceptions=True)
+
+    # -- the roster --------------------------------------------------------------------------
+
+    async def _announce(self, expires: float) -> None:
+        member = Member(self.replica, self._inbox, expires)
+        await self._client.put(self._layout.member(self.replica), encode(member))
+
+    def _observe(self, data: bytes) -> None:
+        member = decode(data)
+        if member is None:
+            log.warning("ignoring a malformed roster entry")
+            return
+        self.roster.observe(member, self._clock())
+
+    async def _on_entry(self, msg: Msg) -> None:
+        self._observe(msg.data)
+
+    async def _heartbeat(self) -> None:
+        task = asyncio.current_task()
+        while True:
+            # Python 3.11's wait_for inside nats-py can swallow a cancel (jetstream_interest)
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
+            await asyncio.sleep(self.ttl / 3)
+            now = self._clock()
+            try:
+                await self._announce(now + self.ttl)
+                for replica in self.roster.stale(now, PURGE_AFTER):
+                    await self._client.purge(self._layout.member(replica))
+                    self.roster.forget(replica, now)
+            except StoreError as exc:  # a leader election: the entry lives until its expiry
+                log.warning("roster entry not renewed (retried): %s", exc)
+
+    # -- appends -----------------------------------------------------------------------------
+
+    async def append(self, rows: Sequence[Row]) -> list[AppendResult]:
+        """Store `rows`, each through its topic's owner; one result per row, in order."""
+        if len(self.roster.live) == 1:  # the only replica: no routing to do
+            return await self._submit(rows)
+        now = self._clock()
+        limit = self._client.nc.max_payload - 1024
+        parts = plan_parts(rows, lambda topic: self.roster.owner(topic, now), limit)
+        if len(parts) == 1:
+            return await self._write(parts[0], rows)
+        answers = await asyncio.gather(
+            *(self._write(part, [rows[i] for i in part.indexes]) for part in parts),
+            return_exceptions=True,
+        )
+        out: list[AppendResult | None] = [None] * len(rows)
+        for part, answer in zip(parts, answers, strict=True):
+            if isinstance(answer, BaseException):
+                raise answer  # each part stays durable on its own (as the writer's batches)
+            for i, result in zip(part.indexes, answer, strict=True):
+                out[i] = result
+        return [r for r in out if r is not None]
+
+    async def _write(self, part: Part, rows: Sequence[Row]) -> list[AppendResult]:
+        if part.owner is None:
+            return await self._submit(rows)
+        try:
+            msg = await self._client.nc.request(part.owner.inbox, encode_rows(rows), self._timeout)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise StoreError(f"store forward failed: {exc}") from exc
+            return await self._fall_back(rows, part.owner, f"{type(exc).__name__} {exc}")
+        reply = region_pb2.ForwardReply()
+        try:
+            reply.ParseFromString(msg.data)
+        except DecodeError:
+            return await self._fall_back(rows, part.owner, "a malformed reply")
+        outcome = reply.outcome
+        if outcome == region_pb2.ForwardReply.STORED and len(reply.results) == len(rows):
+            self.forwarded += len(rows)
+            self._committed(frozenset(row[0] for row in rows), reply.last_seq)
+            return [AppendResult(r.offset, r.duplicate) for r in reply.results]
+        if outcome == region_pb2.ForwardReply.UNAVAILABLE:
+            raise StoreUnavailable(reply.error or "store append failed: no quorum")
+        if outcome == region_pb2.ForwardReply.FAILED:
+            raise StoreError(reply.error or "store append failed")
+        return await self._fall_back(rows, part.owner, "it is closing")
+
+    async def _fall_back(self, rows: Sequence[Row], owner: Member, why: str) -> list[AppendResult]:
+        log.info("writing %d rows here, not at %s: %s", len(rows), owner.replica, why)
+        self.fallbacks += len(rows)
+        return await self._submit(rows)
+
+    # -- answering ---------------------------------------------------------------------------
+
+    async def _on_request(self, msg: Msg) -> None:
+        # nats-py runs one subscription's callbacks one at a time: answer in a task, so the
+        # forwards of several replicas join one batch of our writer
+        task = asyncio.get_running_loop().create_task(self._answer(msg))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, msg: Msg) -> None:
+        reply = region_pb2.ForwardReply()
+        try:
+            rows = decode_rows(msg.data)
+        except ValueError as exc:
+            reply.outcome = region_pb2.ForwardReply.FAILED
+            reply.error = str(exc)
+        else:
+            await self._store(rows, reply)
+        with contextlib.suppress(Exception):  # the sender is gone: it falls back by itself
+            await msg.respond(reply.SerializeToString())
+
+    async def _store(self, rows: Sequence[Row], reply: region_pb2.ForwardReply) -> None:
+        if self._closing:
+            reply.outcome = region_pb2.ForwardReply.CLOSING
+            return
+        try:
+            results = await self._submit(rows)
+        except GatewayClosing:
+            reply.outcome = region_pb2.ForwardReply.CLOSING
+        except StoreUnavailable as exc:
+            reply.outcome = region_pb2.ForwardReply.UNAVAILABLE
+            reply.error = str(exc)
+        except StoreError as exc:
+            reply.outcome = region_pb2.ForwardReply.FAILED
+            reply.error = str(exc)
+        else:
+            self.answered += len(rows)
+            reply.outcome = region_pb2.ForwardReply.STORED
+            reply.last_seq = self._last_seq()
+            add = reply.results.add
+            for result in results:
+                add(offset=result.offset, duplicate=result.duplicate)

@@ -1,0 +1,177 @@
+"""Each topic has one writing replica; the others forward its rows (gateway/jetstream_forward.py).
+
+Two `JetStreamEventStore` instances on one region of a real 3-node R3 cluster stand for two
+gateway replicas. What must hold: both agree on the roster; appends through either replica to
+shared topics land dense and once, with no batch refused (nobody races for a head); a forward
+whose owner vanished without a farewell, or left, is written by the sender; a duplicate sent
+through the other replica is answered at the stored offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from gateway.jetstream_client import Conflict, Put
+from gateway.jetstream_forward import Forwarder
+from gateway.jetstream_roster import owner_of
+from gateway.jetstream_store import JetStreamEventStore
+from gateway.store import NewEvent, ReplicatedItem
+from tests.support.jetstream_fixtures import JetStreamCluster
+from tests.support.waiting import async_wait_for
+
+pytestmark = pytest.mark.xdist_group("jetstream")
+
+TOPICS = [f"topic-{i}" for i in range(8)]
+
+
+def ev(i: int, source: str = "/s") -> NewEvent:
+    return NewEvent(source, str(i), "t", f"payload {i}".encode())
+
+
+def forwarder(store: JetStreamEventStore) -> Forwarder:
+    assert store.forwarder is not None
+    return store.forwarder
+
+
+def count_refused(store: JetStreamEventStore) -> list[int]:
+    """A one-cell counter of the batches the cluster refused to `store`'s writer."""
+    refused = [0]
+    publish = store.client.publish_batch
+
+    async def counted(puts: Sequence[Put], what: str) -> int:
+        try:
+            return await publish(puts, what)
+        except Conflict:
+            refused[0] += 1
+            raise
+
+    store.client.publish_batch = counted  # type: ignore[method-assign]
+    return refused
+
+
+async def open_pair(
+    cluster: JetStreamCluster, region: str
+) -> tuple[JetStreamEventStore, JetStreamEventStore]:
+    a = JetStreamEventStore(cluster.urls[:1], region)
+    b = JetStreamEventStore(cluster.urls[1:], region)
+    await a.open()
+    await b.open()
+
+    async def agreed() -> bool:
+        return (
+            forwarder(a).roster.live == forwarder(b).roster.live
+            and len(forwarder(a).roster.live) == 2
+        )
+
+    await async_wait_for(agreed, what="both replicas to read one roster of two")
+    return a, b
+
+
+@pytest.fixture
+async def pair(
+    jetstream_cluster: JetStreamCluster,
+) -> AsyncIterator[tuple[JetStreamEventStore, JetStreamEventStore]]:
+    a, b = await open_pair(jetstream_cluster, f"r{uuid.uuid4().hex[:10]}")
+    try:
+        yield a, b
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_both_replicas_write_shared_topics_densely_once_with_no_refused_batch(
+    pair: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    a, b = pair
+    refused = [count_refused(a), count_refused(b)]
+    owners = {owner_of(t, forwarder(a).roster.live) for t in TOPICS}
+    assert owners == {a.replica, b.replica}, "eight topics should spread over both replicas"
+
+    async def publish(store: JetStreamEventStore, source: str) -> None:
+        for start in range(0, 60, 6):
+            for topic in TOPICS:
+                await store.append(topic, [ev(i, source) for i in range(start, start + 6)], "r")
+
+    await asyncio.gather(publish(a, "/a"), publish(b, "/b"), publish(a, "/a2"), publish(b, "/b2"))
+
+    for topic in TOPICS:
+        events = await b.read(topic, 0, 1_000)
+        assert [e.offset for e in events] == list(range(240)), topic
+    assert refused[0][0] + refused[1][0] == 0
+    assert forwarder(a).forwarded > 0 and forwarder(b).forwarded > 0
+    assert forwarder(a).answered == forwarder(b).forwarded
+    assert forwarder(b).answered == forwarder(a).forwarded
+    assert forwarder(a).fallbacks == forwarder(b).fallbacks == 0
+
+
+async def test_a_duplicate_through_the_other_replica_is_answered_at_its_offset(
+    pair: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    a, b = pair
+    first = await a.append("dup", [ev(1), ev(2)], "r")
+    again = await b.append("dup", [ev(2), ev(1), ev(3)], "r")
+    assert [(r.offset, r.duplicate) for r in first] == [(0, False), (1, False)]
+    assert [(r.offset, r.duplicate) for r in again] == [(1, True), (0, True), (2, False)]
+
+
+async def test_a_call_across_topics_of_both_owners_answers_in_order(
+    pair: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    a, b = pair
+    mine = next(t for t in TOPICS if owner_of(t, forwarder(a).roster.live) == a.replica)
+    theirs = next(t for t in TOPICS if owner_of(t, forwarder(a).roster.live) == b.replica)
+    entries = [
+        (mine if i % 2 else theirs, ReplicatedItem(ev(i), "eu", f"blob {i}".encode()))
+        for i in range(10)
+    ]
+    assert await a.append_replicated_batch(entries) == [True] * 10
+    again = await a.append_replicated_batch(entries[3:6])
+    assert again == [False] * 3
+    for topic, wanted in ((theirs, [0, 2, 4, 6, 8]), (mine, [1, 3, 5, 7, 9])):
+        stored = await b.read(topic, 0, 10)
+        assert [e.offset for e in stored] == list(range(5))
+        assert [e.replication for e in stored] == [f"blob {i}".encode() for i in wanted]
+        assert {e.origin_region for e in stored} == {"eu"}
+
+
+async def test_a_forward_to_an_owner_that_vanished_is_written_here(
+    jetstream_cluster: JetStreamCluster,
+) -> None:
+    a, b = await open_pair(jetstream_cluster, f"r{uuid.uuid4().hex[:10]}")
+    try:
+        theirs = next(t for t in TOPICS if owner_of(t, forwarder(b).roster.live) == a.replica)
+        await b.append(theirs, [ev(0)], "r")
+        assert forwarder(b).forwarded == 1
+        # a's connection drops without a farewell (as a kill -9 does): its entry stays live
+        await a.client.nc.close()
+        results = await b.append(theirs, [ev(0), ev(1), ev(2)], "r")
+        assert [(r.offset, r.duplicate) for r in results] == [(0, True), (1, False), (2, False)]
+        assert forwarder(b).fallbacks == 3
+        assert a.replica in forwarder(b).roster.live
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_a_replica_that_leaves_is_dropped_from_the_roster_at_once(
+    jetstream_cluster: JetStreamCluster,
+) -> None:
+    a, b = await open_pair(jetstream_cluster, f"r{uuid.uuid4().hex[:10]}")
+    try:
+        await a.aclose()
+
+        async def alone() -> bool:
+            return forwarder(b).roster.live == (b.replica,)
+
+        await async_wait_for(alone, timeout=3.0, what="the farewell to reach b")
+        theirs = [t for t in TOPICS if owner_of(t, (a.replica, b.replica)) == a.replica]
+        for topic in theirs:
+            assert [r.offset for r in await b.append(topic, [ev(0)], "r")] == [0]
+        assert forwarder(b).fallbacks == 0
+    finally:
+        await a.aclose()
+        await b.aclose()
