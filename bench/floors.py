@@ -1,4 +1,4 @@
-"""The floors of issue 13, as pure judgements on the medians of one run of the bench.
+"""The floors of issues 13 and 14, as pure judgements on the medians of one run of the bench.
 
 - throughput (`events_per_s`): meshgate >= 1.5x JetStream at equal durability
   (meshgate `fsync` vs JetStream `sync_interval: always`; meshgate `os` vs JetStream default);
@@ -52,3 +52,65 @@ def judge_rss(peak_mb: float | None) -> str:
     if peak_mb is None:
         return NONE
     return PASS if peak_mb <= GATEWAY_RSS_MB else FAIL
+
+
+# -- issue 14: a region on a JetStream cluster ------------------------------------------------
+
+REPLICA_CPU_FLOOR = 1.2  # two replicas' gateway CPU per event (summed) <= 1.2x one replica's
+JETSTREAM_REGION_FLOOR = 0.5  # a region on JetStream >= 0.5x the SQLite region's events/s
+GATEWAY_CPU = "gateway CPU s / 1k events, summed over the replicas"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionFloor:
+    """One floor of issue 14: `row`'s figure against `baseline`'s of the same run."""
+
+    row: str
+    baseline: str
+    metric: str  # "events_per_s" or GATEWAY_CPU
+    bound: float  # events/s: ratio >= bound; CPU: ratio <= bound
+
+
+REGION_FLOORS = (
+    RegionFloor(
+        row="js2_publish", baseline="js1_publish", metric=GATEWAY_CPU, bound=REPLICA_CPU_FLOOR
+    ),
+    RegionFloor(
+        row="js2_publish_split", baseline="js1_publish", metric=GATEWAY_CPU, bound=REPLICA_CPU_FLOOR
+    ),
+    RegionFloor(
+        row="js2_pubsub", baseline="js1_pubsub", metric=GATEWAY_CPU, bound=REPLICA_CPU_FLOOR
+    ),
+    RegionFloor(
+        row="js1_publish",
+        baseline="publish_batched",
+        metric="events_per_s",
+        bound=JETSTREAM_REGION_FLOOR,
+    ),
+    RegionFloor(
+        row="js2_publish",
+        baseline="publish_batched",
+        metric="events_per_s",
+        bound=JETSTREAM_REGION_FLOOR,
+    ),
+    RegionFloor(
+        row="js1_pubsub", baseline="pubsub", metric="events_per_s", bound=JETSTREAM_REGION_FLOOR
+    ),
+    RegionFloor(
+        row="js2_pubsub", baseline="pubsub", metric="events_per_s", bound=JETSTREAM_REGION_FLOOR
+    ),
+)
+
+
+def judge_region(floor: RegionFloor, measured: float | None, baseline: float | None) -> Judgement:
+    """The ratio and verdict of one issue-14 floor (CPU: at most; events/s: at least)."""
+    if measured is None or baseline is None or baseline == 0.0:
+        return Judgement(ratio=None, verdict=NONE, floor="")
+    ratio = measured / baseline
+    if floor.metric == GATEWAY_CPU:
+        return Judgement(
+            ratio=ratio, verdict=PASS if ratio <= floor.bound else FAIL, floor=f"<= {floor.bound}x"
+        )
+    return Judgement(
+        ratio=ratio, verdict=PASS if ratio >= floor.bound else FAIL, floor=f">= {floor.bound}x"
+    )

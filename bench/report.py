@@ -6,6 +6,7 @@ Rendering only: the verdicts come from bench/floors.py, the medians from bench/h
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,6 +194,57 @@ def _meshgate_only(families: Sequence[Family], by_key: Index, profile: Profile) 
     return lines
 
 
+def gateway_cpu(outcome: Outcome | None) -> float | None:
+    """CPU s per 1k events summed over the row's gateway processes, median over its runs."""
+    if outcome is None or outcome.skipped or not outcome.runs:
+        return None
+    sums = []
+    for run in outcome.runs:
+        cpu = [v for k, v in run.items() if k.startswith(CPU_PREFIX) and _is_gateway(k)]
+        if cpu:
+            sums.append(sum(cpu))
+    return statistics.median(sums) if sums else None
+
+
+def _is_gateway(key: str) -> bool:
+    return (label_of(key) or "").startswith("gateway")
+
+
+def _region_floors(families: Sequence[Family], by_key: Index) -> list[str]:
+    names = {f.name for f in families}
+    chosen = [f for f in floors.REGION_FLOORS if f.row in names and f.baseline in names]
+    if not chosen:
+        return []
+    titles = {f.name: f.title for f in families}
+    lines = [
+        "",
+        f"## Floors (issue 14): a region on a JetStream cluster ({MESHGATE_FSYNC}, same run)",
+        "",
+        f"Two replicas spend at most {floors.REPLICA_CPU_FLOOR}x one replica's gateway CPU per "
+        "event (summed over the replicas: no coordination tax), and the region on JetStream "
+        f"keeps at least {floors.JETSTREAM_REGION_FLOOR}x the SQLite region's events/s.",
+        "",
+        "| row | metric | measured | beside | baseline | ratio | floor | verdict |",
+        "|---|---|---:|---|---:|---:|---|---|",
+    ]
+    for floor in chosen:
+        own = by_key.get((floor.row, MESHGATE_FSYNC))
+        base = by_key.get((floor.baseline, MESHGATE_FSYNC))
+        if floor.metric == floors.GATEWAY_CPU:
+            measured, baseline = gateway_cpu(own), gateway_cpu(base)
+            shown = (_fmt(measured, CPU_PREFIX), _fmt(baseline, CPU_PREFIX))
+        else:
+            measured, baseline = _measured(own, floor.metric), _measured(base, floor.metric)
+            shown = (_cell(own, floor.metric), _cell(base, floor.metric))
+        judged = floors.judge_region(floor, measured, baseline)
+        lines.append(
+            f"| {titles[floor.row]} | {UNITS.get(floor.metric, floor.metric)} | {shown[0]} | "
+            f"{titles[floor.baseline]} | {shown[1]} | {_fmt(judged.ratio, 'ratio')} | "
+            f"{judged.floor or '—'} | {judged.verdict} |"
+        )
+    return lines
+
+
 def _resources(families: Sequence[Family], outcomes: Sequence[Outcome]) -> list[str]:
     lines = [
         "",
@@ -296,6 +348,7 @@ def render(
         *_shortfalls(families, by_key),
     ]
     lines += _meshgate_only(families, by_key, profile)
+    lines += _region_floors(families, by_key)
     lines += _resources(families, outcomes)
     lines += _lost(outcomes)
     for o in (o for o in outcomes if o.family not in names):
