@@ -377,10 +377,19 @@ class JetStreamClient:
             raise store_error(exc, "group read") from exc
         return out
 
-    async def ack(self, reply: str) -> None:
-        """Acknowledge one delivery and wait until the consumer recorded it (double ack)."""
+    async def ack_many(self, replies: Sequence[str]) -> None:
+        """Acknowledge deliveries and wait until the consumer recorded ALL of them: every ack
+        but the last is published, the last is a double ack. One connection's acks reach the
+        consumer's leader in order and are applied in order (recorded in its replicated log
+        for R3), so the answer to the last comes after the others were recorded: one round
+        trip for a batch, not one per delivery. Any failure fails the whole call; acking a
+        delivery twice is harmless, so the caller sends them all again."""
+        if not replies:
+            return
         try:
-            await self.nc.request(reply, b"+ACK", REQUEST_TIMEOUT)
+            for reply in replies[:-1]:
+                await self.nc.publish(reply, b"+ACK")
+            await self.nc.request(replies[-1], b"+ACK", REQUEST_TIMEOUT)
         except Exception as exc:
             raise store_error(exc, "group ack") from exc
 

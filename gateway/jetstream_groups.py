@@ -11,12 +11,13 @@ Theory of operation (each rule where it is enforced):
 - Shared work: the consumer hands each event to ONE pull at a time, across replicas; a member
   gets what its replica pulled (`fetch`), at most its credits, within the byte budget (what
   does not fit is naked back at once, for anyone).
-- Acks: a member's ack is sent to the consumer as a double ack (`JetStreamClient.ack`: the
-  server confirms it recorded it), so an ack the gateway completed survives the gateway, and
-  the event is never handed to the group again. An ack that fails (leader election) is kept
-  and sent again with the next ack or fetch, for up to ack_timeout (after that the event is
-  redelivered anyway): an ack not yet confirmed when a NATS node dies may be lost, and its
-  event then comes again (at-least-once, as for a gateway that dies before it saved an ack).
+- Acks: a member's acks are sent to the consumer and confirmed by one double ack on the last
+  (`JetStreamClient.ack_many`: the server answers once it recorded them all), so an ack the
+  gateway completed survives the gateway, and the event is never handed to the group again.
+  Acks that fail (leader election) are kept and sent again with the next ack or fetch, for
+  up to ack_timeout (after that the event is redelivered anyway): an ack not yet confirmed
+  when a NATS node dies may be lost, and its event then comes again (at-least-once, as for a
+  gateway that dies before it saved an ack).
 - Redelivery: an event not acked `ack_timeout` after it was pulled is redelivered by the
   cluster to whichever replica pulls next; that is how a dead replica's in-flight deliveries
   reach the others. A member leaving, or a batch handed back, naks its deliveries (redelivered
@@ -28,7 +29,8 @@ Theory of operation (each rule where it is enforced):
   member's stream rides through an election, as reads do (gateway/jetstream_client.py).
 - Committed offset: the consumer's ack floor (every event up to it acked) mapped to the
   next topic offset; written to the group record (`save_group`) when it moves, for
-  GetGroups and restarts. The cluster's consumer state wins over the record when both exist.
+  GetGroups and restarts, at most PERSIST_EVERY after an ack (and at once when a member
+  leaves). The cluster's consumer state wins over the record when both exist.
 - Bound: `max_ack_pending` is the consumer's, so it bounds the group across all replicas.
 - Filters: an event the group's filters do not match is acked at once (it needs no delivery).
   All replicas must open a group with the same filters (a replica checks only its own members).
@@ -49,7 +51,7 @@ from nats.aio.msg import Msg
 from eventmodel import attributes, filters
 from gateway.delivery import DEFAULT_MAX_REDELIVERY_DELAY, Lease, ack_wait
 from gateway.dispatch import Dispatcher, Outgoing, _Budget
-from gateway.errors import StoreError
+from gateway.errors import GatewayError, StoreError
 from gateway.jetstream_client import JetStreamClient
 from gateway.jetstream_layout import H_OFFSET, Layout
 from gateway.store import EventStore, GroupRecord
@@ -63,6 +65,7 @@ def consumer_name(topic: str, group: str) -> str:
     return "g_" + hashlib.sha256(raw).hexdigest()[:40]
 
 
+PERSIST_EVERY = 0.1  # s: the group record follows the consumer's ack floor this soon
 MAX_BACKOFF_STEPS = 20  # ack waits listed; the server repeats the last one
 
 
@@ -145,6 +148,7 @@ class JetStreamGroup(Dispatcher):
         self._unacked_replies: list[tuple[str, float]] = []  # (reply, first sent) unconfirmed
         self._to_nak: list[str] = []
         self._save_failing = False
+        self._persisting: asyncio.Task[None] | None = None
 
     async def open_consumer(self, start_seq: int) -> None:
         """Create the group's consumer at `start_seq` or join the one that exists."""
@@ -164,6 +168,8 @@ class JetStreamGroup(Dispatcher):
         self._members.pop(member, None)
         self._give_back(member)
         await self._send_naks()
+        if self._persisting is not None:
+            self._persisting.cancel()
         await self.persist()
 
     def hand_back(self, member: int) -> None:
@@ -217,7 +223,21 @@ class JetStreamGroup(Dispatcher):
                 replies.append(held.reply)
         await self._send_acks(replies)
         self.wake_all()  # room under max_ack_pending may have opened, for any member
-        await self.persist()
+        self._persist_soon()
+
+    def _persist_soon(self) -> None:
+        """Refresh the group record PERSIST_EVERY after an ack, once for every ack meanwhile:
+        the acks themselves are in the cluster already (what redelivery obeys); the record
+        is what GetGroups, lag and restarts read, and it costs three requests."""
+        if self._persisting is None or self._persisting.done():
+            self._persisting = asyncio.get_running_loop().create_task(self._persist_later())
+
+    async def _persist_later(self) -> None:
+        await asyncio.sleep(PERSIST_EVERY)
+        try:
+            await self.persist()
+        except GatewayError as exc:  # the store closed meanwhile: the next open reads the cluster
+            log.debug("group %r on topic %r: not saved: %s", self.group, self.topic, exc)
 
     async def persist(self) -> None:
         """Refresh the committed offset from the consumer's ack floor; save it if it moved.
@@ -257,20 +277,16 @@ class JetStreamGroup(Dispatcher):
         self._unacked_replies = []
         if not todo:
             return
-        results = await asyncio.gather(
-            *(self._client.ack(r) for r, _ in todo), return_exceptions=True
-        )
-        failed = [
-            (t, res) for t, res in zip(todo, results, strict=True) if isinstance(res, BaseException)
-        ]
-        if failed:
+        try:
+            await self._client.ack_many([r for r, _ in todo])
+        except StoreError as exc:
             log.warning(
                 "group %r: %d acks not confirmed yet, sent again later: %s",
                 self.group,
-                len(failed),
-                failed[0][1],
+                len(todo),
+                exc,
             )
-            self._unacked_replies.extend(t for t, _ in failed)
+            self._unacked_replies.extend(todo)
 
     async def _send_naks(self) -> None:
         todo, self._to_nak = self._to_nak, []

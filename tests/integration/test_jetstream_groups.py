@@ -96,4 +96,34 @@ async def test_a_filtered_group_skips_what_does_not_match_and_commits_past_it(
     out = await g.fetch(m, 100)
     assert [o.offset for o in out] == [1, 3, 5, 7, 9]
     await g.ack([o.offset for o in out])
-    assert g.state.committed == 10
+
+    async def committed_past_the_skipped() -> bool:  # refreshed PERSIST_EVERY after the ack
+        return g.state.committed == 10
+
+    await async_wait_for(committed_past_the_skipped, timeout=10, what="committed offset 10")
+
+
+async def test_a_batch_of_acks_is_recorded_whole_when_its_one_double_ack_is_answered(
+    replicas: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    """`ack_many` publishes every ack but the last and double-acks the last: once that answer
+    is in, the consumer has recorded every ack of the batch (the acks go through node 1, the
+    group's consumer leader may be on another node)."""
+    a, _ = replicas
+    await a.append("bulk", [ev(i) for i in range(600)], "eu")
+    group = await hub(a).open("bulk", "g", [], Start())
+    assert isinstance(group, JetStreamGroup)
+    member = group.join(lambda: None)
+    for _ in range(3):
+        batch = await group.fetch(member, 200)
+        assert len(batch) == 200
+        await group.ack([o.offset for o in reversed(batch)])  # out of order, as members ack
+        info = await a.client.consumer_info(group.consumer)
+        assert info["num_ack_pending"] == 0, info
+    assert info["ack_floor"]["stream_seq"] == a.last_seq
+
+    async def recorded() -> bool:  # the group record follows the ack floor (PERSIST_EVERY)
+        [record] = await a.list_groups()
+        return record.committed_offset == 600
+
+    await async_wait_for(recorded, timeout=10, what="the group record to reach offset 600")
