@@ -11,6 +11,12 @@ gauges below are read from the cluster, so every replica reports the same region
   cluster holds for that peer (what a failover would resend from);
 - `meshgate_region_events`: the region's last seq (all topics).
 
+And this replica's share of the one-writer-per-topic routing (gateway/jetstream_forward.py), read
+at scrape time: `meshgate_region_forwarded_rows_total{way}`, `way` = `sent` (rows this replica
+forwarded to their topic's owner), `answered` (rows it wrote for the others) or `written_here`
+(rows whose owner could not be reached, written by this replica instead: a steady rate means a
+replica is dead or unreachable from this one).
+
 Durable groups' `meshgate_consumer_lag` is already region-wide on this store (gateway/app.py
 reads the group records the cluster holds; gateway/jetstream_groups.py keeps them current).
 """
@@ -19,8 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from gateway.errors import StoreError
 from gateway.jetstream_store import JetStreamEventStore
@@ -59,6 +68,7 @@ class RegionMetrics:
         self._events = Gauge(
             "meshgate_region_events", "The region's last event seq (all topics)", registry=registry
         )
+        registry.register(_ForwardedRows(store))
 
     def federation_member(self, holder: bool) -> None:
         self._member.labels(self._store.replica).set(1 if holder else 0)
@@ -81,3 +91,24 @@ class RegionMetrics:
 
     async def aclose(self) -> None:
         return None
+
+
+class _ForwardedRows(Collector):
+    """`meshgate_region_forwarded_rows_total{way}`, from the store's Forwarder when scraped."""
+
+    def __init__(self, store: JetStreamEventStore) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "meshgate_region_forwarded_rows",
+            "Rows routed for one-writer-per-topic: sent to their owner, answered for another "
+            "replica, or written here because the owner could not be reached",
+            labels=["way"],
+        )
+        forwarder = self._store.forwarder
+        if forwarder is not None:
+            family.add_metric(["sent"], forwarder.forwarded)
+            family.add_metric(["answered"], forwarder.answered)
+            family.add_metric(["written_here"], forwarder.fallbacks)
+        yield family

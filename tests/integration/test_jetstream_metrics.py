@@ -7,6 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.jetstream_metrics import RegionMetrics
+from gateway.jetstream_roster import owner_of
 from gateway.store import NewEvent
 from tests.support.jetstream_fixtures import JetStreamCluster, two_stores
 from tests.support.waiting import async_wait_for
@@ -38,3 +39,31 @@ async def test_peer_lag_is_read_from_the_cluster_by_every_replica(
         assert registries[0].get_sample_value("meshgate_region_federation_member", member) == 1
         info = {"replica": b.replica, "backend": "jetstream"}
         assert registries[1].get_sample_value("meshgate_replica_info", info) == 1
+
+
+async def test_each_replica_counts_the_rows_it_forwarded_answered_and_wrote_itself(
+    jetstream_cluster: JetStreamCluster,
+) -> None:
+    async with two_stores(jetstream_cluster, "m", split=False) as (a, b):
+        fa, fb = a.forwarder, b.forwarder
+        assert fa is not None and fb is not None
+
+        async def agreed() -> bool:
+            return len(fa.roster.live) == len(fb.roster.live) == 2
+
+        await async_wait_for(agreed, timeout=10, what="one roster of two")
+        topic = next(
+            t for t in (f"t{i}" for i in range(100)) if owner_of(t, fa.roster.live) == a.replica
+        )
+        await b.append(topic, [NewEvent("/s", str(i), "t", b"x") for i in range(4)], "m")
+        registries = [CollectorRegistry(), CollectorRegistry()]
+        for store, registry in zip((a, b), registries, strict=True):
+            RegionMetrics(store, registry)
+
+        def rows(i: int, way: str) -> float | None:
+            return registries[i].get_sample_value(
+                "meshgate_region_forwarded_rows_total", {"way": way}
+            )
+
+        assert (rows(1, "sent"), rows(0, "answered")) == (4, 4)
+        assert (rows(0, "sent"), rows(1, "answered"), rows(1, "written_here")) == (0, 0, 0)
