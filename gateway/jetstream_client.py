@@ -1,4 +1,4 @@
-"""The JetStream requests the store makes, over one nats-py connection; errors named here.
+"""The JetStream requests the store makes, over one nats-py connection.
 
 Only raw JetStream API subjects (`$JS.API...`) and headers, so what goes on the wire is what
 the server documents: the stream create/update, atomic batch publish (`Nats-Batch-*`, server
@@ -6,10 +6,7 @@ the server documents: the stream create/update, atomic batch publish (`Nats-Batc
 `batch` + end-of-batch status 204), message delete and subject purge, and the durable
 consumers of groups (create-if-absent, no-wait pulls, double acks, naks).
 
-Error handling (`store_error`, the one translation, so nats-py errors never leave the store):
-no connection, no responders, a timeout, a JetStream 503 (no quorum, a leader being
-elected) or too few servers up to place the stream -> StoreUnavailable; a wrong expected
-sequence -> `Conflict` (the caller re-plans); any other API error -> StoreError.
+Error handling: every method raises only StoreError kinds (gateway/jetstream_errors.py).
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ import asyncio
 import functools
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,17 +25,17 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from gateway.errors import StoreError, StoreUnavailable
+from gateway.jetstream_errors import (
+    api_error,
+    patiently,
+    store_error,
+)
+from gateway.jetstream_frames import hpub, pub, send_frames
 
 T = TypeVar("T")
-WRONG_LAST_SEQUENCE = 10071
 REQUEST_TIMEOUT = 5.0  # s for one API request; a leader election takes about 2 s
 CONNECT_TIMEOUT = 10.0  # s for the first connection to any server
-READ_PATIENCE = 8.0  # s a read retries while the cluster is unavailable (leader election)
 BATCH_PAGE = 1000  # messages per direct-get batch
-
-
-class Conflict(StoreError):
-    """A batch's expected subject sequence did not hold: someone wrote first. Re-plan."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,65 +55,6 @@ class Put:
     subject: str
     data: bytes
     headers: dict[str, str]
-
-
-_TRANSIENT = (
-    nats.errors.TimeoutError,
-    nats.errors.NoRespondersError,
-    nats.errors.ConnectionClosedError,
-    nats.errors.ConnectionReconnectingError,
-    nats.errors.NoServersError,
-    nats.errors.StaleConnectionError,
-    nats.errors.OutboundBufferLimitError,
-    asyncio.TimeoutError,
-    OSError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Is `exc` the connection or the cluster being away (worth another try elsewhere)?"""
-    return isinstance(exc, _TRANSIENT)
-
-
-def store_error(exc: BaseException, what: str) -> StoreError:
-    if isinstance(exc, StoreError):
-        return exc
-    if is_transient(exc):
-        return StoreUnavailable(f"store {what} failed: NATS: {type(exc).__name__} {exc}".strip())
-    return StoreError(f"store {what} failed: {exc}")
-
-
-def _api_error(reply: dict[str, Any], what: str) -> StoreError | None:
-    err = reply.get("error")
-    if not err:
-        return None
-    text = f"store {what} failed: JetStream {err.get('code')} {err.get('description')}"
-    # 10071 names the sequence; a clustered batch may answer with another code, same words
-    wrong = str(err.get("description", "")).startswith("wrong last sequence")
-    if err.get("err_code") == WRONG_LAST_SEQUENCE or wrong:
-        return Conflict(text)
-    offline = "no suitable peers" in str(err.get("description", ""))  # a replica is down
-    if err.get("code") in (503, 408) or err.get("err_code") == 10008 or offline:
-        return StoreUnavailable(text)
-    return StoreError(text)
-
-
-async def patiently(read: Callable[[], Awaitable[T]], patience: float = READ_PATIENCE) -> T:
-    """Run a read again while the cluster is unavailable, for up to `patience` seconds.
-
-    Reads have no effect, so a retry is safe; it lets readers (subscriptions) ride through a
-    leader election (a few seconds) instead of failing. Writes are not retried here: their
-    caller gets UNAVAILABLE at once (a retry of a publish is idempotent, see jetstream_writer)."""
-    deadline = asyncio.get_running_loop().time() + patience
-    pause = 0.05
-    while True:
-        try:
-            return await read()
-        except StoreUnavailable:
-            if asyncio.get_running_loop().time() + pause > deadline:
-                raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 1.0)
 
 
 class JetStreamClient:
@@ -157,7 +95,7 @@ class JetStreamClient:
             reply: dict[str, Any] = json.loads(msg.data)
         except Exception as exc:
             raise store_error(exc, what) from exc
-        error = _api_error(reply, what)
+        error = api_error(reply, what)
         if error is not None:
             raise error
         return reply
@@ -202,9 +140,16 @@ class JetStreamClient:
         batch_id = uuid.uuid4().hex
         last = len(puts)
         try:
-            for i, put in enumerate(puts[:-1], start=1):
-                headers = {**put.headers, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)}
-                await self.nc.publish(put.subject, put.data, headers=headers)
+            frames = [
+                hpub(
+                    put.subject,
+                    {**put.headers, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(i)},
+                    put.data,
+                )
+                for i, put in enumerate(puts[:-1], start=1)
+            ]
+            if frames:  # framed once, one write (gateway/jetstream_frames.py)
+                await send_frames(self.nc, frames, max(len(p.data) for p in puts))
             end = puts[-1]
             headers = {
                 **end.headers,
@@ -216,7 +161,7 @@ class JetStreamClient:
             reply: dict[str, Any] = json.loads(msg.data)
         except Exception as exc:
             raise store_error(exc, what) from exc
-        error = _api_error(reply, what)
+        error = api_error(reply, what)
         if error is not None:
             raise error
         return int(reply["seq"])
@@ -314,7 +259,7 @@ class JetStreamClient:
             reply: dict[str, Any] = json.loads(msg.data)
         except Exception as exc:
             raise store_error(exc, "write") from exc
-        error = _api_error(reply, "write")
+        error = api_error(reply, "write")
         if error is not None:
             raise error
         return int(reply["seq"])
@@ -378,17 +323,16 @@ class JetStreamClient:
         return out
 
     async def ack_many(self, replies: Sequence[str]) -> None:
-        """Acknowledge deliveries and wait until the consumer recorded ALL of them: every ack
-        but the last is published, the last is a double ack. One connection's acks reach the
-        consumer's leader in order and are applied in order (recorded in its replicated log
-        for R3), so the answer to the last comes after the others were recorded: one round
-        trip for a batch, not one per delivery. Any failure fails the whole call; acking a
-        delivery twice is harmless, so the caller sends them all again."""
+        """Acknowledge deliveries; return once the consumer recorded ALL of them. Every ack but
+        the last is published, the last is a double ack: one connection's acks reach the
+        consumer's leader and are applied (for R3: through its log) in order, so the answer to
+        the last comes after the others were recorded. Any failure fails the whole call (an ack
+        sent twice is harmless: the caller sends them all again)."""
         if not replies:
             return
         try:
-            for reply in replies[:-1]:
-                await self.nc.publish(reply, b"+ACK")
+            if len(replies) > 1:
+                await send_frames(self.nc, [pub(r, b"+ACK") for r in replies[:-1]], 4)
             await self.nc.request(replies[-1], b"+ACK", REQUEST_TIMEOUT)
         except Exception as exc:
             raise store_error(exc, "group ack") from exc

@@ -41,7 +41,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from gateway.errors import GatewayClosing, StoreError, StoreUnavailable
-from gateway.jetstream_client import JetStreamClient, is_transient
+from gateway.jetstream_client import JetStreamClient
+from gateway.jetstream_errors import is_transient
 from gateway.jetstream_layout import Layout
 from gateway.jetstream_reads import pages
 from gateway.jetstream_roster import Member, Roster, decode, encode

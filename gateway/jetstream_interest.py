@@ -39,7 +39,8 @@ from gateway import region_interest as core
 from gateway.errors import StoreError
 from gateway.federation_port import topic_interests
 from gateway.interest import InterestRegistry
-from gateway.jetstream_client import JetStreamClient, store_error
+from gateway.jetstream_client import JetStreamClient
+from gateway.jetstream_errors import store_error
 from gateway.jetstream_layout import Layout
 
 log = logging.getLogger(__name__)

@@ -2,10 +2,12 @@
 
 One stream per region, `MESHGATE_<REGION>`, subjects `mg.<region>.>`, `max_msgs_per_subject: 1`
 (every subject is a key: only its latest message counts), no age or size limits (retention is
-the gateway's explicit purges, so heads and dedup keys are never aged out by the stream):
+the gateway's explicit purges, so heads are never aged out by the stream):
 
-    mg.<r>.e.<topic>.<offset>   an event; its stream sequence is the store's global `seq`
-    mg.<r>.k.<topic>.<key>      dedup key of (topic, source, id), body = the event's offset
+    mg.<r>.v                    the layout's version (LAYOUT_VERSION), written when created
+    mg.<r>.e.<topic>.<key>      an event, named by its dedup key = dedup_key(source, id), so
+                                its subject IS its (topic, source, id); header Mg-Offset = its
+                                offset; its stream sequence is the store's global `seq`
     mg.<r>.o.<topic>            the topic head, body = the topic's next offset; header
                                 Mg-Last-Delta = its batch's last seq - its own seq
                                 and Mg-Next = its body (followers see headers only)
@@ -21,13 +23,15 @@ request/reply, gateway/jetstream_forward.py: rows of a topic it writes, from ano
 
 Invariants (enforced by gateway/jetstream_store.py, each publish being one atomic batch):
 
-- a batch writes heads first, then keys, then events, so the batch's ack sequence is the seq
-  of its last event and the events' seqs are the last `n` sequences of the batch;
+- a batch writes heads first, then events, so the batch's ack sequence is the seq of its last
+  event and the events' seqs are the last `n` sequences of the batch;
 - every head carries `Nats-Expected-Last-Subject-Sequence` = the head's sequence as last seen
-  (0: a new topic) and every key `... = 0` (create if absent): a concurrent writer in another
-  process, or a key stored before, fails the WHOLE batch, which is then re-planned. So offsets
-  stay dense per topic and (topic, source, id) is stored once, with no time window
-  (`Nats-Msg-Id` and its `duplicate_window` are not used).
+  (0: a new topic) and every event `... = 0` (create if absent): a concurrent writer in
+  another process, or an event stored before, fails the WHOLE batch, which is then re-planned.
+  So offsets stay dense per topic, in sequence order, and (topic, source, id) is stored once,
+  with no time window (`Nats-Msg-Id` and its `duplicate_window` are not used), for as long as
+  the event is stored: retention and deletions forget it, as in the SQLite store, whose unique
+  index goes with the row. One message per event, not an event and a key.
 
 Names are encoded as one subject token: [A-Za-z0-9_-] stay, every other byte becomes `~XX`.
 """
@@ -40,12 +44,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from gateway.store import NewEvent, StoredEvent
+from gateway.store import StoredEvent
 
 H_OFFSET = "Mg-Offset"
 H_ORIGIN = "Mg-Origin"
 H_RECEIVED = "Mg-Received"
-H_KEY = "Mg-Key"  # dedup_key(source, id): delete_events removes the key with the event
 H_REPLICATION = "Mg-Replication"  # base64; absent for local publishes
 H_EXPECT_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 H_LAST_DELTA = "Mg-Last-Delta"  # on a head: its batch's last sequence minus the head's own
@@ -80,6 +83,9 @@ def untoken(tok: str) -> str:
             out.append(ord(tok[i]))
             i += 1
     return out.decode()
+
+
+LAYOUT_VERSION = "2"  # 1: an event per offset subject plus a dedup-key subject per event
 
 
 def stream_name(region: str) -> str:
@@ -121,12 +127,13 @@ class Layout:
     def topic_events(self, topic: str) -> str:
         return f"{self.root}.e.{token(topic)}.*"
 
-    def event(self, topic: str, offset: int) -> str:
-        return f"{self.root}.e.{token(topic)}.{offset}"
+    def event(self, topic: str, key: str) -> str:
+        """The subject of `topic`'s event whose dedup key is `key` (= dedup_key(source, id))."""
+        return f"{self.root}.e.{token(topic)}.{key}"
 
-    def key(self, topic: str, key: str) -> str:
-        """The dedup-key subject of `key` = dedup_key(source, id)."""
-        return f"{self.root}.k.{token(topic)}.{key}"
+    @property
+    def version(self) -> str:
+        return f"{self.root}.v"
 
     def head(self, topic: str) -> str:
         return f"{self.root}.o.{token(topic)}"
@@ -173,21 +180,13 @@ class Layout:
 
 
 def event_headers(
-    event: NewEvent,
     offset: int,
     origin: str,
     replication: bytes | None,
     received_at: float,
-    *,
-    key: str | None = None,
 ) -> dict[str, str]:
-    """The headers of `event`'s record; `key` = dedup_key(source, id) when already known."""
-    headers = {
-        H_OFFSET: str(offset),
-        H_ORIGIN: origin,
-        H_RECEIVED: repr(received_at),
-        H_KEY: key if key is not None else dedup_key(event.source, event.id),
-    }
+    """The headers of `event`'s record (its subject carries its topic and dedup key)."""
+    headers = {H_OFFSET: str(offset), H_ORIGIN: origin, H_RECEIVED: repr(received_at)}
     if replication is not None:
         headers[H_REPLICATION] = base64.b64encode(replication).decode()
     return headers

@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.jetstream_client import Conflict, JetStreamClient, Put
+from gateway.jetstream_client import JetStreamClient, Put
+from gateway.jetstream_errors import Conflict
 from gateway.jetstream_layout import H_EXPECT_SUBJECT_SEQ, Layout, token
 
 

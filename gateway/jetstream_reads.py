@@ -8,6 +8,7 @@ starts at the sequence of its committed offset); `retention_cut` is the pure dec
 
 from __future__ import annotations
 
+import collections
 from collections.abc import AsyncIterator, Sequence
 
 from gateway.jetstream_client import JetStreamClient, Record
@@ -17,19 +18,25 @@ from gateway.store import TopicStats
 SCAN = 1_000  # records per page when a call scans a topic
 
 
-async def seq_at_offset(js: JetStreamClient, layout: Layout, topic: str, offset: int) -> int | None:
+async def seq_at_offset(
+    js: JetStreamClient, layout: Layout, topic: str, offset: int, *, above: int = 1
+) -> int | None:
     """The sequence of `topic`'s first event with offset >= `offset` (None: there is none).
 
-    One direct get when that offset is stored, else a binary search over sequences (retention
-    or deletions left a gap)."""
-    exact = await js.get_last(layout.event(topic, offset))
-    if exact is not None:
-        return exact.seq
+    Events are named by their dedup key, not their offset, but offsets grow with sequences
+    within a topic (jetstream_layout's invariants), so this is a binary search over sequences
+    from `above` (a sequence known not to be past that event): one get when the first event
+    from there already qualifies (a topic read from its start), about log2(seq) gets else."""
     subject = layout.topic_events(topic)
+    first = await js.get_next(above, subject)
+    if first is None:
+        return None
+    if int(first.headers[H_OFFSET]) >= offset:
+        return first.seq
     last = await js.get_last(subject)
     if last is None or int(last.headers[H_OFFSET]) < offset:
         return None
-    lo, hi = 1, last.seq  # smallest x with offset(first event at seq >= x) >= offset
+    lo, hi = first.seq + 1, last.seq  # smallest x with offset(first event at seq >= x) >= offset
     while lo < hi:
         mid = (lo + hi) // 2
         found = await js.get_next(mid, subject)
@@ -37,8 +44,32 @@ async def seq_at_offset(js: JetStreamClient, layout: Layout, topic: str, offset:
             hi = mid
         else:
             lo = mid + 1
-    first = await js.get_next(lo, subject)
-    return first.seq if first is not None else None
+    found = await js.get_next(lo, subject)
+    return found.seq if found is not None else None
+
+
+class Positions:
+    """Where readers left off: (topic, offset) -> the sequence to read that offset from.
+
+    After a read ends at the event (seq s, offset o), the topic's next read starts at offset
+    o + 1, and no event of the topic at or past that offset is below seq s + 1: so the next
+    read is one batch get, with no search. LRU, at most `size` entries."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._seqs: collections.OrderedDict[tuple[str, int], int] = collections.OrderedDict()
+
+    def get(self, topic: str, offset: int) -> int | None:
+        seq = self._seqs.get((topic, offset))
+        if seq is not None:
+            self._seqs.move_to_end((topic, offset))
+        return seq
+
+    def put(self, topic: str, offset: int, seq: int) -> None:
+        self._seqs[(topic, offset)] = seq
+        self._seqs.move_to_end((topic, offset))
+        if len(self._seqs) > self._size:
+            self._seqs.popitem(last=False)
 
 
 async def pages(js: JetStreamClient, subject: str) -> AsyncIterator[list[Record]]:

@@ -3,12 +3,13 @@
 Theory of operation (each part where it is enforced):
 
 - ONE stream per region, every record a subject of it (gateway/jetstream_layout.py): events
-  (`seq` = the stream sequence, global and increasing in commit order), per-topic heads
-  (next offset), dedup keys, group records, cursors. Nothing the contract promises is kept
-  only in this process: another process on the same stream sees the same store.
+  named by their (topic, source, id) (`seq` = the stream sequence, global and increasing in
+  commit order), per-topic heads (next offset), group records, cursors. Nothing the contract
+  promises is kept only in this process: another process on the same stream sees the same
+  store (gateway/jetstream_version.py: of the same layout).
 - Appends go through one writer task per process (gateway/jetstream_writer.py): group commit
   into atomic batches (server 2.12+), with optimistic concurrency on the topic heads and
-  create-if-absent dedup keys, so several processes may append to one topic at once. Each
+  create-if-absent events, so several processes may append to one topic at once. Each
   topic still has one writing replica (gateway/jetstream_roster.py): the others forward its
   rows to it (gateway/jetstream_forward.py), so replicas do not race for a head. Rule
   (persist before ack): nothing is answered before the cluster acknowledged the batch (R3:
@@ -20,13 +21,12 @@ Theory of operation (each part where it is enforced):
   keeps the writer's cached heads current (a guess the server checks), so a writer does not
   learn of another's commit only from its own refused batch.
 - Reads are direct gets (`allow_direct`): any replica answers, a read does not wait for writes.
+  Where each reader left off is remembered (jetstream_reads.Positions): reading on is one get.
 - Durable groups are durable consumers of the stream (`open_group`, gateway/jetstream_groups.py):
   their work, acks and redeliveries are shared by every gateway of the region.
 
-Limits (documented in docs/deploying.md): `topic_stats`, `offset_at_time` and `apply_retention`
-scan the topic's events page by page (time O(events of the topic); memory a page plus a small
-tuple per event, never the payloads); dedup keys are kept after retention (a
-re-publish of an expired event stays a duplicate) and go only with `delete_events`.
+Limits (docs/deploying.md): `topic_stats`, `offset_at_time` and `apply_retention` scan the
+topic's events (gateway/jetstream_reads.py); reading from a new offset is a binary search.
 
 Error handling: nats-py errors never leave the store (gateway/jetstream_client.py names them):
 a cluster that is unreachable or without quorum is StoreUnavailable (UNAVAILABLE), as is a
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -53,15 +52,16 @@ from gateway.jetstream_client import CONNECT_TIMEOUT, JetStreamClient, Record
 from gateway.jetstream_forward import Forwarder
 from gateway.jetstream_groups import JetStreamGroup
 from gateway.jetstream_layout import (
-    H_KEY,
     H_LAST_DELTA,
     H_NEXT,
+    H_OFFSET,
     Layout,
     stored_event,
 )
 from gateway.jetstream_lease import JetStreamLease
 from gateway.jetstream_reads import (
     Mark,
+    Positions,
     first_offset_since,
     marks,
     pages,
@@ -69,13 +69,14 @@ from gateway.jetstream_reads import (
     seq_at_offset,
     topic_stats,
 )
+from gateway.jetstream_records import StreamRecords
+from gateway.jetstream_version import check_layout_version
 from gateway.jetstream_watch import watch_new_headers
 from gateway.jetstream_writer import JetStreamWriter
 from gateway.store import (
     AppendListener,
     AppendListeners,
     AppendResult,
-    GroupRecord,
     Row,
     RowAppends,
     StoredEvent,
@@ -85,7 +86,7 @@ from gateway.store import (
 log = logging.getLogger(__name__)
 
 
-class JetStreamEventStore(RowAppends):
+class JetStreamEventStore(StreamRecords, RowAppends):
     """EventStore over the stream of `region` on the cluster at `servers`."""
 
     def __init__(
@@ -111,6 +112,7 @@ class JetStreamEventStore(RowAppends):
         self._writer: JetStreamWriter | None = None
         self._forward = forward
         self._forwarder: Forwarder | None = None
+        self._positions = Positions()
         self._closed = False
         # this process among the region's gateways (lease holder, metrics label)
         self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -126,6 +128,7 @@ class JetStreamEventStore(RowAppends):
         )
         try:
             await client.ensure_stream(self._layout.all_subjects, self._replicas)
+            await check_layout_version(client, self._layout)
             last = await client.get_last(self._layout.all_events)
             self._last_seq = last.seq if last else 0
             await watch_new_headers(client, self._layout.all_heads, self._on_remote)
@@ -247,17 +250,30 @@ class JetStreamEventStore(RowAppends):
         return await seq_at_offset(self._js(), self._layout, topic, offset)
 
     async def read(self, topic: str, from_offset: int, limit: int) -> list[StoredEvent]:
-        start = await self._seq_at_offset(topic, from_offset)
-        if start is None or limit <= 0:
+        if limit <= 0:
             return []
-        return self._stored(
+        start = self._positions.get(topic, from_offset)
+        if start is None:
+            start = await self._seq_at_offset(topic, from_offset)
+            if start is None:
+                return []
+        events = self._stored(
             await self._js().get_batch(start, self._layout.topic_events(topic), limit)
         )
+        if events:  # where this reader goes on from: its next read is one get, no search
+            self._positions.put(topic, events[-1].offset + 1, events[-1].seq + 1)
+        return events
 
     async def read_offsets(self, topic: str, offsets: Sequence[int]) -> list[StoredEvent]:
         js = self._js()
-        wanted = sorted(set(offsets))
-        found = await asyncio.gather(*(js.get_last(self._layout.event(topic, o)) for o in wanted))
+        subject = self._layout.topic_events(topic)
+
+        async def one(offset: int) -> Record | None:
+            seq = self._positions.get(topic, offset) or await self._seq_at_offset(topic, offset)
+            found = await js.get_next(seq, subject) if seq is not None else None
+            return found if found is not None and int(found.headers[H_OFFSET]) == offset else None
+
+        found = await asyncio.gather(*(one(o) for o in sorted(set(offsets))))
         return self._stored([r for r in found if r is not None])
 
     async def read_since(self, seq: int, limit: int) -> list[StoredEvent]:
@@ -329,47 +345,12 @@ class JetStreamEventStore(RowAppends):
         await dispatcher.open_consumer(start)
         return dispatcher
 
-    async def load_group(self, topic: str, group: str) -> GroupRecord | None:
-        found = await self._js().get_last(self._layout.group(topic, group))
-        return _group(found) if found is not None else None
-
-    async def save_group(self, record: GroupRecord) -> None:
-        body = {
-            "topic": record.topic,
-            "group": record.group,
-            "committed": record.committed_offset,
-            "filters": record.filters_json,
-        }
-        await self._js().put(
-            self._layout.group(record.topic, record.group), json.dumps(body).encode()
-        )
-
-    async def list_groups(self) -> list[GroupRecord]:
-        groups = [_group(r) for r in await self._scan(self._layout.all_groups())]
-        return sorted(groups, key=lambda g: (g.topic, g.group))
-
-    async def get_cursor(self, name: str) -> int | None:
-        found = await self._js().get_last(self._layout.cursor(name))
-        return int(found.data) if found is not None else None
-
-    async def set_cursor(self, name: str, seq: int) -> None:
-        await self._js().put(self._layout.cursor(name), str(seq).encode())
-
-    async def cursors(self) -> dict[str, int]:
-        """Every cursor of the region (name -> seq), as the cluster holds them."""
-        return {
-            self._layout.name_of(r.subject): int(r.data)
-            for r in await self._scan(self._layout.all_cursors)
-        }
-
     # -- deletions ---------------------------------------------------------------------------
 
     async def apply_retention(
         self, topic: str, *, older_than: float | None, max_bytes: int | None
     ) -> int:
-        """Purge `topic`'s oldest events beyond the limits (a prefix in offset order).
-
-        Their dedup keys stay (see the module docstring)."""
+        """Purge `topic`'s oldest events beyond the limits (a prefix in offset order)."""
         rows = await self._marks(topic)
         cut = retention_cut(rows, older_than=older_than, max_bytes=max_bytes)
         if cut == 0:
@@ -378,21 +359,13 @@ class JetStreamEventStore(RowAppends):
         return await self._js().purge(self._layout.topic_events(topic), below_seq=below)
 
     async def delete_events(self, seqs: Sequence[int]) -> int:
-        """Delete each event, then its dedup key. A crash between the two leaves the key: the
-        same event appended again is then answered as a duplicate at its deleted offset."""
+        """Delete each event; the same event appended again is then a new one (as in SQLite)."""
         js = self._js()
         deleted = 0
         for seq in sorted(set(seqs)):
             found = await js.get_next(seq, self._layout.all_events)
             if found is None or found.seq != seq:
                 continue
-            if await js.delete(seq):
+            if await js.delete(seq):  # its (topic, source, id) subject goes with it
                 deleted += 1
-                topic = self._layout.topic_of(found.subject)
-                await js.purge(self._layout.key(topic, found.headers[H_KEY]))
         return deleted
-
-
-def _group(record: Record) -> GroupRecord:
-    body = json.loads(record.data)
-    return GroupRecord(body["topic"], body["group"], int(body["committed"]), body["filters"])

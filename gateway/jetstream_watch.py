@@ -15,7 +15,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 
-from gateway.jetstream_client import JetStreamClient, patiently, store_error
+from gateway.jetstream_client import JetStreamClient
+from gateway.jetstream_errors import patiently, store_error
 
 OPEN_PATIENCE = 30.0  # s: a leader election takes ~2 s, far longer on a loaded machine
 

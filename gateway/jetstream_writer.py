@@ -4,22 +4,23 @@ Theory of operation:
 
 - Appends are jobs on one queue; one writer task takes every job queued at that moment (up to
   MAX_BATCH_MESSAGES messages) and plans ONE atomic batch (gateway/jetstream_layout.py): new
-  heads, create-if-absent dedup keys, events. Rule (persist before ack): a job is answered
-  only after the cluster acknowledged the batch's commit (R3: a quorum stored it).
+  heads, then the events, each created only if its (topic, source, id) subject is absent.
+  Rule (persist before ack): a job is answered only after the cluster acknowledged the
+  batch's commit (R3: a quorum stored it).
 - `Heads` caches each topic's (head sequence, next offset), from our commits and from the
   store's follower of every head move (`observe_head`: another replica's commit is known
   before our next plan, not only from a refused batch). A batch expects each head it moves
   at its cached sequence; another process that appended first, or a (topic, source, id) stored
   before, makes the server refuse the WHOLE batch (`Conflict`). The writer then re-reads the
-  heads (one get per topic; every second time also the keys of the batch, one get per row)
-  and plans again (at most MAX_REPLANS).
+  heads (one get per topic; every second time also the batch's events by their dedup
+  subjects, one get per row) and plans again (at most MAX_REPLANS).
 - A call bigger than one batch is split into batches of MAX_ROWS rows: all-or-nothing
-  holds per batch (300 events), not for the whole call; each part is durable when
+  holds per batch (450 events), not for the whole call; each part is durable when
   answered, and a repeat of the call answers the stored part as duplicates.
 
 Crash mid-batch: the server holds an uncommitted batch apart and drops it (commit never sent,
 or timeout), so a crash leaves nothing of a batch or all of it. A batch committed whose ack was
-lost is found on retry: its keys exist, so the retry answers duplicates at the same offsets.
+lost is found on retry: its events exist, so the retry answers duplicates at the same offsets.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import GatewayClosing, StoreError, StoreUnavailable
-from gateway.jetstream_client import Conflict, JetStreamClient, Put
+from gateway.jetstream_client import JetStreamClient, Put
+from gateway.jetstream_errors import Conflict
 from gateway.jetstream_layout import (
     H_EXPECT_SUBJECT_SEQ,
     H_LAST_DELTA,
     H_NEXT,
+    H_OFFSET,
     Layout,
     dedup_key,
     event_headers,
@@ -47,7 +50,7 @@ from gateway.store import AppendResult, Row
 log = logging.getLogger(__name__)
 
 MAX_BATCH_MESSAGES = 900  # the server's default atomic batch limit is 1,000 messages
-MAX_ROWS = MAX_BATCH_MESSAGES // 3  # a row costs 2 messages (key, event) + at most 1 head
+MAX_ROWS = MAX_BATCH_MESSAGES // 2  # a row costs its event + at most 1 head
 MAX_REPLANS = 32
 
 Committed = Callable[[frozenset[str], int], None]  # (topics appended to, last event seq)
@@ -188,7 +191,6 @@ class JetStreamWriter:
     def _plan(self, jobs: list[_Job], known: dict[tuple[str, str], int]) -> _Plan:
         """Offsets for every new row; duplicates (stored, or earlier in this batch) answered."""
         plan = _Plan()
-        keys: list[Put] = []
         events: list[Put] = []
         taken = dict(known)
         nexts = {t: self._heads[t][1] for job in jobs for t, *_ in job.rows}
@@ -204,18 +206,12 @@ class JetStreamWriter:
                 nexts[topic] = offset + 1
                 taken[(topic, key)] = offset
                 plan.heads[topic] = offset + 1
-                keys.append(
-                    Put(
-                        self._layout.key(topic, key),
-                        str(offset).encode(),
-                        {H_EXPECT_SUBJECT_SEQ: "0"},
-                    )
-                )
-                headers = event_headers(event, offset, origin, blob, now, key=key)
-                events.append(Put(self._layout.event(topic, offset), event.payload, headers))
+                headers = event_headers(offset, origin, blob, now)
+                headers[H_EXPECT_SUBJECT_SEQ] = "0"  # create if absent: the dedup check
+                events.append(Put(self._layout.event(topic, key), event.payload, headers))
                 answers.append(AppendResult(offset, False))
             plan.results.append(answers)
-        size = len(plan.heads) + len(keys) + len(events)
+        size = len(plan.heads) + len(events)
         heads = [
             Put(
                 self._layout.head(topic),
@@ -230,7 +226,7 @@ class JetStreamWriter:
             )
             for i, (topic, nxt) in enumerate(plan.heads.items())
         ]
-        plan.puts = [*heads, *keys, *events]
+        plan.puts = [*heads, *events]
         plan.events = len(events)
         return plan
 
@@ -247,15 +243,20 @@ class JetStreamWriter:
             *(self._client.get_last(self._layout.head(t)) for t in topics)
         )
         for topic, record in zip(topics, records, strict=True):
-            self._heads[topic] = (record.seq, int(record.data)) if record else (0, 0)
+            if record is None:
+                self._heads.setdefault(topic, (0, 0))
+            else:  # a direct get may come from a replica a moment behind: keep the newest
+                self.observe_head(topic, record.seq, int(record.data))
 
     async def _load_keys(self, jobs: list[_Job]) -> dict[tuple[str, str], int]:
         wanted = sorted(
             {(topic, dedup_key(ev.source, ev.id)) for job in jobs for topic, ev, *_ in job.rows}
         )
         records: list[Any] = await asyncio.gather(
-            *(self._client.get_last(self._layout.key(t, k)) for t, k in wanted)
+            *(self._client.get_last(self._layout.event(t, k)) for t, k in wanted)
         )
         return {
-            wanted[i]: int(record.data) for i, record in enumerate(records) if record is not None
+            wanted[i]: int(record.headers[H_OFFSET])
+            for i, record in enumerate(records)
+            if record is not None
         }

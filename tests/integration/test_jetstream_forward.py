@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from gateway.jetstream_client import Conflict, Put
+from gateway.jetstream_client import Put
+from gateway.jetstream_errors import Conflict
 from gateway.jetstream_forward import Forwarder
 from gateway.jetstream_roster import owner_of
 from gateway.jetstream_store import JetStreamEventStore

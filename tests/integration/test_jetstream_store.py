@@ -15,8 +15,8 @@ from pathlib import Path
 import nats
 import pytest
 
-from gateway.errors import StoreUnavailable
-from gateway.jetstream_layout import stream_name
+from gateway.errors import StoreError, StoreUnavailable
+from gateway.jetstream_layout import dedup_key, stream_name
 from gateway.jetstream_store import JetStreamEventStore
 from gateway.store import NewEvent
 from meshgate.processes import free_port
@@ -138,7 +138,8 @@ async def test_a_batch_without_its_commit_stores_nothing(
     layout = a.layout
     nc = await nats.connect(jetstream_cluster.urls)
     try:
-        for i, subject in enumerate([layout.head("t"), layout.event("t", 1)], start=1):
+        dead = layout.event("t", dedup_key("/s", "dead"))
+        for i, subject in enumerate([layout.head("t"), dead], start=1):
             headers = {"Nats-Batch-Id": "dead-writer", "Nats-Batch-Sequence": str(i)}
             await nc.publish(subject, b"2", headers=headers)
         await nc.flush()
@@ -178,3 +179,71 @@ async def test_a_cluster_without_quorum_is_unavailable_then_serves_again(
     finally:
         await store.aclose()
         cluster.stop()
+
+
+async def test_a_stream_of_another_store_layout_is_refused_with_one_clear_line(
+    jetstream_cluster: JetStreamCluster,
+) -> None:
+    """A stream marked with another layout version, or holding events but no mark (layout 1,
+    an event per offset subject), is refused: mixing layouts would break dedup and offsets."""
+    for mark in (b"9", None):
+        region = f"v{uuid.uuid4().hex[:10]}"
+        nc = await nats.connect(jetstream_cluster.urls)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(name=stream_name(region), subjects=[f"mg.{region}.>"])
+            if mark is not None:
+                await js.publish(f"mg.{region}.v", mark)
+            else:
+                await js.publish(f"mg.{region}.e.t.0", b"old", headers={"Mg-Offset": "0"})
+        finally:
+            await nc.close()
+        store = JetStreamEventStore(jetstream_cluster.urls, region)
+        with pytest.raises(StoreError, match="store layout") as refused:
+            await store.open()
+        assert not isinstance(refused.value, StoreUnavailable)
+        await store.aclose()
+
+
+async def test_reading_on_from_where_a_read_ended_needs_no_search(
+    pair: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    """Events are named by their dedup key, so a read from an offset searches; a reader going
+    on from where its last read ended is one get (the store remembers that position)."""
+    a, b = pair
+    await a.append("other", [ev(i) for i in range(5)], "eu")
+    await a.append("t", [ev(i) for i in range(30)], "eu")
+    await a.append("other", [ev(i) for i in range(5, 9)], "eu")
+    await a.append("t", [ev(i) for i in range(30, 50)], "eu")
+    gets = 0
+    get_next = b.client.get_next
+
+    async def counted_next(seq: int, subject: str) -> object:
+        nonlocal gets
+        gets += 1
+        return await get_next(seq, subject)
+
+    b.client.get_next = counted_next  # type: ignore[method-assign,assignment]
+    first = await b.read("t", 17, 10)
+    assert [e.offset for e in first] == list(range(17, 27))
+    assert gets > 1  # a search
+    gets = 0
+    rest = await b.read("t", 27, 100)
+    assert [e.offset for e in rest] == list(range(27, 50)) and gets == 0
+    assert await b.read("t", 50, 10) == [] and gets == 0
+    picked = await b.read_offsets("t", [49, 3, 33])
+    assert [e.offset for e in picked] == [3, 33, 49]
+
+
+async def test_an_event_expired_by_retention_is_new_again_as_in_sqlite(
+    pair: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    """Dedup lasts as long as the event is stored (its subject is its (topic, source, id)): a
+    re-publish after retention removed it is stored again at a new offset, as SQLite does."""
+    a, b = pair
+    await a.append("t", [ev(1), ev(2)], "eu")
+    assert await a.apply_retention("t", older_than=time.time() + 1, max_bytes=None) == 2
+    [again] = await b.append("t", [ev(1)], "eu")
+    assert (again.offset, again.duplicate) == (2, False)
+    [dup] = await a.append("t", [ev(1)], "eu")
+    assert (dup.offset, dup.duplicate) == (2, True)

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from gateway.jetstream_client import Conflict, Put
+from gateway.jetstream_client import Put
+from gateway.jetstream_errors import Conflict
 from gateway.jetstream_store import JetStreamEventStore
 from gateway.store import NewEvent
 from tests.support.jetstream_fixtures import JetStreamCluster, two_stores
