@@ -10,6 +10,14 @@ The I/O shell of gateway/jetstream_roster.py. Every replica of a region on JetSt
   its own writer, the others to their owner's inbox as one core NATS request per owner
   (proto/region.proto `ForwardAppend`, the rows' bytes as they will be stored), chunked
   below the server's max payload;
+- but only for contended topics: a topic this replica alone writes (each replica its own
+  topics, the common case) is written here whoever owns it, with no forwarding cost. A topic
+  is contended for CONTENTION_MEMORY after this replica's writer saw another process move
+  its head while it planned a batch on it (`contended`, from jetstream_writer's refused
+  batch); then its rows go to the owner, so no batch is refused again. When the memory
+  lapses the rows are written here again: if the other writer is still there, one refused
+  batch sends them back to the owner (one refused batch per CONTENTION_MEMORY, not one in
+  three);
 - it answers requests on its own inbox with what its writer answered (`ForwardReply`); a
   forwarded row is written here, never forwarded again.
 
@@ -55,6 +63,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL = 6.0  # s: a replica that died stops being forwarded to within this
 FORWARD_TIMEOUT = 10.0  # s: beyond an owner's slowest commit (a 5 s request, replans)
 PURGE_AFTER = 600.0  # s an entry stays dead before it is purged from the stream
+CONTENTION_MEMORY = 10.0  # s a topic stays contended after another writer moved its head
 ENVELOPE = 256  # bytes a forwarded row costs beyond its strings and bytes
 STOP_TIMEOUT = 2.0  # s for each network step of a clean stop
 
@@ -172,6 +181,7 @@ class Forwarder:
         self._subs: list[Subscription] = []
         self._beat: asyncio.Task[None] | None = None
         self._answering: set[asyncio.Task[None]] = set()
+        self._contended: dict[str, float] = {}  # topic -> until when its rows go to the owner
         # what this replica did (metrics): rows sent to owners, rows answered for others, rows
         # written here after a forward found no owner
         self.forwarded = 0
@@ -264,13 +274,33 @@ class Forwarder:
 
     # -- appends -----------------------------------------------------------------------------
 
+    def contended(self, topics: frozenset[str]) -> None:
+        """Another process moved these topics' heads under our writer: route them to owners."""
+        until = self._clock() + CONTENTION_MEMORY
+        for topic in topics:
+            self._contended[topic] = until
+
+    def contended_topics(self) -> frozenset[str]:
+        """The topics routed to their owners now."""
+        now = self._clock()
+        return frozenset(t for t, until in self._contended.items() if until > now)
+
+    def _route(self, topic: str, now: float) -> Member | None:
+        until = self._contended.get(topic)
+        if until is None:
+            return None
+        if until <= now:
+            del self._contended[topic]
+            return None
+        return self.roster.owner(topic, now)
+
     async def append(self, rows: Sequence[Row]) -> list[AppendResult]:
-        """Store `rows`, each through its topic's owner; one result per row, in order."""
-        if len(self.roster.live) == 1:  # the only replica: no routing to do
+        """Store `rows`, each contended topic's through its owner; one result per row, in order."""
+        if not self._contended or len(self.roster.live) == 1:  # nothing to route
             return await self._submit(rows)
         now = self._clock()
         limit = self._client.nc.max_payload - 1024
-        parts = plan_parts(rows, lambda topic: self.roster.owner(topic, now), limit)
+        parts = plan_parts(rows, lambda topic: self._route(topic, now), limit)
         if len(parts) == 1:
             return await self._write(parts[0], rows)
         answers = await asyncio.gather(

@@ -2,8 +2,9 @@
 
 Two replicas appending to one topic race for its head (gateway/jetstream_writer.py): one of
 every two batches planned at the same moment is refused and sent again, which doubled the CPU
-per event of a two-replica region. So each topic has one writing replica, its *owner*, and the
-others forward the topic's rows to it (gateway/jetstream_forward.py):
+per event of a two-replica region. So each topic has one writing replica, its *owner*, and
+the others forward the topic's rows to it once they found they race for it
+(gateway/jetstream_forward.py: a topic only one replica publishes is written where it is):
 
 - every replica announces itself in the region's stream (`mg.<r>.w.<replica>`: its forward
   inbox and an expiry, renewed well within `ttl`); `Roster` is what a replica last read of

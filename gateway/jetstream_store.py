@@ -137,7 +137,11 @@ class JetStreamEventStore(StreamRecords, RowAppends):
             raise
         self._client = client
         self._writer = JetStreamWriter(
-            client, self._layout, clock=self._clock, committed=self._committed
+            client,
+            self._layout,
+            clock=self._clock,
+            committed=self._committed,
+            contended=self._contended,
         )
         self._writer.start()
         try:
@@ -209,6 +213,10 @@ class JetStreamEventStore(StreamRecords, RowAppends):
 
     def _committed(self, topics: frozenset[str], last: int) -> None:
         self._notify(topics, last)
+
+    def _contended(self, topics: frozenset[str]) -> None:
+        if self._forwarder is not None:
+            self._forwarder.contended(topics)
 
     async def _on_remote(self, msg: Msg) -> None:
         """A topic head moved by anyone (us included): wake readers once for what is new.

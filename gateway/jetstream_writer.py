@@ -80,11 +80,13 @@ class JetStreamWriter:
         *,
         clock: Callable[[], float],
         committed: Committed,
+        contended: Callable[[frozenset[str]], None] = lambda _topics: None,
     ) -> None:
         self._client = client
         self._layout = layout
         self._clock = clock
         self._committed = committed
+        self._contended = contended  # topics another process moved while we planned on them
         self._heads: dict[str, tuple[int, int]] = {}  # topic -> (head seq, next offset)
         self._jobs: collections.deque[_Job | None] = collections.deque()  # None: stop
         self._queued = asyncio.Event()
@@ -170,12 +172,16 @@ class JetStreamWriter:
             plan = self._plan(jobs, known)
             if plan.events == 0:
                 return plan.results, frozenset(), 0
+            planned = {t: self._heads[t][0] for t in plan.heads}
             try:
                 last = await self._client.publish_batch(plan.puts, "append")
             except Conflict:
                 # most conflicts are another writer's head move: re-read the heads (one get per
                 # topic); only when that was not enough, the keys too (one get per row)
                 await self._load_heads(sorted(topics))
+                moved = frozenset(t for t, seq in planned.items() if self._heads[t][0] != seq)
+                if moved:  # another process writes these topics too (jetstream_forward)
+                    self._contended(moved)
                 if attempt % 2:
                     known = await self._load_keys(jobs)
                 continue

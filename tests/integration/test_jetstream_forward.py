@@ -1,10 +1,12 @@
-"""Each topic has one writing replica; the others forward its rows (gateway/jetstream_forward.py).
+"""A contended topic has one writing replica; the others forward its rows
+(gateway/jetstream_forward.py).
 
 Two `JetStreamEventStore` instances on one region of a real 3-node R3 cluster stand for two
-gateway replicas. What must hold: both agree on the roster; appends through either replica to
-shared topics land dense and once, with no batch refused (nobody races for a head); a forward
-whose owner vanished without a farewell, or left, is written by the sender; a duplicate sent
-through the other replica is answered at the stored offset.
+gateway replicas. What must hold: both agree on the roster; a topic each is written where it is
+published (nothing forwarded, nothing refused); appends through both to shared topics land
+dense and once, and once the replicas found the contention no batch is refused (nobody races
+for a head); a forward whose owner vanished without a farewell, or left, is written by the
+sender; a duplicate sent through the other replica is answered at the stored offset.
 """
 
 from __future__ import annotations
@@ -84,7 +86,24 @@ async def pair(
         await b.aclose()
 
 
-async def test_both_replicas_write_shared_topics_densely_once_with_no_refused_batch(
+async def test_a_topic_each_is_written_where_it_is_published_whoever_owns_it(
+    pair: tuple[JetStreamEventStore, JetStreamEventStore],
+) -> None:
+    a, b = pair
+    refused = [count_refused(a), count_refused(b)]
+    live = forwarder(a).roster.live
+    of_b = next(t for t in TOPICS if owner_of(t, live) == b.replica)
+    of_a = next(t for t in TOPICS if owner_of(t, live) == a.replica)
+    for start in range(0, 50, 10):  # each replica publishes only the topic the other owns
+        await a.append(of_b, [ev(i) for i in range(start, start + 10)], "r")
+        await b.append(of_a, [ev(i) for i in range(start, start + 10)], "r")
+    assert [e.offset for e in await b.read(of_b, 0, 100)] == list(range(50))
+    assert [e.offset for e in await a.read(of_a, 0, 100)] == list(range(50))
+    assert forwarder(a).forwarded == forwarder(b).forwarded == 0
+    assert refused[0][0] + refused[1][0] == 0
+
+
+async def test_both_replicas_write_shared_topics_densely_once_and_stop_racing(
     pair: tuple[JetStreamEventStore, JetStreamEventStore],
 ) -> None:
     a, b = pair
@@ -92,17 +111,28 @@ async def test_both_replicas_write_shared_topics_densely_once_with_no_refused_ba
     owners = {owner_of(t, forwarder(a).roster.live) for t in TOPICS}
     assert owners == {a.replica, b.replica}, "eight topics should spread over both replicas"
 
-    async def publish(store: JetStreamEventStore, source: str) -> None:
-        for start in range(0, 60, 6):
+    async def publish(store: JetStreamEventStore, source: str, rounds: range) -> None:
+        for start in rounds:
             for topic in TOPICS:
                 await store.append(topic, [ev(i, source) for i in range(start, start + 6)], "r")
 
-    await asyncio.gather(publish(a, "/a"), publish(b, "/b"), publish(a, "/a2"), publish(b, "/b2"))
+    async def both(rounds: range) -> None:
+        await asyncio.gather(
+            *(publish(s, f"/{s.replica}{n}", rounds) for s in (a, b) for n in "xy")
+        )
+
+    await both(range(0, 30, 6))  # the replicas race, find the contention, and route
+    contended = forwarder(a).contended_topics() | forwarder(b).contended_topics()
+    assert contended, "two writers on one topic should have been noticed"
+    refused[0][0] = refused[1][0] = 0
+    for f in (forwarder(a), forwarder(b)):
+        f.contended(frozenset(TOPICS))  # as the first race would have, for every topic
+    await both(range(30, 60, 6))
 
     for topic in TOPICS:
         events = await b.read(topic, 0, 1_000)
         assert [e.offset for e in events] == list(range(240)), topic
-    assert refused[0][0] + refused[1][0] == 0
+    assert refused[0][0] + refused[1][0] == 0  # routed: nobody raced for a head again
     assert forwarder(a).forwarded > 0 and forwarder(b).forwarded > 0
     assert forwarder(a).answered == forwarder(b).forwarded
     assert forwarder(b).answered == forwarder(a).forwarded
@@ -125,6 +155,7 @@ async def test_a_call_across_topics_of_both_owners_answers_in_order(
     a, b = pair
     mine = next(t for t in TOPICS if owner_of(t, forwarder(a).roster.live) == a.replica)
     theirs = next(t for t in TOPICS if owner_of(t, forwarder(a).roster.live) == b.replica)
+    forwarder(a).contended(frozenset({mine, theirs}))  # as a race with b would have
     entries = [
         (mine if i % 2 else theirs, ReplicatedItem(ev(i), "eu", f"blob {i}".encode()))
         for i in range(10)
@@ -145,6 +176,7 @@ async def test_a_forward_to_an_owner_that_vanished_is_written_here(
     a, b = await open_pair(jetstream_cluster, f"r{uuid.uuid4().hex[:10]}")
     try:
         theirs = next(t for t in TOPICS if owner_of(t, forwarder(b).roster.live) == a.replica)
+        forwarder(b).contended(frozenset({theirs}))  # as a race with a would have
         await b.append(theirs, [ev(0)], "r")
         assert forwarder(b).forwarded == 1
         # a's connection drops without a farewell (as a kill -9 does): its entry stays live
