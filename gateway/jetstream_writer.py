@@ -183,7 +183,7 @@ class JetStreamWriter:
                 if moved:  # another process writes these topics too (jetstream_forward)
                     self._contended(moved)
                 if attempt % 2:
-                    known = await self._load_keys(jobs)
+                    known = await self._load_stored(jobs)
                 continue
             for topic, nxt in plan.heads.items():
                 # heads come first in the batch: head i has sequence last - len(puts) + 1 + i
@@ -254,7 +254,7 @@ class JetStreamWriter:
             else:  # a direct get may come from a replica a moment behind: keep the newest
                 self.observe_head(topic, record.seq, int(record.data))
 
-    async def _load_keys(self, jobs: list[_Job]) -> dict[tuple[str, str], int]:
+    async def _load_stored(self, jobs: list[_Job]) -> dict[tuple[str, str], int]:
         wanted = sorted(
             {(topic, dedup_key(ev.source, ev.id)) for job in jobs for topic, ev, *_ in job.rows}
         )
