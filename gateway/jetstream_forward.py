@@ -120,6 +120,7 @@ class Part:
 
     owner: Member | None
     indexes: list[int] = field(default_factory=list)
+    size: int = 0  # bytes of the rows so far (what `limit` bounds)
 
 
 def plan_parts(
@@ -129,7 +130,6 @@ def plan_parts(
     forwarded part stays below `limit` bytes; a row too big to forward is written here."""
     local = Part(None)
     remote: dict[str, list[Part]] = {}
-    sizes: dict[int, int] = {}  # id(part) -> bytes so far
     for i, row in enumerate(rows):
         member = owner(row[0])
         size = row_size(row) if member is not None else 0
@@ -138,11 +138,11 @@ def plan_parts(
             continue
         parts = remote.setdefault(member.replica, [Part(member)])
         part = parts[-1]
-        if part.indexes and sizes[id(part)] + size > limit:
+        if part.indexes and part.size + size > limit:
             part = Part(member)
             parts.append(part)
         part.indexes.append(i)
-        sizes[id(part)] = sizes.get(id(part), 0) + size
+        part.size += size
     out = [local] if local.indexes else []
     return out + [p for parts in remote.values() for p in parts]
 

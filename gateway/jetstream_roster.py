@@ -52,6 +52,9 @@ def decode(data: bytes) -> Member | None:
         return None
 
 
+MAX_CACHED_OWNERS = 100_000  # topics whose owner is remembered (per live set)
+
+
 def _score(topic: str, replica: str) -> bytes:
     return hashlib.blake2b(f"{topic}\x00{replica}".encode(), digest_size=8).digest()
 
@@ -110,5 +113,7 @@ class Roster:
         owner = self._owners.get(topic)
         if owner is None:
             owner = owner_of(topic, self._live) or self.me
+            if len(self._owners) >= MAX_CACHED_OWNERS:
+                self._owners.clear()  # bounded: hashing again costs ~1 us a topic
             self._owners[topic] = owner
         return None if owner == self.me else self._members.get(owner)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway import jetstream_roster
 from gateway.jetstream_forward import decode_rows, encode_rows, plan_parts, row_size
 from gateway.jetstream_roster import Member, Roster, decode, encode, owner_of
 from gateway.store import NewEvent, Row
@@ -57,6 +58,18 @@ def test_the_roster_counts_a_member_until_its_expiry_and_itself_always() -> None
     assert roster.owner(theirs, now=2.0) == member("other", 10.0)
     assert roster.owner(theirs, now=10.0) is None  # expired by time alone: we write it
     assert roster.live == ("me",)
+
+
+def test_the_owner_cache_is_bounded_and_answers_stay_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jetstream_roster, "MAX_CACHED_OWNERS", 50)
+    roster = Roster("me")
+    roster.observe(member("other", expires=10.0), now=1.0)
+    for topic in TOPICS:
+        expected = None if owner_of(topic, ["me", "other"]) == "me" else member("other", 10.0)
+        assert roster.owner(topic, now=2.0) == expected
+        assert len(roster._owners) <= 50
 
 
 def test_a_farewell_drops_a_member_and_a_renewal_brings_it_back() -> None:
