@@ -49,6 +49,7 @@ from nats.aio.msg import Msg
 from eventmodel import filters
 from gateway.errors import GatewayClosing
 from gateway.jetstream_client import CONNECT_TIMEOUT, JetStreamClient, Record
+from gateway.jetstream_errors import patiently
 from gateway.jetstream_forward import Forwarder
 from gateway.jetstream_groups import JetStreamGroup
 from gateway.jetstream_layout import (
@@ -128,7 +129,10 @@ class JetStreamEventStore(StreamRecords, RowAppends):
         )
         try:
             await client.ensure_stream(self._layout.all_subjects, self._replicas)
-            await check_layout_version(client, self._layout)
+            # a stream just created may not answer for a moment (its leader, or its subjects'
+            # interest on our server, lags the create): "no responders" is waited out; the
+            # check reads, and its one write (the mark) is the same message if repeated
+            await patiently(lambda: check_layout_version(client, self._layout))
             last = await client.get_last(self._layout.all_events)
             self._last_seq = last.seq if last else 0
             await watch_new_headers(client, self._layout.all_heads, self._on_remote)

@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
+import nats.js.errors
 import pytest
+from nats.js import JetStreamContext
 
 from gateway.errors import StoreError, StoreUnavailable
 from gateway.jetstream_layout import dedup_key, stream_name
@@ -181,6 +183,23 @@ async def test_a_cluster_without_quorum_is_unavailable_then_serves_again(
         cluster.stop()
 
 
+async def publish_once_ready(
+    js: JetStreamContext, subject: str, data: bytes, headers: dict[str, str]
+) -> None:
+    """Publish to a stream just created: on a cluster its leader (and the subject's interest
+    on the server we are connected to) may be a moment behind `add_stream`'s answer, so
+    "no responders" is retried until the stream answers (bounded), never slept through."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            await js.publish(subject, data, headers=headers or None)
+            return
+        except nats.js.errors.NoStreamResponseError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
 async def test_a_stream_of_another_store_layout_is_refused_with_one_clear_line(
     jetstream_cluster: JetStreamCluster,
 ) -> None:
@@ -193,9 +212,9 @@ async def test_a_stream_of_another_store_layout_is_refused_with_one_clear_line(
             js = nc.jetstream()
             await js.add_stream(name=stream_name(region), subjects=[f"mg.{region}.>"])
             if mark is not None:
-                await js.publish(f"mg.{region}.v", mark)
+                await publish_once_ready(js, f"mg.{region}.v", mark, {})
             else:
-                await js.publish(f"mg.{region}.e.t.0", b"old", headers={"Mg-Offset": "0"})
+                await publish_once_ready(js, f"mg.{region}.e.t.0", b"old", {"Mg-Offset": "0"})
         finally:
             await nc.close()
         store = JetStreamEventStore(jetstream_cluster.urls, region)
