@@ -122,6 +122,10 @@ class Dispatcher:
         for wake in list(self._members.values()):
             wake()
 
+    def appended(self) -> None:
+        """The store appended to this topic (the hub calls it): members may have work."""
+        self.wake_all()
+
     def next_deadline(self) -> float | None:
         """Monotonic time at which a lease expires (redelivery due), if any."""
         return self.state.next_deadline()

@@ -78,7 +78,7 @@ class SubscriptionHub:
     def _on_append(self, topics: frozenset[str], last_seq: int) -> None:
         for topic in topics:
             for dispatcher in list(self._by_topic.get(topic, ())):
-                dispatcher.wake_all()
+                dispatcher.appended()
 
     async def resolve_start(self, topic: str, start: Start) -> int:
         if start.kind == "offset":

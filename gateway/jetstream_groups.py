@@ -23,8 +23,12 @@ Theory of operation (each rule where it is enforced):
   reach the others. A member leaving, or a batch handed back, naks its deliveries (redelivered
   at once). JetStream does not push to a pull consumer nobody waits on, so a member with
   credit asks again every `ack_timeout / 2` (`seconds_until_deadline`): a dead replica's
-  work resumes within about 1.5 x ack_timeout. Redeliveries back off as on SQLite: the
-  consumer's `backoff` list doubles the ack wait per attempt up to `max_redelivery_delay`.
+  work resumes within about 1.5 x ack_timeout. A pull right after an append may find nothing
+  yet (the consumer's leader applies the commit after the quorum acked it): then a few quick
+  looks follow (`PullPacing`), so a burst's last events do not wait for that tick. A pull
+  whose messages the filters all skip is followed by another at once. Redeliveries back off
+  as on SQLite: the consumer's `backoff` list doubles the ack wait per attempt up to
+  `max_redelivery_delay`.
   A pull that fails (the cluster electing a leader) gives nothing and is asked again then: a
   member's stream rides through an election, as reads do (gateway/jetstream_client.py).
 - Committed offset: the consumer's ack floor (every event up to it acked) mapped to the
@@ -102,6 +106,45 @@ def consumer_config(
     }
 
 
+SETTLE_FIRST = 0.01  # s: the first look again after an empty pull that followed an append
+SETTLE_TRIES = 7  # looks, doubling: 0.01 .. 0.64 s, 1.27 s in all
+
+
+class PullPacing:
+    """When a member whose pull came back empty asks the cluster again (pure, no I/O).
+
+    A commit is acknowledged once a quorum of the stream stored it, but the group's consumer
+    may lead on another node, which sees the events only when its copy of the stream applies
+    them: a pull right after the append can find nothing. Nothing would wake the members
+    again until the next append or the ack_timeout / 2 tick, so the last events of a burst
+    could wait 15 s. After an append, an empty pull is followed by a few quick looks, doubling
+    (SETTLE_TRIES from SETTLE_FIRST); once a pull brings messages, or the looks are spent, the
+    tick alone remains."""
+
+    def __init__(self, tick: float) -> None:
+        self.tick = tick
+        self._looks_left = 0
+        self._next: float | None = None
+
+    def appended(self) -> None:
+        self._looks_left = SETTLE_TRIES
+        self._next = None
+
+    def pulled(self, messages: int) -> None:
+        if messages:
+            self._next = None
+            return
+        if self._looks_left > 0:
+            self._next = SETTLE_FIRST * 2 ** (SETTLE_TRIES - self._looks_left)
+            self._looks_left -= 1
+        else:
+            self._next = None
+
+    def wait(self) -> float:
+        """Seconds until the members should pull again, if nothing wakes them sooner."""
+        return self.tick if self._next is None else min(self._next, self.tick)
+
+
 @dataclass(slots=True)
 class _Held:
     member: int
@@ -149,6 +192,7 @@ class JetStreamGroup(Dispatcher):
         self._to_nak: list[str] = []
         self._save_failing = False
         self._persisting: asyncio.Task[None] | None = None
+        self._pacing = PullPacing(tick=ack_timeout / 2)
 
     async def open_consumer(self, start_seq: int) -> None:
         """Create the group's consumer at `start_seq` or join the one that exists."""
@@ -176,9 +220,14 @@ class JetStreamGroup(Dispatcher):
         if self._give_back(member):
             self.wake_all()
 
+    def appended(self) -> None:
+        self._pacing.appended()
+        self.wake_all()
+
     def seconds_until_deadline(self) -> float | None:
-        """Ask the cluster again after this long: redeliveries are pulled, never pushed."""
-        return self.state.ack_timeout / 2
+        """Ask the cluster again after this long: redeliveries are pulled, never pushed, and
+        a pull right after an append may come too early (PullPacing)."""
+        return self._pacing.wait()
 
     def expire(self) -> None:
         self.wake_all()
@@ -193,7 +242,9 @@ class JetStreamGroup(Dispatcher):
                 msgs = await self._client.pull(self.consumer, limit)
             except StoreError as exc:  # a leader election: members ask again (see above)
                 log.info("group %r on topic %r: pull failed: %s", self.group, self.topic, exc)
+                self._pacing.pulled(0)
                 return []
+            self._pacing.pulled(len(msgs))
             out: list[Outgoing] = []
             budget = _Budget(self.max_batch_bytes)
             skipped: list[str] = []
@@ -212,6 +263,8 @@ class JetStreamGroup(Dispatcher):
                     out.append(Outgoing(offset, attempt, msg.data))
             await self._send_acks(skipped)
             await self._send_naks()
+            if msgs and not out:  # all filtered out: what follows them may match, look again
+                self.wake_all()
             return out
 
     async def ack(self, offsets: Sequence[int]) -> None:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from gateway.jetstream_groups import consumer_config, consumer_name, redelivery_backoff
+import pytest
+
+from gateway.jetstream_groups import (
+    SETTLE_FIRST,
+    SETTLE_TRIES,
+    PullPacing,
+    consumer_config,
+    consumer_name,
+    redelivery_backoff,
+)
 
 S = 1_000_000_000  # ns
 
@@ -24,3 +33,40 @@ def test_config_starts_at_the_sequence_and_waits_ack_timeout_first() -> None:
     assert config["opt_start_seq"] == 1 and config["ack_wait"] == 4 * S
     assert config["backoff"] == [4 * S, 8 * S, 16 * S, 20 * S]
     assert (config["ack_policy"], config["max_ack_pending"]) == ("explicit", 50)
+
+
+def test_an_empty_pull_after_an_append_is_looked_at_again_soon_doubling_then_the_tick() -> None:
+    """The consumer's leader may apply a commit after the writer got its ack: a pull right
+    after the append finds nothing, and the members must look again before the 15 s tick."""
+    pacing = PullPacing(tick=15.0)
+    assert pacing.wait() == 15.0  # nothing appended: only the tick (redeliveries)
+    pacing.appended()
+    waits = []
+    for _ in range(SETTLE_TRIES + 2):
+        pacing.pulled(0)
+        waits.append(pacing.wait())
+    assert waits[:SETTLE_TRIES] == [SETTLE_FIRST * 2**i for i in range(SETTLE_TRIES)]
+    assert sum(waits[:SETTLE_TRIES]) == pytest.approx(1.27)
+    assert waits[SETTLE_TRIES:] == [15.0, 15.0]  # the looks are spent: the tick alone
+
+
+def test_a_pull_that_brings_messages_ends_the_looks_and_an_append_starts_them_again() -> None:
+    pacing = PullPacing(tick=15.0)
+    pacing.appended()
+    pacing.pulled(0)
+    assert pacing.wait() == SETTLE_FIRST
+    pacing.pulled(40)
+    assert pacing.wait() == 15.0
+    pacing.pulled(0)  # the looks left still count for this append
+    assert pacing.wait() == SETTLE_FIRST * 2
+    pacing.appended()
+    pacing.pulled(0)
+    assert pacing.wait() == SETTLE_FIRST
+
+
+def test_the_looks_never_wait_longer_than_the_tick() -> None:
+    pacing = PullPacing(tick=0.02)
+    pacing.appended()
+    for _ in range(SETTLE_TRIES):
+        pacing.pulled(0)
+        assert pacing.wait() <= 0.02
