@@ -128,10 +128,11 @@ class JetStreamEventStore(StreamRecords, RowAppends):
             self._servers, self._layout.stream, timeout=self._connect_timeout
         )
         try:
-            await client.ensure_stream(self._layout.all_subjects, self._replicas)
-            # a stream just created may not answer for a moment (its leader, or its subjects'
-            # interest on our server, lags the create): "no responders" is waited out; the
-            # check reads, and its one write (the mark) is the same message if repeated
+            # a cluster may refuse for a moment ("no suitable peers for placement, peer
+            # offline" while a node catches up) and a stream just created may not answer yet
+            # ("no responders"): both are waited out (bounded). Both steps can be repeated:
+            # the create is of the same config, the check reads and writes the same mark
+            await patiently(lambda: client.ensure_stream(self._layout.all_subjects, self._replicas))
             await patiently(lambda: check_layout_version(client, self._layout))
             last = await client.get_last(self._layout.all_events)
             self._last_seq = last.seq if last else 0
