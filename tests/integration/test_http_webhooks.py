@@ -308,8 +308,14 @@ async def test_batch_mode_honours_the_allowed_rate_and_counts_deliveries(
         gaps = [b.at - a.at for a, b in itertools.pairwise(sink.posts)]
         assert gaps and min(gaps) >= 0.45, gaps  # WebHook-Allowed-Rate honoured
         assert proc.metrics_url is not None
-        text = scrape(proc.metrics_url)
-        assert metric(text, "meshgate_events_out_total", topic=topic) == 10.0
+        metrics_url = proc.metrics_url
+
+        async def all_counted() -> bool:
+            # the sink records a post before its 2xx reaches the gateway, which counts on the 2xx
+            text = await asyncio.to_thread(scrape, metrics_url)
+            return metric(text, "meshgate_events_out_total", topic=topic) == 10.0
+
+        await async_wait_for(all_counted, timeout=10, what="10 deliveries counted")
     finally:
         proc.stop()
         await sink.stop()
