@@ -85,10 +85,11 @@ class SubscriptionHub:
             return start.offset
         if start.kind == "time" and start.time is not None:
             return await self.store.offset_at_time(topic, start.time.timestamp())
-        stats = await self.store.topic_stats(topic)
-        if not stats:
+        bounds = await self.store.topic_bounds(topic)
+        if bounds is None:
             return 0
-        return stats[0].next_offset if start.kind == "latest" else stats[0].first_offset
+        first, nxt = bounds
+        return nxt if start.kind == "latest" else first
 
     async def open(
         self,

@@ -42,6 +42,7 @@ import base64
 import functools
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.store import StoredEvent
@@ -53,6 +54,10 @@ H_REPLICATION = "Mg-Replication"  # base64; absent for local publishes
 H_EXPECT_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 H_LAST_DELTA = "Mg-Last-Delta"  # on a head: its batch's last sequence minus the head's own
 H_NEXT = "Mg-Next"  # on a head: its body (the next offset), for headers-only followers
+# payload bytes ever appended to the topic, through this event (on an event) or through the
+# head's batch (on a head): the bytes stored from event e on are head - (e's - len(e)), with
+# no scan (gateway/jetstream_reads.py, topic_figures)
+H_BYTES = "Mg-Bytes"
 
 _PLAIN = re.compile(rb"[A-Za-z0-9_-]")
 _ALL_PLAIN = re.compile(r"[A-Za-z0-9_-]*")
@@ -184,12 +189,24 @@ def event_headers(
     origin: str,
     replication: bytes | None,
     received_at: float,
+    appended_bytes: int,
 ) -> dict[str, str]:
     """The headers of `event`'s record (its subject carries its topic and dedup key)."""
-    headers = {H_OFFSET: str(offset), H_ORIGIN: origin, H_RECEIVED: repr(received_at)}
+    headers = {
+        H_OFFSET: str(offset),
+        H_ORIGIN: origin,
+        H_RECEIVED: repr(received_at),
+        H_BYTES: str(appended_bytes),
+    }
     if replication is not None:
         headers[H_REPLICATION] = base64.b64encode(replication).decode()
     return headers
+
+
+def appended_bytes(headers: Mapping[str, str]) -> int:
+    """H_BYTES of a head or event; 0 on one written before it existed (only differences of
+    it are read, and `topic_figures` checks the first event has it)."""
+    return int(headers.get(H_BYTES, 0))
 
 
 def stored_event(

@@ -3,16 +3,17 @@
 They only read (direct gets, any current replica answers), so they are plain functions over a
 `JetStreamClient` and a `Layout`, shared by the store and the groups (a new group's consumer
 starts at the sequence of its committed offset); `retention_cut` is the pure decision of
-`apply_retention`. Time O(events of the topic); memory a page plus a small tuple per event.
+`apply_retention`. Time O(events of the topic); memory a page plus a small tuple per event;
+except `topic_figures`, which the server answers without a scan.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from gateway.jetstream_client import JetStreamClient, Record
-from gateway.jetstream_layout import H_OFFSET, H_RECEIVED, Layout
+from gateway.jetstream_layout import H_BYTES, H_OFFSET, H_RECEIVED, Layout, appended_bytes
 from gateway.store import TopicStats
 
 SCAN = 1_000  # records per page when a call scans a topic
@@ -72,11 +73,16 @@ class Positions:
             self._seqs.popitem(last=False)
 
 
-async def pages(js: JetStreamClient, subject: str) -> AsyncIterator[list[Record]]:
-    """Every record on `subject` in sequence order, one page at a time (memory: a page)."""
+async def pages(
+    js: JetStreamClient, subject: str, *, through: int | None = None
+) -> AsyncIterator[list[Record]]:
+    """Every record on `subject` in sequence order, one page at a time (memory: a page); with
+    `through`, only those with a sequence up to it."""
     seq = 1
-    while True:
+    while through is None or seq <= through:
         page = await js.get_batch(seq, subject, SCAN)
+        if through is not None:
+            page = [r for r in page if r.seq <= through]
         if page:
             yield page
         if len(page) < SCAN:
@@ -88,10 +94,17 @@ Mark = tuple[int, int, float, int]  # (seq, offset, received_at, size) of one st
 
 
 async def marks(js: JetStreamClient, layout: Layout, topic: str) -> list[Mark]:
-    """The marks of each stored event of `topic` in order, payloads dropped."""
+    """The marks of each event of `topic` stored when the call began, in order, payloads
+    dropped. Up to the topic's last event then, not on: a scan that followed a topic's
+    appends would not end while they came faster than it reads (a gauge refresh did that,
+    for as long as a publisher kept up its rate)."""
+    subject = layout.topic_events(topic)
+    last = await js.get_last(subject)
+    if last is None:
+        return []
     return [
         (r.seq, int(r.headers[H_OFFSET]), float(r.headers[H_RECEIVED]), len(r.data))
-        async for page in pages(js, layout.topic_events(topic))
+        async for page in pages(js, subject, through=last.seq)
         for r in page
     ]
 
@@ -107,27 +120,93 @@ async def first_offset_since(
     return None
 
 
+SumBytes = Callable[[JetStreamClient, Layout, str], Awaitable[int]]
+
+
+async def summed_bytes(js: JetStreamClient, layout: Layout, name: str) -> int:
+    """The payload bytes of `name`'s stored events, read one by one (a scan)."""
+    return sum(m[3] for m in await marks(js, layout, name))
+
+
 async def topic_stats(
-    js: JetStreamClient, layout: Layout, names: Sequence[str]
+    js: JetStreamClient, layout: Layout, names: Sequence[str], sum_bytes: SumBytes = summed_bytes
 ) -> list[TopicStats]:
-    """The stats of each topic of `names` that exists (has a head)."""
+    """The stats of each topic of `names` that exists (has a head): the server's figures, with
+    `sum_bytes` only where those cannot give the bytes (`topic_figures`)."""
     out = []
     for name in names:
-        head = await js.get_last(layout.head(name))
-        if head is None:
+        figures = await topic_figures(js, layout, name)
+        if figures is None:
             continue
-        nxt = int(head.data)
-        found = await marks(js, layout, name)
-        out.append(
-            TopicStats(
-                name=name,
-                first_offset=found[0][1] if found else nxt,
-                next_offset=nxt,
-                event_count=len(found),
-                stored_bytes=sum(m[3] for m in found),
-            )
-        )
+        first, nxt, count, stored = figures
+        if stored is None:
+            stored = await sum_bytes(js, layout, name)
+        out.append(TopicStats(name, first, nxt, count, stored))
     return out
+
+
+Figures = tuple[int, int, int, int | None]  # first offset, next offset, count, bytes or None
+SNAPSHOT_TRIES = 4  # a topic's head is read before and after its count, until both agree
+
+
+async def topic_figures(js: JetStreamClient, layout: Layout, name: str) -> Figures | None:
+    """(first offset, next offset, events stored, stored bytes) of `name`, None if it has no
+    head: a few requests whatever the topic holds (no scan).
+
+    The server counts the events and gives the first; the bytes are the head's H_BYTES less
+    the first event's before it. That holds while the topic has no gap (an event deleted past
+    its first, e.g. a federation discard: fewer events than offsets), and a gap shows only
+    against a head no append moved while the count was taken, so the head is read again
+    after it (up to SNAPSHOT_TRIES times). Where no such head was seen, or the topic has a gap
+    or events from before H_BYTES, the bytes are None (the caller sums them)."""
+    subject = layout.head(name)
+    head = await js.get_last(subject)
+    if head is None:
+        return None
+    events = layout.topic_events(name)
+    for _ in range(SNAPSHOT_TRIES):
+        first, count = await js.get_first_counted(events)
+        again = await js.get_last(subject)
+        settled = again is not None and again.seq == head.seq
+        head = again if again is not None else head
+        if settled:
+            break
+    nxt = int(head.data)
+    if first is None:
+        return nxt, nxt, 0, 0
+    start = int(first.headers[H_OFFSET])
+    stored = None
+    if settled and H_BYTES in first.headers and count == nxt - start:
+        stored = appended_bytes(head.headers) - appended_bytes(first.headers) + len(first.data)
+    return start, nxt, count, stored
+
+
+class GaugeStats:
+    """Topic stats cheap enough for every replica's gauges each second (topic_figures).
+
+    Where the server's figures cannot give a topic's stored bytes (a gap, or events older than
+    H_BYTES), summing them reads every event of it: that figure is summed again only once it is
+    `bytes_every` seconds old, so it may lag by that much (docs/deploying.md)."""
+
+    def __init__(self, bytes_every: float, clock: Callable[[], float]) -> None:
+        self._every = bytes_every
+        self._clock = clock
+        self._summed: dict[str, tuple[float, int]] = {}  # topic -> (summed at, bytes)
+
+    async def stats(
+        self, js: JetStreamClient, layout: Layout, names: Sequence[str]
+    ) -> list[TopicStats]:
+        for gone in self._summed.keys() - set(names):
+            del self._summed[gone]
+        return await topic_stats(js, layout, names, self._summed_bytes)
+
+    async def _summed_bytes(self, js: JetStreamClient, layout: Layout, name: str) -> int:
+        now = self._clock()
+        known = self._summed.get(name)
+        if known is None or now - known[0] >= self._every:
+            known = (now, await summed_bytes(js, layout, name))
+            self._summed[name] = known
+        return known[1]
 
 
 def retention_cut(rows: Sequence[Mark], *, older_than: float | None, max_bytes: int | None) -> int:

@@ -25,8 +25,11 @@ Theory of operation (each part where it is enforced):
 - Durable groups are durable consumers of the stream (`open_group`, gateway/jetstream_groups.py):
   their work, acks and redeliveries are shared by every gateway of the region.
 
-Limits (docs/deploying.md): `topic_stats`, `offset_at_time` and `apply_retention` scan the
-topic's events (gateway/jetstream_reads.py); reading from a new offset is a binary search.
+Limits (docs/deploying.md): `topic_stats` (`meshgate topics`), `offset_at_time` and
+`apply_retention` scan the topic's events (gateway/jetstream_reads.py); reading from a new
+offset is a binary search. What runs often does not scan: a new reader's start
+(`topic_bounds`) and the gauges' refresh each second (`gauge_stats`: the server counts, and
+the heads and events carry the bytes appended; a topic with a gap is summed once per BYTES_EVERY).
 
 Error handling: nats-py errors never leave the store (gateway/jetstream_client.py names them):
 a cluster that is unreachable or without quorum is StoreUnavailable (UNAVAILABLE), as is a
@@ -57,10 +60,12 @@ from gateway.jetstream_layout import (
     H_NEXT,
     H_OFFSET,
     Layout,
+    appended_bytes,
     stored_event,
 )
 from gateway.jetstream_lease import JetStreamLease
 from gateway.jetstream_reads import (
+    GaugeStats,
     Mark,
     Positions,
     first_offset_since,
@@ -68,6 +73,7 @@ from gateway.jetstream_reads import (
     pages,
     retention_cut,
     seq_at_offset,
+    topic_figures,
     topic_stats,
 )
 from gateway.jetstream_records import StreamRecords
@@ -85,6 +91,8 @@ from gateway.store import (
 )
 
 log = logging.getLogger(__name__)
+
+BYTES_EVERY = 60.0  # s a topic's stored-bytes gauge may lag: summing it reads every event
 
 
 class JetStreamEventStore(StreamRecords, RowAppends):
@@ -114,6 +122,7 @@ class JetStreamEventStore(StreamRecords, RowAppends):
         self._forward = forward
         self._forwarder: Forwarder | None = None
         self._positions = Positions()
+        self._gauges = GaugeStats(BYTES_EVERY, clock)
         self._closed = False
         # this process among the region's gateways (lease holder, metrics label)
         self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -235,7 +244,7 @@ class JetStreamEventStore(StreamRecords, RowAppends):
         if nxt is not None and self._writer is not None:
             # the writer plans its next batch on this head, not on one it would learn of only
             # from a refused batch (two replicas on one topic)
-            self._writer.observe_head(topic, head, int(nxt))
+            self._writer.observe_head(topic, head, int(nxt), appended_bytes(headers))
         seq = head + int(headers.get(H_LAST_DELTA, 0))
         if seq > self._last_seq:
             self._notify(frozenset({topic}), seq)
@@ -313,13 +322,20 @@ class JetStreamEventStore(StreamRecords, RowAppends):
         return found if found is not None else await self._next_offset(topic) or 0
 
     async def topic_stats(self, topic: str | None = None) -> list[TopicStats]:
-        if topic is None:
-            names = sorted(
-                self._layout.topic_of(h.subject) for h in await self._scan(self._layout.all_heads)
-            )
-        else:
-            names = [topic]
+        names = [topic] if topic is not None else await self._topic_names()
         return await topic_stats(self._js(), self._layout, names)
+
+    async def topic_bounds(self, topic: str) -> tuple[int, int] | None:
+        figures = await topic_figures(self._js(), self._layout, topic)
+        return figures[:2] if figures is not None else None
+
+    async def gauge_stats(self) -> list[TopicStats]:
+        return await self._gauges.stats(self._js(), self._layout, await self._topic_names())
+
+    async def _topic_names(self) -> list[str]:
+        return sorted(
+            self._layout.topic_of(h.subject) for h in await self._scan(self._layout.all_heads)
+        )
 
     # -- groups and cursors (one subject each; the latest message is the value) -------------
 

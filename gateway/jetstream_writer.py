@@ -7,9 +7,9 @@ Theory of operation:
   heads, then the events, each created only if its (topic, source, id) subject is absent.
   Rule (persist before ack): a job is answered only after the cluster acknowledged the
   batch's commit (R3: a quorum stored it).
-- `Heads` caches each topic's (head sequence, next offset), from our commits and from the
-  store's follower of every head move (`observe_head`: another replica's commit is known
-  before our next plan, not only from a refused batch). A batch expects each head it moves
+- `Heads` caches each topic's (head sequence, next offset, bytes appended), from our commits
+  and from the store's follower of every head move (`observe_head`: another replica's commit
+  is known before our next plan, not only from a refused batch). A batch expects each head it moves
   at its cached sequence; another process that appended first, or a (topic, source, id) stored
   before, makes the server refuse the WHOLE batch (`Conflict`). The writer then re-reads the
   heads (one get per topic; every second time also the batch's events by their dedup
@@ -37,11 +37,13 @@ from gateway.errors import GatewayClosing, StoreError, StoreUnavailable
 from gateway.jetstream_client import JetStreamClient, Put
 from gateway.jetstream_errors import Conflict
 from gateway.jetstream_layout import (
+    H_BYTES,
     H_EXPECT_SUBJECT_SEQ,
     H_LAST_DELTA,
     H_NEXT,
     H_OFFSET,
     Layout,
+    appended_bytes,
     dedup_key,
     event_headers,
 )
@@ -66,7 +68,7 @@ class _Job:
 class _Plan:
     puts: list[Put] = field(default_factory=list)
     results: list[list[AppendResult]] = field(default_factory=list)
-    heads: dict[str, int] = field(default_factory=dict)  # topic -> next offset after
+    heads: dict[str, tuple[int, int]] = field(default_factory=dict)  # topic -> (next, bytes)
     events: int = 0
 
 
@@ -87,7 +89,8 @@ class JetStreamWriter:
         self._clock = clock
         self._committed = committed
         self._contended = contended  # topics another process moved while we planned on them
-        self._heads: dict[str, tuple[int, int]] = {}  # topic -> (head seq, next offset)
+        # topic -> (head seq, next offset, payload bytes appended through it)
+        self._heads: dict[str, tuple[int, int, int]] = {}
         self._jobs: collections.deque[_Job | None] = collections.deque()  # None: stop
         self._queued = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -185,12 +188,10 @@ class JetStreamWriter:
                 if attempt % 2:
                     known = await self._load_stored(jobs)
                 continue
-            for topic, nxt in plan.heads.items():
-                # heads come first in the batch: head i has sequence last - len(puts) + 1 + i
-                index = next(
-                    i for i, p in enumerate(plan.puts) if p.subject == self._layout.head(topic)
-                )
-                self.observe_head(topic, last - len(plan.puts) + 1 + index, nxt)
+            for index, (topic, (nxt, appended)) in enumerate(plan.heads.items()):
+                # heads come first in the batch, in plan.heads' order: head i has sequence
+                # last - len(puts) + 1 + i
+                self.observe_head(topic, last - len(plan.puts) + 1 + index, nxt, appended)
             return plan.results, frozenset(plan.heads), last
         raise StoreUnavailable("store append failed: the batch kept conflicting with other writers")
 
@@ -199,7 +200,7 @@ class JetStreamWriter:
         plan = _Plan()
         events: list[Put] = []
         taken = dict(known)
-        nexts = {t: self._heads[t][1] for job in jobs for t, *_ in job.rows}
+        nexts = {t: self._heads[t][1:] for job in jobs for t, *_ in job.rows}
         now = self._clock()
         for job in jobs:
             answers: list[AppendResult] = []
@@ -208,11 +209,11 @@ class JetStreamWriter:
                 if (topic, key) in taken:
                     answers.append(AppendResult(taken[(topic, key)], True))
                     continue
-                offset = nexts[topic]
-                nexts[topic] = offset + 1
+                offset, appended = nexts[topic]
+                appended += len(event.payload)
+                nexts[topic] = plan.heads[topic] = (offset + 1, appended)
                 taken[(topic, key)] = offset
-                plan.heads[topic] = offset + 1
-                headers = event_headers(offset, origin, blob, now)
+                headers = event_headers(offset, origin, blob, now, appended)
                 headers[H_EXPECT_SUBJECT_SEQ] = "0"  # create if absent: the dedup check
                 events.append(Put(self._layout.event(topic, key), event.payload, headers))
                 answers.append(AppendResult(offset, False))
@@ -228,21 +229,22 @@ class JetStreamWriter:
                     H_EXPECT_SUBJECT_SEQ: str(self._heads[topic][0]),
                     H_LAST_DELTA: str(size - 1 - i),
                     H_NEXT: str(nxt),
+                    H_BYTES: str(appended),
                 },
             )
-            for i, (topic, nxt) in enumerate(plan.heads.items())
+            for i, (topic, (nxt, appended)) in enumerate(plan.heads.items())
         ]
         plan.puts = [*heads, *events]
         plan.events = len(events)
         return plan
 
-    def observe_head(self, topic: str, seq: int, nxt: int) -> None:
-        """The head of `topic` is at `seq` with next offset `nxt` (our commit, or another
-        writer's seen by the store's follower): keep the newest. Only a guess the server checks,
-        so a stale one costs a re-plan, never a wrong offset."""
+    def observe_head(self, topic: str, seq: int, nxt: int, appended: int) -> None:
+        """The head of `topic` is at `seq` with next offset `nxt` and `appended` bytes (our
+        commit, or another writer's seen by the store's follower): keep the newest. Only a
+        guess the server checks, so a stale one costs a re-plan, never a wrong offset."""
         cached = self._heads.get(topic)
         if cached is None or seq > cached[0]:
-            self._heads[topic] = (seq, nxt)
+            self._heads[topic] = (seq, nxt, appended)
 
     async def _load_heads(self, topics: Sequence[str]) -> None:
         records = await asyncio.gather(
@@ -250,9 +252,11 @@ class JetStreamWriter:
         )
         for topic, record in zip(topics, records, strict=True):
             if record is None:
-                self._heads.setdefault(topic, (0, 0))
+                self._heads.setdefault(topic, (0, 0, 0))
             else:  # a direct get may come from a replica a moment behind: keep the newest
-                self.observe_head(topic, record.seq, int(record.data))
+                self.observe_head(
+                    topic, record.seq, int(record.data), appended_bytes(record.headers)
+                )
 
     async def _load_stored(self, jobs: list[_Job]) -> dict[tuple[str, str], int]:
         wanted = sorted(

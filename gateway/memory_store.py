@@ -162,6 +162,13 @@ class MemoryEventStore:
             )
         return out
 
+    async def topic_bounds(self, topic: str) -> tuple[int, int] | None:
+        stats = await self.topic_stats(topic)
+        return (stats[0].first_offset, stats[0].next_offset) if stats else None
+
+    async def gauge_stats(self) -> list[TopicStats]:
+        return await self.topic_stats()
+
     async def delete_events(self, seqs: Sequence[int]) -> int:
         self._check_open()
         wanted = set(seqs)

@@ -222,6 +222,13 @@ class SqliteEventStore(RowAppends):
     async def topic_stats(self, topic: str | None = None) -> list[TopicStats]:
         return await self._read(lambda c: q.topic_stats(c, topic))
 
+    async def topic_bounds(self, topic: str) -> tuple[int, int] | None:
+        stats = await self.topic_stats(topic)
+        return (stats[0].first_offset, stats[0].next_offset) if stats else None
+
+    async def gauge_stats(self) -> list[TopicStats]:
+        return await self.topic_stats()  # SQL aggregates in this process: exact each time
+
     async def load_group(self, topic: str, group: str) -> GroupRecord | None:
         return await self._read(lambda c: q.load_group(c, topic, group))
 

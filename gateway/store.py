@@ -207,6 +207,14 @@ class EventStore(Protocol):
     async def topic_stats(self, topic: str | None = None) -> list[TopicStats]:
         """Stats of one topic (empty list if unknown) or of every topic."""
 
+    async def topic_bounds(self, topic: str) -> tuple[int, int] | None:
+        """(first offset, next offset) of `topic`, None if unknown: where a new reader starts,
+        cheap whatever the topic holds."""
+
+    async def gauge_stats(self) -> list[TopicStats]:
+        """Every topic's stats for the gauges, refreshed each second: exact offsets and counts;
+        stored_bytes may be older where summing it means reading every event (JetStream)."""
+
     async def load_group(self, topic: str, group: str) -> GroupRecord | None: ...
 
     async def save_group(self, record: GroupRecord) -> None: ...

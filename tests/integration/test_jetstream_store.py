@@ -19,7 +19,8 @@ from nats.js import JetStreamContext
 
 from gateway.errors import StoreError, StoreUnavailable
 from gateway.jetstream_layout import dedup_key, stream_name
-from gateway.jetstream_store import JetStreamEventStore
+from gateway.jetstream_reads import topic_figures
+from gateway.jetstream_store import BYTES_EVERY, JetStreamEventStore
 from gateway.store import NewEvent
 from meshgate.processes import free_port
 from tests.support.jetstream_fixtures import JetStreamCluster, two_stores
@@ -266,3 +267,51 @@ async def test_an_event_expired_by_retention_is_new_again_as_in_sqlite(
     assert (again.offset, again.duplicate) == (2, False)
     [dup] = await a.append("t", [ev(1)], "eu")
     assert (dup.offset, dup.duplicate) == (2, True)
+
+
+async def test_the_gauges_are_the_servers_figures_and_sum_only_a_topic_with_a_gap(
+    jetstream_cluster: JetStreamCluster,
+) -> None:
+    """The metrics loop asks each second: counts, offsets and (from the heads' running byte
+    totals) stored bytes are exact with no scan; a topic with a gap (a discarded event) has
+    its bytes summed by a scan, again only once BYTES_EVERY has passed."""
+    now = [1000.0]
+    store = JetStreamEventStore(
+        jetstream_cluster.urls, f"g{uuid.uuid4().hex[:12]}", clock=lambda: now[0]
+    )
+    await store.open()
+    try:
+        await store.append("a", [ev(i) for i in range(3)], "eu")
+        [first] = await store.gauge_stats()
+        assert (first.event_count, first.next_offset, first.stored_bytes) == (3, 3, 30)
+        await store.append("a", [ev(i) for i in range(3, 5)], "eu")
+        [grown] = await store.gauge_stats()
+        assert (grown.event_count, grown.next_offset, grown.stored_bytes) == (5, 5, 50)
+        middle = (await store.read("a", 2, 1))[0]
+        assert await store.delete_events([middle.seq]) == 1
+        [gapped] = await store.gauge_stats()
+        assert (gapped.event_count, gapped.stored_bytes) == (4, 40)  # summed now
+        await store.append("a", [ev(5)], "eu")
+        now[0] += BYTES_EVERY - 1
+        [kept] = await store.gauge_stats()
+        assert (kept.event_count, kept.next_offset, kept.stored_bytes) == (5, 6, 40)
+        now[0] += 1
+        [due] = await store.gauge_stats()
+        assert due.stored_bytes == 50 and [due] == await store.topic_stats()
+    finally:
+        await store.aclose()
+
+
+async def test_the_running_byte_total_passes_between_replicas_writing_one_topic(
+    jetstream_cluster: JetStreamCluster,
+) -> None:
+    """Each head carries the bytes ever appended to its topic; a replica that writes after
+    another continues that total (from the follower or a refused batch), so the bytes stored
+    stay exact when both write one topic."""
+    async with two_stores(jetstream_cluster, "b", split=True, forward=False) as (a, b):
+        for i in range(6):
+            writer = a if i % 2 else b
+            await writer.append("t", [ev(f"{i}.{j}") for j in range(i + 1)], "eu")
+        figures = await topic_figures(a._js(), a._layout, "t")
+        assert figures == (0, 21, 21, 210)
+        assert await a.topic_stats("t") == await b.gauge_stats()

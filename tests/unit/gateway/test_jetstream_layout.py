@@ -40,10 +40,10 @@ def test_dedup_key_separates_source_and_id() -> None:
 def test_stored_event_reads_back_what_the_headers_carry() -> None:
     layout = Layout("eu")
     event = NewEvent("/s", "1", "t", b"payload")
-    headers = event_headers(7, "us", b"\x00blob", 1234.5)
+    headers = event_headers(7, "us", b"\x00blob", 1234.5, 99)
     key = dedup_key(event.source, event.id)
     row = stored_event(layout, 42, layout.event("orders", key), headers, event.payload)
     assert (row.seq, row.topic, row.offset, row.origin_region) == (42, "orders", 7, "us")
     assert (row.replication, row.received_at, row.size) == (b"\x00blob", 1234.5, 7)
-    local = event_headers(0, "eu", None, 1.0)
+    local = event_headers(0, "eu", None, 1.0, 0)
     assert stored_event(layout, 1, layout.event("o", key), local, b"").replication is None

@@ -168,6 +168,25 @@ async def test_delete_events_by_seq_removes_them_and_their_dedup_keys(store: Eve
     assert await store.delete_events([]) == 0
 
 
+async def test_cheap_stats_agree_with_the_full_ones(store: EventStore, clock: Clock) -> None:
+    """`topic_bounds` (a new reader's start) and `gauge_stats` (each second) are what
+    `topic_stats` says, through gaps and retention; stored bytes once their refresh is due."""
+    assert await store.topic_bounds("a") is None
+    assert await store.gauge_stats() == []
+    await store.append("a", [ev(i, size=100) for i in range(5)], "eu")
+    await store.append("b", [ev(1)], "eu")
+    assert await store.gauge_stats() == await store.topic_stats()
+    rows = await store.read("a", 0, 10)
+    assert await store.delete_events([rows[2].seq, (await store.read("b", 0, 1))[0].seq]) == 2
+    assert await store.apply_retention("a", older_than=None, max_bytes=300) == 1
+    clock.now += 3600  # every cached byte sum is due again
+    full = await store.topic_stats()
+    assert [(s.first_offset, s.next_offset, s.event_count) for s in full] == [(1, 5, 3), (1, 1, 0)]
+    assert await store.gauge_stats() == full
+    assert await store.topic_bounds("a") == (1, 5)
+    assert await store.topic_bounds("b") == (1, 1)
+
+
 async def test_offsets_and_seq_survive_restart_after_everything_expired(
     tmp_path: Path, clock: Clock
 ) -> None:
