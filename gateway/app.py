@@ -224,8 +224,8 @@ class Gateway:
                 *(tg.create_task(s.run()) for s in self.services),
             ]
             if self.metrics_port is not None:
-                # The gauges are only read over /metrics, and refreshing them costs (SQLite:
-                # COUNT and SUM per topic each second): no endpoint, no refresh.
+                # The gauges are only read over /metrics, and refreshing them costs requests
+                # per topic each second (SQLite: COUNT and SUM): no endpoint, no refresh.
                 tasks.append(tg.create_task(self._metrics_loop()))
             await self._stop.wait()
             for task in tasks:

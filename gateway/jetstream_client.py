@@ -179,27 +179,10 @@ class JetStreamClient:
     async def get_first_counted(self, subject: str) -> tuple[Record | None, int]:
         """The first message on `subject` and how many messages match it in all, counted by
         the server (`Nats-Num-Pending` of a batch get of one): one request, no scan."""
-        return await patiently(lambda: self._first_counted(subject))
-
-    async def _first_counted(self, subject: str) -> tuple[Record | None, int]:
-        body = {"seq": 1, "next_by_subj": subject, "batch": 1}
-        inbox = self.nc.new_inbox()
-        try:
-            sub = await self.nc.subscribe(inbox, max_msgs=2)
-            try:
-                await self.nc.publish(
-                    f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(body).encode(), reply=inbox
-                )
-                msg = await sub.next_msg(REQUEST_TIMEOUT)
-            finally:
-                await sub.unsubscribe()
-        except Exception as exc:
-            raise store_error(exc, "read") from exc
-        headers = msg.headers or {}
-        record = self._record(headers, msg.data)
-        if record is None:
+        page = await patiently(functools.partial(self._get_page, 1, subject, 1))
+        if not page:
             return None, 0
-        return record, 1 + int(headers.get("Nats-Num-Pending", 0))
+        return page[0], 1 + int(page[0].headers.get("Nats-Num-Pending", 0))
 
     async def _get_one(self, body: dict[str, Any]) -> Record | None:
         try:

@@ -4,7 +4,7 @@ They only read (direct gets, any current replica answers), so they are plain fun
 `JetStreamClient` and a `Layout`, shared by the store and the groups (a new group's consumer
 starts at the sequence of its committed offset); `retention_cut` is the pure decision of
 `apply_retention`. Time O(events of the topic); memory a page plus a small tuple per event;
-except `topic_figures`, which the server answers without a scan.
+except `topic_bounds` and `topic_figures`, which the server answers without a scan.
 """
 
 from __future__ import annotations
@@ -143,6 +143,16 @@ async def topic_stats(
             stored = await sum_bytes(js, layout, name)
         out.append(TopicStats(name, first, nxt, count, stored))
     return out
+
+
+async def topic_bounds(js: JetStreamClient, layout: Layout, name: str) -> tuple[int, int] | None:
+    """(first offset, next offset) of `name`, None if it has no head: two requests."""
+    head = await js.get_last(layout.head(name))
+    if head is None:
+        return None
+    nxt = int(head.data)
+    first = await js.get_next(1, layout.topic_events(name))
+    return (int(first.headers[H_OFFSET]) if first is not None else nxt), nxt
 
 
 Figures = tuple[int, int, int, int | None]  # first offset, next offset, count, bytes or None

@@ -25,11 +25,11 @@ Theory of operation (each part where it is enforced):
 - Durable groups are durable consumers of the stream (`open_group`, gateway/jetstream_groups.py):
   their work, acks and redeliveries are shared by every gateway of the region.
 
-Limits (docs/deploying.md): `topic_stats` (`meshgate topics`), `offset_at_time` and
-`apply_retention` scan the topic's events (gateway/jetstream_reads.py); reading from a new
-offset is a binary search. What runs often does not scan: a new reader's start
-(`topic_bounds`) and the gauges' refresh each second (`gauge_stats`: the server counts, and
-the heads and events carry the bytes appended; a topic with a gap is summed once per BYTES_EVERY).
+Limits (docs/deploying.md): `offset_at_time` and `apply_retention` scan the topic's events
+(gateway/jetstream_reads.py); reading from a new offset is a binary search. A new reader's
+start (`topic_bounds`), `topic_stats` (`meshgate topics`) and the gauges each second
+(`gauge_stats`) do not: the server counts, and the heads and events carry the bytes appended.
+Only a topic with a gap has its bytes summed (the gauges: once per BYTES_EVERY).
 
 Error handling: nats-py errors never leave the store (gateway/jetstream_client.py names them):
 a cluster that is unreachable or without quorum is StoreUnavailable (UNAVAILABLE), as is a
@@ -73,7 +73,7 @@ from gateway.jetstream_reads import (
     pages,
     retention_cut,
     seq_at_offset,
-    topic_figures,
+    topic_bounds,
     topic_stats,
 )
 from gateway.jetstream_records import StreamRecords
@@ -326,8 +326,7 @@ class JetStreamEventStore(StreamRecords, RowAppends):
         return await topic_stats(self._js(), self._layout, names)
 
     async def topic_bounds(self, topic: str) -> tuple[int, int] | None:
-        figures = await topic_figures(self._js(), self._layout, topic)
-        return figures[:2] if figures is not None else None
+        return await topic_bounds(self._js(), self._layout, topic)
 
     async def gauge_stats(self) -> list[TopicStats]:
         return await self._gauges.stats(self._js(), self._layout, await self._topic_names())
