@@ -9,6 +9,7 @@ except `topic_bounds` and `topic_figures`, which the server answers without a sc
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
@@ -156,7 +157,8 @@ async def topic_bounds(js: JetStreamClient, layout: Layout, name: str) -> tuple[
 
 
 Figures = tuple[int, int, int, int | None]  # first offset, next offset, count, bytes or None
-SNAPSHOT_TRIES = 4  # a topic's head is read before and after its count, until both agree
+SNAPSHOT_TRIES = 6  # a topic's head is read before and after its count, until both agree
+SHORT_PAUSE = 0.005  # s before counting again when a server had not yet applied a whole batch
 
 
 async def topic_figures(js: JetStreamClient, layout: Layout, name: str) -> Figures | None:
@@ -167,8 +169,12 @@ async def topic_figures(js: JetStreamClient, layout: Layout, name: str) -> Figur
     the first event's before it. That holds while the topic has no gap (an event deleted past
     its first, e.g. a federation discard: fewer events than offsets), and a gap shows only
     against a head no append moved while the count was taken, so the head is read again
-    after it (up to SNAPSHOT_TRIES times). Where no such head was seen, or the topic has a gap
-    or events from before H_BYTES, the bytes are None (the caller sums them)."""
+    after it. A count short of such a head is not yet a gap: a head comes before its batch's
+    events in the stream, so a server applying that batch shows the head with part of its
+    events (seen every few seconds on a topic under load, each time summed). So the count is
+    taken again, up to SNAPSHOT_TRIES times in all, until it matches a head that did not move.
+    Where none did, or the topic has a gap or events from before H_BYTES, the bytes are None
+    (the caller sums them)."""
     subject = layout.head(name)
     head = await js.get_last(subject)
     if head is None:
@@ -179,8 +185,11 @@ async def topic_figures(js: JetStreamClient, layout: Layout, name: str) -> Figur
         again = await js.get_last(subject)
         settled = again is not None and again.seq == head.seq
         head = again if again is not None else head
-        if settled:
+        if not settled:
+            continue
+        if first is None or count == int(head.data) - int(first.headers[H_OFFSET]):
             break
+        await asyncio.sleep(SHORT_PAUSE)  # short of a still head: a batch half applied, or a gap
     nxt = int(head.data)
     if first is None:
         return nxt, nxt, 0, 0

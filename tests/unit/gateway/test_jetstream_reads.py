@@ -80,9 +80,17 @@ async def test_the_gauges_forget_topics_that_are_gone() -> None:
 
 class StoredTopic:
     """Topic `t` as the writer leaves it: each event and the head carry H_BYTES. `moves` heads
-    are newer on each read of it, as another replica's appends would make them."""
+    are newer on each read of it, as another replica's appends would make them; the first
+    `half_applied` counts miss the last event, as a server still applying the head's batch."""
 
-    def __init__(self, sizes: list[int], *, drop: tuple[int, ...] = (), moves: int = 0) -> None:
+    def __init__(
+        self,
+        sizes: list[int],
+        *,
+        drop: tuple[int, ...] = (),
+        moves: int = 0,
+        half_applied: int = 0,
+    ) -> None:
         self.records: list[Record] = []
         appended = 0
         for offset, size in enumerate(sizes):
@@ -92,7 +100,8 @@ class StoredTopic:
         self.next, self.appended = len(sizes), appended
         self.records = [r for r in self.records if int(r.headers[H_OFFSET]) not in drop]
         self.moves = moves
-        self.head_reads = self.scans = 0
+        self.half_applied = half_applied
+        self.head_reads = self.scans = self.counts = 0
 
     async def get_last(self, subject: str) -> Record | None:
         if subject == LAYOUT.topic_events("t"):  # where a scan ends
@@ -108,7 +117,9 @@ class StoredTopic:
         return [r for r in self.records if r.seq >= seq][:limit]
 
     async def get_first_counted(self, subject: str) -> tuple[Record | None, int]:
-        return (self.records[0] if self.records else None), len(self.records)
+        self.counts += 1
+        short = 1 if self.counts <= self.half_applied else 0
+        return (self.records[0] if self.records else None), len(self.records) - short
 
 
 async def test_the_figures_give_a_topics_bytes_without_reading_its_events() -> None:
@@ -133,6 +144,20 @@ async def test_a_head_that_moves_while_counted_is_read_again_until_it_settles() 
     restless = StoredTopic([5, 7], moves=100)
     assert await topic_figures(client(restless), LAYOUT, "t") == (0, 2, 2, None)
     assert restless.head_reads == 1 + SNAPSHOT_TRIES  # bounded: then the caller sums
+
+
+async def test_a_count_from_a_server_still_applying_the_heads_batch_is_taken_again() -> None:
+    topic = StoredTopic([5, 7, 11], half_applied=2)
+    assert await topic_figures(client(topic), LAYOUT, "t") == (0, 3, 3, 23)
+    assert topic.counts == 3 and topic.scans == 0
+    [stats] = await topic_stats(client(topic), LAYOUT, ["t"])
+    assert stats.stored_bytes == 23 and topic.scans == 0
+
+
+async def test_a_gap_is_told_from_a_half_applied_batch_by_counting_again() -> None:
+    gapped = StoredTopic([5, 7, 11], drop=(1,))
+    assert await topic_figures(client(gapped), LAYOUT, "t") == (0, 3, 2, None)
+    assert gapped.counts == SNAPSHOT_TRIES  # bounded: then the caller sums
 
 
 async def test_an_empty_topic_has_no_bytes_and_no_topic_has_no_figures() -> None:
