@@ -4,14 +4,18 @@ Rows (meshgate-only, registered through bench/families.py):
 
 - `js1_publish` / `js2_publish`: batches of 100, 4 calls in flight, to a region whose store is
   a 3-node R3 JetStream cluster (`sync_interval: always`, the equal of meshgate `fsync`),
-  through its one replica / spread over its two replicas (calls alternate); beside
-  `publish_batched` (the SQLite region of the same run).
+  through its one replica / its two replicas with the product's `RegionClient`
+  (meshgate/client/region_client.py): calls go to the replicas in turn until one answers
+  with the topic's writer, then to that writer; beside `publish_batched` (the SQLite region
+  of the same run).
+- `js2_publish_unrouted`: the same, but calls alternate between the replicas whatever they
+  answer (a client that ignores writer hints, e.g. behind a load balancer): the replica that
+  does not own the topic forwards its rows to the owner, a second hop (shown, no floor).
 - `js2_publish_split`: the same through two replicas, each publishing to its own topic (no
   two writers on one topic head: what is left is the cost of sharing the stream); beside
-  `js1_publish`. On one shared topic the replicas' writers conflict on the topic's head
-  (optimistic concurrency, gateway/jetstream_writer.py) and a refused batch is sent again.
-- `js1_pubsub` / `js2_pubsub`: publish to a durable group (gateway/jetstream_groups.py), with
-  one member on each replica; beside `pubsub`. Publishes alternate between the replicas too.
+  `js1_publish`.
+- `js1_pubsub` / `js2_pubsub`: publish (with a `RegionClient`) to a durable group
+  (gateway/jetstream_groups.py), with one member on each replica; beside `pubsub`.
 
 Processes: each replica is tracked, and so are the three nats-servers, so the report's CPU s
 per 1,000 events can be summed over the replicas (issue 14's floor: two replicas spend at most
@@ -47,7 +51,7 @@ from bench.families import (
 )
 from bench.meshgate_workloads import STAMP, cloud_event, new_topic
 from bench.procs import BenchError, Child, free_port, wait_until
-from meshgate.client import GatewayClient
+from meshgate.client import GatewayClient, RegionClient
 
 NODES = 3
 REGIONS = {1: "jsone", 2: "jstwo"}  # replicas -> region
@@ -120,12 +124,14 @@ def _setup(replicas: int) -> Callable[[RowContext], None]:
 
 @dataclass
 class RegionTarget:
-    """Publishes alternately through each replica; subscribes as one durable group with a
-    member on each replica (every event reaches exactly one member, once acked)."""
+    """Publishes through `region` (writer hints followed) or alternately through each
+    replica; subscribes as one durable group with a member on each replica (every event
+    reaches exactly one member, once acked)."""
 
     clients: list[GatewayClient]
     topics: list[str]  # per client: one shared topic, or each replica its own (split)
     window: int
+    region: RegionClient | None = None  # None: calls alternate, whatever the replicas answer
     _turn: itertools.cycle[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -136,8 +142,12 @@ class RegionTarget:
         return self.topics[0]
 
     async def publish(self, payloads: Sequence[bytes]) -> None:
+        events = [cloud_event(p) for p in payloads]
+        if self.region is not None:
+            await self.region.publish_pb(self.topic, events)
+            return
         i = next(self._turn)
-        await self.clients[i].publish_pb(self.topics[i], [cloud_event(p) for p in payloads])
+        await self.clients[i].publish_pb(self.topics[i], events)
 
     @asynccontextmanager
     async def subscribe(self, on_payload: Callable[[bytes], None]) -> AsyncIterator[None]:
@@ -166,7 +176,9 @@ class RegionTarget:
                 await sub.aclose()
 
 
-def _target(replicas: int, *, split: bool = False) -> Callable[[RowContext, Family], Any]:
+def _target(
+    replicas: int, *, split: bool = False, hints: bool = True
+) -> Callable[[RowContext, Family], Any]:
     @asynccontextmanager
     async def target(ctx: RowContext, family: Family) -> AsyncIterator[Target]:
         names = _replica_names(replicas)
@@ -182,7 +194,11 @@ def _target(replicas: int, *, split: bool = False) -> Callable[[RowContext, Fami
                 clients.append(client)
             shared = new_topic()
             topics = [new_topic() if split else shared for _ in clients]
-            yield RegionTarget(clients, topics, WINDOW)
+            region = None
+            if hints and not split:
+                region = RegionClient([started[n] for n in names], timeout=30)
+                await stack.enter_async_context(region)
+            yield RegionTarget(clients, topics, WINDOW, region)
 
     return target
 
@@ -225,6 +241,23 @@ for _replicas in (1, 2):
             processes=_processes(_replicas),
         )
     )
+
+register(
+    Family(
+        name="js2_publish_unrouted",
+        title="persisted publish, batches of 100, JetStream R3, two replicas, writer hints ignored",
+        driver=publish_throughput,
+        cross_region=False,
+        compare=False,
+        baseline="js1_publish",
+        headline=("events_per_s",),
+        concurrency=4,
+        batch=100,
+        setup=_setup(2),
+        target=_target(2, hints=False),
+        processes=_processes(2),
+    )
+)
 
 register(
     Family(

@@ -184,6 +184,8 @@ class Gateway:
             raise OSError(f"cannot listen on {self.config.listen}")
         await server.start()
         self.server = server
+        if address := self.config.client_address(self.port):
+            await self.store.advertise(address)  # writer hints name us (a region of replicas)
         self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         if self.open_access:

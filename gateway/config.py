@@ -71,6 +71,9 @@ class GatewayConfig:
     # s an older key epoch is still taken after a rotation (gateway/encrypted_topics.py)
     encryption_grace: float = DEFAULT_ENCRYPTION_GRACE
     durability: str = "fsync"  # DURABILITY_MODES
+    # host:port where clients reach this gateway, named in a region's writer hints (a region
+    # of replicas on JetStream); "" = the listen address, unless its host is a wildcard
+    advertise: str = ""
 
     def __post_init__(self) -> None:
         if not self.region or not self.region.replace("-", "").replace("_", "").isalnum():
@@ -98,6 +101,8 @@ class GatewayConfig:
             raise ConfigError(f"durability must be fsync or os, not {self.durability!r}")
         if self.encryption_grace < 0:
             raise ConfigError("encryption_grace must be >= 0")
+        if self.advertise and not _is_host_port(self.advertise):
+            raise ConfigError(f"invalid advertise address {self.advertise!r}: expected HOST:PORT")
         for topic in self.topic_retention:
             try:
                 check_topic_name(topic)
@@ -107,6 +112,13 @@ class GatewayConfig:
     @property
     def listen(self) -> str:
         return join_host_port(self.host, self.port)
+
+    def client_address(self, port: int) -> str:
+        """Where clients reach us once listening on `port` ("" if unknown: a wildcard host
+        and no `advertise`)."""
+        if self.advertise:
+            return self.advertise
+        return "" if self.host in ("", "0.0.0.0", "::") else join_host_port(self.host, port)
 
     def retention_for(self, topic: str) -> Retention:
         return self.topic_retention.get(topic, self.retention)
@@ -122,6 +134,14 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit():
         raise ConfigError(f"invalid listen address {value!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def _is_host_port(value: str) -> bool:
+    try:
+        parse_listen(value)
+    except ConfigError:
+        return False
+    return True
 
 
 __all__ = ["GatewayConfig", "Retention", "join_host_port", "parse_listen", "replace"]

@@ -30,25 +30,29 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One replica's roster entry: where to forward rows to it, and until when it is live."""
+    """One replica's roster entry: where to forward rows to it, until when it is live, and
+    where clients reach it (its writer hints; "" before it listens, or from an older one)."""
 
     replica: str
     inbox: str
     expires: float  # the writer's clock; 0: it left
+    address: str = ""  # its client API, host:port
 
 
 def encode(member: Member) -> bytes:
-    return json.dumps(
-        {"replica": member.replica, "inbox": member.inbox, "expires": member.expires}
-    ).encode()
+    body = {"replica": member.replica, "inbox": member.inbox, "expires": member.expires}
+    if member.address:
+        body["address"] = member.address
+    return json.dumps(body).encode()
 
 
 def decode(data: bytes) -> Member | None:
     """A roster entry, or None for anything that is not one (it is then ignored)."""
     try:
         body = json.loads(data)
-        return Member(str(body["replica"]), str(body["inbox"]), float(body["expires"]))
-    except (ValueError, TypeError, KeyError):
+        address = str(body.get("address", ""))
+        return Member(str(body["replica"]), str(body["inbox"]), float(body["expires"]), address)
+    except (ValueError, TypeError, KeyError, AttributeError):  # AttributeError: not an object
         return None
 
 

@@ -11,7 +11,8 @@ Theory of operation (each part where it is enforced):
   into atomic batches (server 2.12+), with optimistic concurrency on the topic heads and
   create-if-absent events, so several processes may append to one topic at once. Each
   topic still has one writing replica (gateway/jetstream_roster.py): the others forward its
-  rows to it (gateway/jetstream_forward.py), so replicas do not race for a head. Rule
+  rows to it and tell clients where it is (gateway/jetstream_forward.py: `writer_of`), so
+  replicas do not race for a head. Rule
   (persist before ack): nothing is answered before the cluster acknowledged the batch (R3:
   stored on a quorum; the test cluster runs `sync_interval: always`, i.e. fsync before ack; the
   NATS default syncs every 2 minutes and relies on the replicas).
@@ -26,10 +27,9 @@ Theory of operation (each part where it is enforced):
   their work, acks and redeliveries are shared by every gateway of the region.
 
 Limits (docs/deploying.md): `offset_at_time` and `apply_retention` scan the topic's events
-(gateway/jetstream_reads.py); reading from a new offset is a binary search. A new reader's
-start (`topic_bounds`), `topic_stats` (`meshgate topics`) and the gauges each second
-(`gauge_stats`) do not: the server counts, and the heads and events carry the bytes appended.
-Only a topic with a gap has its bytes summed (the gauges: once per BYTES_EVERY).
+(gateway/jetstream_reads.py); a new offset is a binary search. A reader's start, `topic_stats`
+and the gauges do not (the server counts; heads and events carry the bytes appended), but for
+a topic with a gap, whose bytes are summed (the gauges: once per BYTES_EVERY).
 
 Error handling: nats-py errors never leave the store (gateway/jetstream_client.py names them):
 a cluster that is unreachable or without quorum is StoreUnavailable (UNAVAILABLE), as is a
@@ -45,7 +45,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from nats.aio.msg import Msg
 
@@ -66,7 +66,6 @@ from gateway.jetstream_layout import (
 from gateway.jetstream_lease import JetStreamLease
 from gateway.jetstream_reads import (
     GaugeStats,
-    Mark,
     Positions,
     first_offset_since,
     marks,
@@ -154,7 +153,7 @@ class JetStreamEventStore(StreamRecords, RowAppends):
             client,
             self._layout,
             clock=self._clock,
-            committed=self._committed,
+            committed=self._notify,
             contended=self._contended,
         )
         self._writer.start()
@@ -204,6 +203,13 @@ class JetStreamEventStore(StreamRecords, RowAppends):
         holds `federation`)."""
         return JetStreamLease(self._js(), self._layout, name, holder=holder, ttl=ttl, clock=clock)
 
+    def writer_of(self, topic: str) -> str | None:
+        return self._forwarder.writer_of(topic) if self._forwarder is not None else None
+
+    async def advertise(self, address: str) -> None:
+        if self._forwarder is not None:
+            await self._forwarder.advertise(address)
+
     @property
     def forwarder(self) -> Forwarder | None:
         """The routing of appends to each topic's writing replica (None: `forward=False`)."""
@@ -224,9 +230,6 @@ class JetStreamEventStore(StreamRecords, RowAppends):
                 listener(topics, self._last_seq)
             except Exception:
                 log.exception("append listener failed")
-
-    def _committed(self, topics: frozenset[str], last: int) -> None:
-        self._notify(topics, last)
 
     def _contended(self, topics: frozenset[str]) -> None:
         if self._forwarder is not None:
@@ -303,15 +306,9 @@ class JetStreamEventStore(StreamRecords, RowAppends):
             return []
         return self._stored(await self._js().get_batch(seq + 1, self._layout.all_events, limit))
 
-    def _pages(self, subject: str) -> AsyncIterator[list[Record]]:
-        return pages(self._js(), subject)
-
     async def _scan(self, subject: str) -> list[Record]:
         """Every record on `subject`: only for small sets (heads, groups)."""
-        return [r async for page in self._pages(subject) for r in page]
-
-    async def _marks(self, topic: str) -> list[Mark]:
-        return await marks(self._js(), self._layout, topic)
+        return [r async for page in pages(self._js(), subject) for r in page]
 
     async def _next_offset(self, topic: str) -> int | None:
         head = await self._js().get_last(self._layout.head(topic))
@@ -379,7 +376,7 @@ class JetStreamEventStore(StreamRecords, RowAppends):
         self, topic: str, *, older_than: float | None, max_bytes: int | None
     ) -> int:
         """Purge `topic`'s oldest events beyond the limits (a prefix in offset order)."""
-        rows = await self._marks(topic)
+        rows = await marks(self._js(), self._layout, topic)
         cut = retention_cut(rows, older_than=older_than, max_bytes=max_bytes)
         if cut == 0:
             return 0

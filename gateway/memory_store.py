@@ -169,6 +169,12 @@ class MemoryEventStore:
     async def gauge_stats(self) -> list[TopicStats]:
         return await self.topic_stats()
 
+    def writer_of(self, topic: str) -> str | None:
+        return None  # one process writes every topic
+
+    async def advertise(self, address: str) -> None:
+        return None
+
     async def delete_events(self, seqs: Sequence[int]) -> int:
         self._check_open()
         wanted = set(seqs)

@@ -97,8 +97,9 @@ def take_group(
     return group
 
 
-def answer(pending: Pending) -> gateway_pb2.PublishStreamResponse:
-    """The response for one settled request (results, or its error's status)."""
+def answer(pending: Pending, writer: str | None = None) -> gateway_pb2.PublishStreamResponse:
+    """The response for one settled request (results and the topic's writer hint, or its
+    error's status)."""
     if pending.error is not None:
         code, message = answer_for(pending.error)
         return gateway_pb2.PublishStreamResponse(id=pending.id, code=code.value[0], message=message)
@@ -108,6 +109,7 @@ def answer(pending: Pending) -> gateway_pb2.PublishStreamResponse:
             gateway_pb2.PublishResult(offset=r.offset, duplicate=r.duplicate)
             for r in pending.results
         ],
+        writer=writer or "",
     )
 
 
@@ -233,6 +235,7 @@ class PublishStreamSession:
             while lane:
                 group = take_group(lane)
                 await self._append([p for p in group if p.staged is not None], topic)
+                writer = self._store.writer_of(topic)  # a region of replicas (proto: writer)
                 for pending in group:  # persist before ack: every append above returned
                     if pending.error is None:
                         self._door.count(topic, pending.results, pending.started)
@@ -241,7 +244,7 @@ class PublishStreamSession:
                                 topic, pending.staged or (), pending.results, pending.started
                             )
                     self._open.discard(pending.id)
-                    self._answers.put_nowait(answer(pending))
+                    self._answers.put_nowait(answer(pending, writer))
         finally:
             del self._lanes[topic]
             self._end_if_done()

@@ -100,7 +100,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         return gateway_pb2.PublishResponse(
             results=[
                 gateway_pb2.PublishResult(offset=r.offset, duplicate=r.duplicate) for r in results
-            ]
+            ],
+            writer=self.store.writer_of(topic) or "",  # a region of replicas (proto: writer)
         )
 
     @unary  # a coroutine: the reader/writer form of a bidirectional stream (context.write)

@@ -229,6 +229,12 @@ class SqliteEventStore(RowAppends):
     async def gauge_stats(self) -> list[TopicStats]:
         return await self.topic_stats()  # SQL aggregates in this process: exact each time
 
+    def writer_of(self, topic: str) -> str | None:
+        return None  # one process writes every topic
+
+    async def advertise(self, address: str) -> None:
+        return None
+
     async def load_group(self, topic: str, group: str) -> GroupRecord | None:
         return await self._read(lambda c: q.load_group(c, topic, group))
 

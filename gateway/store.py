@@ -215,6 +215,14 @@ class EventStore(Protocol):
         """Every topic's stats for the gauges, refreshed each second: exact offsets and counts;
         stored_bytes may be older where summing it means reading every event (JetStream)."""
 
+    def writer_of(self, topic: str) -> str | None:
+        """Where clients reach the replica that writes `topic`, when that is another process
+        (a writer hint, proto/gateway.proto); None for a store this process alone writes."""
+
+    async def advertise(self, address: str) -> None:
+        """This process's client address (host:port), for the writer hints of the region's
+        other replicas; nothing to do for a store this process alone writes."""
+
     async def load_group(self, topic: str, group: str) -> GroupRecord | None: ...
 
     async def save_group(self, record: GroupRecord) -> None: ...

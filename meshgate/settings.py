@@ -107,7 +107,8 @@ def _gateway_config(flags: Mapping[str, Any], file: ConfigFile | None) -> Gatewa
     if flags.get("listen"):
         values["host"], values["port"] = _listen(flags["listen"])
     renamed = {"data": "data_dir"}
-    for dest in ("region", "data", "metrics_port", "max_event_bytes", "ack_timeout", "durability"):
+    dests = ("region", "data", "metrics_port", "max_event_bytes", "ack_timeout", "durability")
+    for dest in (*dests, "advertise"):
         if flags.get(dest) is not None:
             values[renamed.get(dest, dest)] = flags[dest]
     if flags.get("retention_interval") is not None:

@@ -233,16 +233,25 @@ class PublishResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RESULTS_FIELD_NUMBER: _builtins.int
+    WRITER_FIELD_NUMBER: _builtins.int
+    writer: _builtins.str
+    """A writer hint, from a region of several replicas (a JetStream store): the client address
+    (host:port) of the replica that writes `topic`, set when this replica forwarded the
+    events there. A client that was given that address may send the topic's next publishes
+    to it and save the hop (meshgate/client/region_client.py); the answer is the same either
+    way. Empty when there is none.
+    """
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___PublishResult]: ...
     def __init__(
         self,
         *,
         results: _abc.Iterable[Global___PublishResult] | None = ...,
+        writer: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results", "writer", b"writer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -289,11 +298,14 @@ class PublishStreamResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _builtins.int
     CODE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    WRITER_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     code: _builtins.int
     """a grpc.StatusCode value; 0 = OK"""
     message: _builtins.str
     """the error, when code is not 0"""
+    writer: _builtins.str
+    """a writer hint, as PublishResponse.writer"""
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___PublishResult]:
         """when code is 0 (OK)"""
@@ -305,10 +317,11 @@ class PublishStreamResponse(_message.Message):
         results: _abc.Iterable[Global___PublishResult] | None = ...,
         code: _builtins.int = ...,
         message: _builtins.str = ...,
+        writer: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "id", b"id", "message", b"message", "results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "id", b"id", "message", b"message", "results", b"results", "writer", b"writer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

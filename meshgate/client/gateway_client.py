@@ -82,7 +82,12 @@ from eventmodel.filters import Filter
 from meshgate.client.encryption import TopicEncryption
 from meshgate.client.positions import StartSpec, start_position
 from meshgate.client.provenance import Chain, EventCheck
-from meshgate.client.publish_stream import PublishStreams, StreamUnsupported
+from meshgate.client.publish_stream import (
+    PublishStreams,
+    StreamUnsupported,
+    WriterHints,
+    note_writer,
+)
 from meshgate.client.results import PublishResult, Undecodable, log_undecodable
 from meshgate.client.schemas import ClientSchemas
 from meshgate.client.subscription import Credentials, Subscription, credentials_pb
@@ -133,7 +138,10 @@ class GatewayClient:
             ],
         )
         self.stub = gateway_pb2_grpc.GatewayStub(self._channel)
-        self._streams = PublishStreams(self.stub) if publish_stream else None
+        # topic -> the replica that writes it, as this gateway's last answer for it said (a
+        # region of replicas; meshgate/client/region_client.py follows them)
+        self.writer_hints: WriterHints = {}
+        self._streams = PublishStreams(self.stub, self.writer_hints) if publish_stream else None
 
     async def __aenter__(self) -> GatewayClient:
         return self
@@ -243,6 +251,7 @@ class GatewayClient:
         if creds is not None:
             request.credentials.CopyFrom(creds)
         response = await self.stub.Publish(request, timeout=self.timeout)
+        note_writer(self.writer_hints, topic, response.writer)
         return [PublishResult(r.offset, r.duplicate) for r in response.results]
 
     async def _outgoing(

@@ -61,6 +61,17 @@ def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
     return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
 
 
+WriterHints = dict[str, str]  # topic -> the writer hint of its last answered publish
+
+
+def note_writer(hints: WriterHints, topic: str, writer: str) -> None:
+    """Keep the writer hint of a publish's answer (proto/gateway.proto); none drops it."""
+    if writer:
+        hints[topic] = writer
+    else:
+        hints.pop(topic, None)
+
+
 @dataclass(slots=True)
 class Call:
     """One publish call waiting for its answer."""
@@ -98,7 +109,8 @@ def merged(calls: list[Call]) -> cloudevents_pb2.CloudEventBatch:
 class _Stream:
     """One open PublishStream call and the calls queued on it or waiting for its answers."""
 
-    def __init__(self, stub: gateway_pb2_grpc.GatewayStub) -> None:
+    def __init__(self, stub: gateway_pb2_grpc.GatewayStub, hints: WriterHints) -> None:
+        self.hints = hints
         self.queue: collections.deque[Call] = collections.deque()
         self.queued = asyncio.Event()
         self.waiting: dict[int, list[Call]] = {}
@@ -178,6 +190,7 @@ class _Stream:
             if not calls[0].future.done():
                 calls[0].future.set_exception(rpc_error(code, response.message))
             return
+        note_writer(self.hints, calls[0].topic, response.writer)
         start = 0
         for call in calls:
             end = start + len(call.batch.events)
@@ -195,8 +208,9 @@ class _Stream:
 class PublishStreams:
     """The client's one shared stream, reopened after it fails."""
 
-    def __init__(self, stub: gateway_pb2_grpc.GatewayStub) -> None:
+    def __init__(self, stub: gateway_pb2_grpc.GatewayStub, hints: WriterHints) -> None:
         self._stub = stub
+        self._hints = hints
         self._stream: _Stream | None = None
 
     async def publish(
@@ -209,7 +223,7 @@ class PublishStreams:
         """One publish, answered once durable. Raises AioRpcError (the unary call's codes;
         DEADLINE_EXCEEDED after `timeout`) or StreamUnsupported."""
         if self._stream is None or self._stream.ended:
-            self._stream = _Stream(self._stub)
+            self._stream = _Stream(self._stub, self._hints)
         future: asyncio.Future[list[PublishResult]] = asyncio.get_running_loop().create_future()
         self._stream.enqueue(Call(topic, batch, creds, future, batch.ByteSize()))
         try:

@@ -47,6 +47,11 @@ def register(subparsers: Any) -> None:
     run = sub.add_parser("run", help="serve the client API (and metrics) until SIGTERM")
     run.add_argument("--region", help="this gateway's region name")
     run.add_argument("--listen", help="HOST:PORT for the client API (port 0 = pick one)")
+    run.add_argument(
+        "--advertise",
+        help="HOST:PORT where clients reach this gateway, for a region of replicas' writer "
+        "hints (default: the listen address, unless its host is a wildcard)",
+    )
     run.add_argument("--data", type=Path, help="data directory (SQLite store)")
     run.add_argument(
         "--store", help="nats://HOST:PORT[,HOST:PORT...]: keep events on a JetStream cluster"

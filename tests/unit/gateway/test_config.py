@@ -24,6 +24,20 @@ def test_validation() -> None:
     assert GatewayConfig(region="eu", data_dir=Path("x"), host="::1", port=7).listen == "[::1]:7"
 
 
+def test_the_client_address_in_writer_hints_is_the_advertised_or_a_concrete_listen() -> None:
+    def config(host: str, advertise: str = "") -> GatewayConfig:
+        return GatewayConfig(region="eu", data_dir=Path("x"), host=host, advertise=advertise)
+
+    assert config("10.0.0.7").client_address(7000) == "10.0.0.7:7000"
+    assert config("0.0.0.0").client_address(7000) == ""  # nobody can dial a wildcard
+    assert config("::").client_address(7000) == ""
+    assert config("0.0.0.0", "eu-1.example.org:7000").client_address(41234) == (
+        "eu-1.example.org:7000"
+    )
+    with pytest.raises(ConfigError):
+        config("0.0.0.0", "eu-1.example.org")  # no port
+
+
 def test_delivery_and_message_limits(tmp_path: Path) -> None:
     from meshgate.config_file import read_config_file
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway import jetstream_roster
-from gateway.jetstream_forward import decode_rows, encode_rows, plan_parts, row_size
+from gateway.jetstream_forward_rows import decode_rows, encode_rows, plan_parts, row_size
 from gateway.jetstream_roster import Member, Roster, decode, encode, owner_of
 from gateway.store import NewEvent, Row
 from proto import region_pb2
@@ -94,6 +94,10 @@ def test_entries_dead_long_enough_are_stale_and_can_be_forgotten() -> None:
 def test_a_roster_entry_round_trips_and_junk_is_not_one() -> None:
     entry = member("x", 12.5)
     assert decode(encode(entry)) == entry
+    listening = Member("x", "inbox.x", 12.5, "10.0.0.7:7000")
+    assert decode(encode(listening)) == listening
+    older = b'{"replica": "x", "inbox": "inbox.x", "expires": 12.5}'  # before writer hints
+    assert decode(older) == Member("x", "inbox.x", 12.5, "")
     for junk in (b"", b"{", b"[]", b'{"replica": "x"}', b'{"replica":1,"inbox":2,"expires":"z"}'):
         assert decode(junk) is None
 
