@@ -108,6 +108,14 @@ def test_toml_then_flags(tmp_path: Path) -> None:
     assert cfg.retention_for("orders") == Retention(max_age_seconds=60)
 
 
+def test_the_advertised_address_from_the_file_then_the_flag(tmp_path: Path) -> None:
+    path = write(tmp_path, 'region = "eu"\ndata_dir = "/tmp/x"\nopen = true\nadvertise = "f:1"\n')
+    assert settings(config=path).gateway.advertise == "f:1"
+    assert settings("--advertise", "eu-1:7000", config=path).gateway.advertise == "eu-1:7000"
+    with pytest.raises(SettingsError, match="advertise"):
+        settings("--advertise", "eu-1", config=path)
+
+
 @pytest.mark.parametrize(
     "text",
     [
