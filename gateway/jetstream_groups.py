@@ -25,7 +25,9 @@ Theory of operation (each rule where it is enforced):
   credit asks again every `ack_timeout / 2` (`seconds_until_deadline`): a dead replica's
   work resumes within about 1.5 x ack_timeout. A pull right after an append may find nothing
   yet (the consumer's leader applies the commit after the quorum acked it): then a few quick
-  looks follow (`PullPacing`), so a burst's last events do not wait for that tick. A pull
+  looks follow (`PullPacing`), so a burst's last events do not wait for that tick. Members on
+  several replicas race for each append; a replica whose pulls keep coming back empty waits
+  a little (at most LOSING_MAX) before pulling on the next append. A pull
   whose messages the filters all skip is followed by another at once. Redeliveries back off
   as on SQLite: the consumer's `backoff` list doubles the ack wait per attempt up to
   `max_redelivery_delay`.
@@ -108,6 +110,9 @@ def consumer_config(
 
 SETTLE_FIRST = 0.01  # s: the first look again after an empty pull that followed an append
 SETTLE_TRIES = 7  # looks, doubling: 0.01 .. 0.64 s, 1.27 s in all
+LOSING_AFTER = 2  # empty pulls in a row: another replica's members take this group's events
+LOSING_FIRST = 0.005  # s an append's wake then waits, doubling per further empty pull
+LOSING_MAX = 0.05  # s at most: a replica that keeps losing still looks this often
 
 
 class PullPacing:
@@ -125,15 +130,29 @@ class PullPacing:
         self.tick = tick
         self._looks_left = 0
         self._next: float | None = None
+        self._empty = 0  # pulls in a row that brought nothing
 
-    def appended(self) -> None:
-        self._looks_left = SETTLE_TRIES
-        self._next = None
+    def appended(self) -> float:
+        """An append: the seconds the members' wake waits (0: at once).
+
+        Every replica's members wake on every append, and the first pull takes the events:
+        with members on two replicas, the other one's pulls come back empty, about two per
+        append. After LOSING_AFTER empty pulls in a row an append's wake waits (LOSING_FIRST,
+        doubling to LOSING_MAX) and the looks go on where they were: what the winner leaves
+        is still pulled within LOSING_MAX, and one pull that brings messages ends it."""
+        if self._empty < LOSING_AFTER:
+            self._looks_left = SETTLE_TRIES
+            self._next = None
+            return 0.0
+        self._looks_left = max(self._looks_left, 1)
+        return min(LOSING_FIRST * 2 ** (self._empty - LOSING_AFTER), LOSING_MAX)
 
     def pulled(self, messages: int) -> None:
         if messages:
+            self._empty = 0
             self._next = None
             return
+        self._empty += 1
         if self._looks_left > 0:
             self._next = SETTLE_FIRST * 2 ** (SETTLE_TRIES - self._looks_left)
             self._looks_left -= 1
@@ -193,6 +212,7 @@ class JetStreamGroup(Dispatcher):
         self._save_failing = False
         self._persisting: asyncio.Task[None] | None = None
         self._pacing = PullPacing(tick=ack_timeout / 2)
+        self._deferred: asyncio.TimerHandle | None = None  # an append's wake, waiting
 
     async def open_consumer(self, start_seq: int) -> None:
         """Create the group's consumer at `start_seq` or join the one that exists."""
@@ -221,7 +241,14 @@ class JetStreamGroup(Dispatcher):
             self.wake_all()
 
     def appended(self) -> None:
-        self._pacing.appended()
+        delay = self._pacing.appended()
+        if not delay:
+            self.wake_all()
+        elif self._deferred is None:
+            self._deferred = asyncio.get_running_loop().call_later(delay, self._wake_deferred)
+
+    def _wake_deferred(self) -> None:
+        self._deferred = None
         self.wake_all()
 
     def seconds_until_deadline(self) -> float | None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.jetstream_groups import (
+    LOSING_AFTER,
+    LOSING_FIRST,
+    LOSING_MAX,
     SETTLE_FIRST,
     SETTLE_TRIES,
     PullPacing,
@@ -62,6 +65,36 @@ def test_a_pull_that_brings_messages_ends_the_looks_and_an_append_starts_them_ag
     pacing.appended()
     pacing.pulled(0)
     assert pacing.wait() == SETTLE_FIRST
+
+
+def test_a_replica_whose_pulls_keep_coming_back_empty_waits_before_pulling_on_an_append() -> None:
+    """Members on another replica take each append's events first: this replica's wakes wait,
+    doubling up to a bound, until one pull brings messages again."""
+    pacing = PullPacing(tick=15.0)
+    for _ in range(LOSING_AFTER):
+        assert pacing.appended() == 0.0  # not losing yet: at once
+        pacing.pulled(0)
+    delays = []
+    for _ in range(8):
+        delays.append(pacing.appended())
+        pacing.pulled(0)
+    assert delays[:3] == [LOSING_FIRST, LOSING_FIRST * 2, LOSING_FIRST * 4]
+    assert max(delays) == delays[-1] == LOSING_MAX
+    pacing.pulled(25)  # it got some: at once again
+    assert pacing.appended() == 0.0
+
+
+def test_a_losing_replica_still_looks_again_after_an_append() -> None:
+    """However long it has lost, an append leaves at least one look before the tick: events
+    nobody took (the winner pulled too early) are still pulled."""
+    pacing = PullPacing(tick=15.0)
+    pacing.appended()
+    for _ in range(SETTLE_TRIES + 1):
+        pacing.pulled(0)
+    assert pacing.wait() == 15.0  # the looks are spent
+    assert pacing.appended() == LOSING_MAX
+    pacing.pulled(0)  # the deferred wake's pull
+    assert pacing.wait() < 15.0
 
 
 def test_the_looks_never_wait_longer_than_the_tick() -> None:
