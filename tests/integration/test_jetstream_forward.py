@@ -28,7 +28,21 @@ from tests.support.waiting import async_wait_for
 
 pytestmark = pytest.mark.xdist_group("jetstream")
 
-TOPICS = [f"topic-{i}" for i in range(8)]
+CANDIDATES = [f"topic-{i}" for i in range(1_000)]  # about half owned by each of two replicas
+
+
+def owned(replica: str, live: Sequence[str], n: int = 1) -> list[str]:
+    """`n` topic names `replica` owns among `live` (never short: owners are drawn by hash of
+    random replica names, and eight fixed names all fell to one replica once in 256 runs)."""
+    found = [t for t in CANDIDATES if owner_of(t, live) == replica][:n]
+    assert len(found) == n, f"{replica} owns fewer than {n} of {len(CANDIDATES)} topics"
+    return found
+
+
+def shared_topics(a: JetStreamEventStore, b: JetStreamEventStore) -> list[str]:
+    """Eight topics, four owned by each replica."""
+    live = forwarder(a).roster.live
+    return sorted(owned(a.replica, live, 4) + owned(b.replica, live, 4))
 
 
 def ev(i: int, source: str = "/s") -> NewEvent:
@@ -92,8 +106,7 @@ async def test_a_topic_each_is_written_where_it_is_published_whoever_owns_it(
     a, b = pair
     refused = [count_refused(a), count_refused(b)]
     live = forwarder(a).roster.live
-    of_b = next(t for t in TOPICS if owner_of(t, live) == b.replica)
-    of_a = next(t for t in TOPICS if owner_of(t, live) == a.replica)
+    [of_b], [of_a] = owned(b.replica, live), owned(a.replica, live)
     for start in range(0, 50, 10):  # each replica publishes only the topic the other owns
         await a.append(of_b, [ev(i) for i in range(start, start + 10)], "r")
         await b.append(of_a, [ev(i) for i in range(start, start + 10)], "r")
@@ -108,12 +121,11 @@ async def test_both_replicas_write_shared_topics_densely_once_and_stop_racing(
 ) -> None:
     a, b = pair
     refused = [count_refused(a), count_refused(b)]
-    owners = {owner_of(t, forwarder(a).roster.live) for t in TOPICS}
-    assert owners == {a.replica, b.replica}, "eight topics should spread over both replicas"
+    topics = shared_topics(a, b)
 
     async def publish(store: JetStreamEventStore, source: str, rounds: range) -> None:
         for start in rounds:
-            for topic in TOPICS:
+            for topic in topics:
                 await store.append(topic, [ev(i, source) for i in range(start, start + 6)], "r")
 
     async def both(rounds: range) -> None:
@@ -126,10 +138,10 @@ async def test_both_replicas_write_shared_topics_densely_once_and_stop_racing(
     assert contended, "two writers on one topic should have been noticed"
     refused[0][0] = refused[1][0] = 0
     for f in (forwarder(a), forwarder(b)):
-        f.contended(frozenset(TOPICS))  # as the first race would have, for every topic
+        f.contended(frozenset(topics))  # as the first race would have, for every topic
     await both(range(30, 60, 6))
 
-    for topic in TOPICS:
+    for topic in topics:
         events = await b.read(topic, 0, 1_000)
         assert [e.offset for e in events] == list(range(240)), topic
     assert refused[0][0] + refused[1][0] == 0  # routed: nobody raced for a head again
@@ -153,8 +165,8 @@ async def test_a_call_across_topics_of_both_owners_answers_in_order(
     pair: tuple[JetStreamEventStore, JetStreamEventStore],
 ) -> None:
     a, b = pair
-    mine = next(t for t in TOPICS if owner_of(t, forwarder(a).roster.live) == a.replica)
-    theirs = next(t for t in TOPICS if owner_of(t, forwarder(a).roster.live) == b.replica)
+    live = forwarder(a).roster.live
+    [mine], [theirs] = owned(a.replica, live), owned(b.replica, live)
     forwarder(a).contended(frozenset({mine, theirs}))  # as a race with b would have
     entries = [
         (mine if i % 2 else theirs, ReplicatedItem(ev(i), "eu", f"blob {i}".encode()))
@@ -175,7 +187,7 @@ async def test_a_forward_to_an_owner_that_vanished_is_written_here(
 ) -> None:
     a, b = await open_pair(jetstream_cluster, f"r{uuid.uuid4().hex[:10]}")
     try:
-        theirs = next(t for t in TOPICS if owner_of(t, forwarder(b).roster.live) == a.replica)
+        [theirs] = owned(a.replica, forwarder(b).roster.live)
         forwarder(b).contended(frozenset({theirs}))  # as a race with a would have
         await b.append(theirs, [ev(0)], "r")
         assert forwarder(b).forwarded == 1
@@ -201,7 +213,7 @@ async def test_a_replica_that_leaves_is_dropped_from_the_roster_at_once(
             return forwarder(b).roster.live == (b.replica,)
 
         await async_wait_for(alone, timeout=3.0, what="the farewell to reach b")
-        theirs = [t for t in TOPICS if owner_of(t, (a.replica, b.replica)) == a.replica]
+        theirs = owned(a.replica, tuple(sorted((a.replica, b.replica))), 4)
         for topic in theirs:
             assert [r.offset for r in await b.append(topic, [ev(0)], "r")] == [0]
         assert forwarder(b).fallbacks == 0
