@@ -207,71 +207,55 @@ def _processes(replicas: int) -> tuple[str, ...]:
     return (*_replica_names(replicas), *(f"nats n{i + 1}" for i in range(NODES)))
 
 
+def _row(
+    name: str, title: str, baseline: str, replicas: int, *, pubsub: bool = False, **how: bool
+) -> None:
+    """Register one row on the region of `replicas` replicas; `how`: `_target`'s options."""
+    register(
+        Family(
+            name=name,
+            title=title,
+            driver=pubsub_throughput if pubsub else publish_throughput,
+            cross_region=False,
+            compare=False,
+            baseline=baseline,
+            headline=("events_per_s",),
+            concurrency=2 if pubsub else 4,
+            batch=100,
+            setup=_setup(replicas),
+            target=_target(replicas, **how),
+            processes=_processes(replicas),
+        )
+    )
+
+
+PUBLISH = "persisted publish, batches of 100"
 for _replicas in (1, 2):
     _word = "one replica" if _replicas == 1 else "two replicas"
-    register(
-        Family(
-            name=f"js{_replicas}_publish",
-            title=f"persisted publish, batches of 100, region on JetStream R3, {_word}",
-            driver=publish_throughput,
-            cross_region=False,
-            compare=False,
-            baseline="publish_batched",
-            headline=("events_per_s",),
-            concurrency=4,
-            batch=100,
-            setup=_setup(_replicas),
-            target=_target(_replicas),
-            processes=_processes(_replicas),
-        )
+    _row(
+        f"js{_replicas}_publish",
+        f"{PUBLISH}, region on JetStream R3, {_word}",
+        "publish_batched",
+        _replicas,
     )
-    register(
-        Family(
-            name=f"js{_replicas}_pubsub",
-            title=f"publish to a durable group, region on JetStream R3, {_word}",
-            driver=pubsub_throughput,
-            cross_region=False,
-            compare=False,
-            baseline="pubsub",
-            headline=("events_per_s",),
-            concurrency=2,
-            batch=100,
-            setup=_setup(_replicas),
-            target=_target(_replicas),
-            processes=_processes(_replicas),
-        )
+    _row(
+        f"js{_replicas}_pubsub",
+        f"publish to a durable group, region on JetStream R3, {_word}",
+        "pubsub",
+        _replicas,
+        pubsub=True,
     )
-
-register(
-    Family(
-        name="js2_publish_unrouted",
-        title="persisted publish, batches of 100, JetStream R3, two replicas, writer hints ignored",
-        driver=publish_throughput,
-        cross_region=False,
-        compare=False,
-        baseline="js1_publish",
-        headline=("events_per_s",),
-        concurrency=4,
-        batch=100,
-        setup=_setup(2),
-        target=_target(2, hints=False),
-        processes=_processes(2),
-    )
+_row(
+    "js2_publish_unrouted",
+    f"{PUBLISH}, JetStream R3, two replicas, writer hints ignored",
+    "js1_publish",
+    2,
+    hints=False,
 )
-
-register(
-    Family(
-        name="js2_publish_split",
-        title="persisted publish, batches of 100, JetStream R3, two replicas, a topic each",
-        driver=publish_throughput,
-        cross_region=False,
-        compare=False,
-        baseline="js1_publish",
-        headline=("events_per_s",),
-        concurrency=4,
-        batch=100,
-        setup=_setup(2),
-        target=_target(2, split=True),
-        processes=_processes(2),
-    )
+_row(
+    "js2_publish_split",
+    f"{PUBLISH}, JetStream R3, two replicas, a topic each",
+    "js1_publish",
+    2,
+    split=True,
 )

@@ -101,8 +101,13 @@ class GatewayConfig:
             raise ConfigError(f"durability must be fsync or os, not {self.durability!r}")
         if self.encryption_grace < 0:
             raise ConfigError("encryption_grace must be >= 0")
-        if self.advertise and not _is_host_port(self.advertise):
-            raise ConfigError(f"invalid advertise address {self.advertise!r}: expected HOST:PORT")
+        if self.advertise:
+            try:
+                parse_listen(self.advertise)
+            except ConfigError:
+                raise ConfigError(
+                    f"invalid advertise address {self.advertise!r}: expected HOST:PORT"
+                ) from None
         for topic in self.topic_retention:
             try:
                 check_topic_name(topic)
@@ -134,14 +139,6 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit():
         raise ConfigError(f"invalid listen address {value!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
-
-
-def _is_host_port(value: str) -> bool:
-    try:
-        parse_listen(value)
-    except ConfigError:
-        return False
-    return True
 
 
 __all__ = ["GatewayConfig", "Retention", "join_host_port", "parse_listen", "replace"]

@@ -124,7 +124,8 @@ class RegionClient:
         return pool[0]  # not reached: the turn passes every target
 
     def _learn(self, topic: str, target: str) -> None:
-        writer = followed(self._clients[target].writer_hints.get(topic), target, self._clients)
+        hint = self._clients[target].writer_hints.pop(topic, None)  # read once: not kept twice
+        writer = followed(hint, target, self._clients)
         if writer is None:
             return
         if len(self.routes) >= MAX_ROUTES:
